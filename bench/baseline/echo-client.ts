@@ -1,0 +1,102 @@
+/**
+ * Baseline echo client: a DEALER connected to the echo server, sending
+ * 100-byte messages and timing each round trip.
+ *
+ *   --endpoint tcp://127.0.0.1:PORT   (required)
+ *   --window W        messages in flight; 1 = strict request/reply (default 1)
+ *   --seconds S       run for S seconds (default 1) ...
+ *   --messages N      ... or for exactly N round trips (overrides --seconds)
+ *   --size B          message size in bytes (default 100)
+ *
+ * Child protocol (see bench/lib/measure.ts):
+ *   ready  -> { endpoint }  after connect
+ *   start  <-               begin sending
+ *   result -> { count, elapsedMs, rate, latenciesUs }
+ *
+ * With W = 1 the latency is the pure round trip. With W > 1 (pipelined) a new
+ * message is sent each time a reply arrives, keeping W in flight; the recorded
+ * latency then includes queueing behind the other W-1 messages.
+ *
+ * Only this function touches the socket: sends and receives alternate in one
+ * async loop, so there is never more than one pending send or receive.
+ */
+import { parseArgs } from "node:util";
+import * as zmq from "zeromq";
+import { nowNs, progress, runWorker, Samples, summarize, waitForStart, workerReady, workerResult } from "../lib/measure.js";
+
+const { values } = parseArgs({
+  options: {
+    endpoint: { type: "string" },
+    window: { type: "string", default: "1" },
+    seconds: { type: "string", default: "1" },
+    messages: { type: "string" },
+    size: { type: "string", default: "100" },
+  },
+});
+
+export interface EchoClientResult {
+  count: number;
+  elapsedMs: number;
+  rate: number;
+  latenciesUs: number[];
+}
+
+runWorker(async () => {
+  const endpoint = values.endpoint;
+  if (endpoint === undefined) throw new Error("--endpoint is required");
+  const window = Math.max(1, Number.parseInt(values.window, 10));
+  const seconds = Number.parseFloat(values.seconds);
+  const messages = values.messages === undefined ? undefined : Number.parseInt(values.messages, 10);
+  const size = Math.max(4, Number.parseInt(values.size, 10));
+
+  // receiveTimeout bounds the run even if the server disappears.
+  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: 5000, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  sock.connect(endpoint);
+  await workerReady({ endpoint });
+  await waitForStart();
+
+  const sentAt = new BigInt64Array(window); // indexed by seq % window: at most `window` outstanding
+  const latencies = new Samples(1 << 16);
+  const start = nowNs();
+  const deadline = start + BigInt(Math.round(seconds * 1e9));
+  let seq = 0;
+  let inFlight = 0;
+  let count = 0;
+  let last = start;
+
+  const mayStillSend = (): boolean => (messages !== undefined ? seq < messages : nowNs() < deadline);
+  const sendOne = async (): Promise<void> => {
+    const msg = Buffer.alloc(size);
+    msg.writeUInt32LE(seq, 0);
+    sentAt[seq % window] = nowNs();
+    seq++;
+    inFlight++;
+    await sock.send(msg);
+  };
+
+  try {
+    while (inFlight < window && mayStillSend()) await sendOne();
+    while (inFlight > 0) {
+      const [reply] = await sock.receive();
+      const t = nowNs();
+      if (reply === undefined || reply.length < 4) throw new Error("malformed reply");
+      const r = reply.readUInt32LE(0);
+      latencies.push(Number(t - (sentAt[r % window] ?? t)) / 1000);
+      inFlight--;
+      count++;
+      last = t;
+      if (mayStillSend()) await sendOne();
+    }
+  } finally {
+    sock.close();
+  }
+
+  const elapsedMs = Number(last - start) / 1e6;
+  const rate = elapsedMs > 0 ? count / (elapsedMs / 1000) : 0;
+  const s = summarize(latencies.values());
+  progress(
+    `echo-client: ${count} round trips in ${elapsedMs.toFixed(0)} ms (${rate.toFixed(0)} msg/s, W=${window}), p50 ${s.p50.toFixed(1)} us, p99 ${s.p99.toFixed(1)} us`,
+  );
+  const result: EchoClientResult = { count, elapsedMs, rate, latenciesUs: latencies.toArray() };
+  await workerResult(result);
+});

@@ -1,0 +1,89 @@
+import { Command, Flags, type Interfaces } from "@oclif/core";
+import chalk from "chalk";
+import type { GmClient } from "../user/client.js";
+import { DEFAULT_SERVER, Profile } from "../user/profile.js";
+import { fail } from "./errors.js";
+
+export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof UserCommand)["baseFlags"] & T["flags"]
+>;
+
+/**
+ * Base of every `gm user` command: the profile, the directory endpoint, --json, and one client
+ * that is always closed, so a one-shot command exits as soon as it is done.
+ */
+export abstract class UserCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    server: Flags.string({
+      description: `directory (message server) endpoint [default: $GM_SERVER, the profile's, or ${DEFAULT_SERVER}]`,
+      helpGroup: "GLOBAL",
+    }),
+    profile: Flags.string({
+      description: "profile to act as: several users can share one machine [default: $GM_PROFILE or default]",
+      helpGroup: "GLOBAL",
+    }),
+    "display-name": Flags.string({
+      description: "set this profile's display name (remembered)",
+      helpGroup: "GLOBAL",
+    }),
+    json: Flags.boolean({ description: "print machine-readable JSON", helpGroup: "GLOBAL" }),
+  };
+
+  protected flags!: UserFlags<T>;
+  private client: GmClient | undefined;
+
+  override async init(): Promise<void> {
+    await super.init();
+    if (process.env.NO_COLOR) chalk.level = 0;
+    const { flags } = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as typeof UserCommand).baseFlags,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    });
+    this.flags = flags as UserFlags<T>;
+  }
+
+  protected profile(): Profile {
+    const profile = Profile.load(this.flags.profile ?? process.env.GM_PROFILE ?? "default");
+    const name = this.flags["display-name"];
+    if (name !== undefined) {
+      const trimmed = name.trim();
+      if (trimmed.length === 0 || trimmed.length > 64 || /\p{Cc}/u.test(trimmed)) {
+        this.error("--display-name must be 1 to 64 printable characters", { exit: 2 });
+      }
+      profile.data.name = trimmed;
+      profile.save();
+    }
+    return profile;
+  }
+
+  /** The user's client, created on first use (loading ZeroMQ only when needed). */
+  protected async connect(): Promise<GmClient> {
+    if (this.client !== undefined) return this.client;
+    const [{ GmClient }, { connectEndpoint }] = await Promise.all([
+      import("../user/client.js"),
+      import("../net/endpoint.js"),
+    ]);
+    const profile = this.profile();
+    const server = connectEndpoint(this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER);
+    this.client = new GmClient(profile, { server });
+    return this.client;
+  }
+
+  protected json(value: unknown): void {
+    this.log(JSON.stringify(value, null, 2));
+  }
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    await this.client?.close();
+    this.client = undefined;
+    if ("oclif" in err || err.name === "ExitError") return super.catch(err);
+    return fail(this, err);
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    await this.client?.close();
+    return super.finally(err);
+  }
+}

@@ -1,0 +1,17 @@
+import { Args } from "@oclif/core";
+import chalk from "chalk";
+import { UserCommand } from "../../cli/user-command.js";
+
+export default class Leave extends UserCommand<typeof Leave> {
+  static override summary = "Leave a group";
+  static override description = "Leaves the group on its server and forgets it in your profile.";
+  static override examples = ["<%= config.bin %> user leave general"];
+  static override args = { group: Args.string({ description: "group name", required: true }) };
+
+  async run(): Promise<void> {
+    const { args } = await this.parse(Leave);
+    const result = await (await this.connect()).leave(args.group);
+    if (this.flags.json) return this.json(result);
+    this.log(`Left ${chalk.cyan(result.group)} (${result.members} member${result.members === 1 ? "" : "s"} remain)`);
+  }
+}

@@ -1,0 +1,28 @@
+import { Args } from "@oclif/core";
+import chalk from "chalk";
+import { UserCommand } from "../../cli/user-command.js";
+import { formatTime } from "../../user/format.js";
+
+export default class Send extends UserCommand<typeof Send> {
+  static override summary = "Send a message to a group you have joined";
+  static override description =
+    "Returns once the group server has stored the message on disk. The words of the message may be quoted or not; at most 64 KiB of UTF-8.";
+  static override examples = [
+    '<%= config.bin %> user send general "hello everyone"',
+    "<%= config.bin %> user send general hello everyone",
+  ];
+  static override strict = false;
+  static override args = {
+    group: Args.string({ description: "group name", required: true }),
+    message: Args.string({ description: "the message (the remaining words)", required: true }),
+  };
+
+  async run(): Promise<void> {
+    const { args, argv } = await this.parse(Send);
+    const text = (argv as string[]).slice(1).join(" ");
+    const result = await (await this.connect()).send(args.group, text);
+    if (this.flags.json) return this.json({ group: args.group, ...result });
+    const note = result.duplicate ? " (already stored)" : "";
+    this.log(`Sent to ${chalk.cyan(args.group)} as #${result.seq} at ${formatTime(result.ts)}${note}`);
+  }
+}

@@ -1,0 +1,233 @@
+import { advertisedEndpoint } from "../net/endpoint.js";
+import { type Handler, RpcServer } from "../net/rpc-server.js";
+import { ErrorCode, EventKind, encodeEvent, GmError, GroupCommand, Limits, type Request } from "../protocol/index.js";
+import { displayName, groupName, messageText, optInt, uuid } from "../protocol/validate.js";
+import { SqliteGroupStore } from "../store/sqlite.js";
+import type { GroupStore, StoredMessage } from "../store/types.js";
+import { type Logger, silent } from "../util/log.js";
+import { Registrar, type RegistrationStatus } from "./registrar.js";
+import { SUBSCRIPTION_TTL_MS, Subscribers } from "./subscribers.js";
+
+export interface GroupServerOptions {
+  /** Names of the groups this server hosts (one store each). */
+  readonly names: readonly string[];
+  /** Where to bind, e.g. tcp://127.0.0.1:6001 or tcp://*:6001. */
+  readonly bind: string;
+  /** The address to register, when peers must use another one than the bound address. */
+  readonly advertise?: string;
+  /** The directory to register with; none means run unregistered. */
+  readonly directory?: string;
+  readonly dataDir: string;
+  /** Per-request log lines (JOIN REQUEST FROM …); `silent` for benchmarks. */
+  readonly log?: Logger;
+}
+
+export interface GroupDetails {
+  readonly id: string;
+  readonly name: string;
+  readonly members: number;
+  readonly messages: number;
+  readonly address: string;
+  readonly registration: { state: RegistrationStatus | "unregistered"; detail: string };
+}
+
+/**
+ * A group server: hosts one or more groups on one ROUTER endpoint, serves JOIN, LEAVE, SEND,
+ * HISTORY, INFO and SUBSCRIBE for each, pushes live messages to subscribed members, and keeps
+ * itself registered with the directory.
+ */
+export class GroupServer {
+  private readonly subscribers = new Subscribers();
+  private registrar: Registrar | undefined;
+  endpoint = "";
+  address = "";
+
+  private constructor(
+    private readonly stores: Map<string, GroupStore>,
+    private readonly rpc: RpcServer,
+    private readonly log: Logger,
+  ) {}
+
+  /** Opens the stores, binds, and registers with the directory (waiting for its first answer). */
+  static async start(options: GroupServerOptions): Promise<GroupServer> {
+    const log = options.log ?? silent;
+    if (options.names.length === 0)
+      throw new GmError(ErrorCode.BadRequest, "a group server needs at least one group name");
+    for (const name of options.names) groupName({ name }, "name");
+    if (new Set(options.names).size !== options.names.length) {
+      throw new GmError(ErrorCode.BadRequest, "each group name may be given once");
+    }
+    const stores = new Map<string, GroupStore>();
+    try {
+      for (const name of options.names) stores.set(name, SqliteGroupStore.open(options.dataDir, name));
+    } catch (err) {
+      await Promise.all([...stores.values()].map((s) => s.close()));
+      throw err;
+    }
+    const handlers: Record<string, Handler> = {};
+    const rpc = new RpcServer({ handlers, log });
+    const server = new GroupServer(stores, rpc, log);
+    Object.assign(handlers, server.handlers());
+    try {
+      server.endpoint = await rpc.listen(options.bind);
+    } catch (err) {
+      await Promise.all([...stores.values()].map((s) => s.close()));
+      throw err;
+    }
+    server.address = advertisedEndpoint(server.endpoint, options.advertise);
+    if (options.directory !== undefined) {
+      server.registrar = new Registrar(
+        options.directory,
+        server.address,
+        [...stores.values()].map((s) => ({ name: s.name, id: s.id, members: () => s.members.size })),
+        log,
+      );
+      await server.registrar.start();
+    }
+    return server;
+  }
+
+  /** What `gm group` prints at start (the original print_group_details). */
+  details(): GroupDetails[] {
+    return [...this.stores.values()].map((s) => ({
+      id: s.id,
+      name: s.name,
+      members: s.members.size,
+      messages: s.count(),
+      address: this.address,
+      registration: this.registrar?.status.get(s.name) ?? { state: "unregistered", detail: "no directory given" },
+    }));
+  }
+
+  private handlers(): Record<string, Handler> {
+    return {
+      [GroupCommand.Join]: (r) => this.join(r),
+      [GroupCommand.Leave]: (r) => this.leave(r),
+      [GroupCommand.Send]: (r) => this.send(r),
+      [GroupCommand.History]: (r) => this.history(r),
+      [GroupCommand.Info]: (r) => this.info(r),
+      [GroupCommand.Subscribe]: (r) => this.subscribe(r),
+      [GroupCommand.Unsubscribe]: (r) => this.unsubscribe(r),
+      [GroupCommand.Ping]: () => ({ role: "group", groups: [...this.stores.keys()] }),
+    };
+  }
+
+  private store(body: Record<string, unknown>): GroupStore {
+    const name = groupName(body);
+    const store = this.stores.get(name);
+    if (store === undefined) {
+      throw new GmError(
+        ErrorCode.UnknownGroup,
+        `no group "${name}" on this server; it hosts ${[...this.stores.keys()].map((n) => `"${n}"`).join(", ")}`,
+      );
+    }
+    return store;
+  }
+
+  private member(store: GroupStore, user: string) {
+    const m = store.members.get(user);
+    if (m === undefined) {
+      throw new GmError(ErrorCode.NotMember, `you are not a member of "${store.name}"; join it first`);
+    }
+    return m;
+  }
+
+  /** JOIN (PROTOCOL.md §JOIN), the original add_user. Joining twice is not an error. */
+  private async join({ body }: Request) {
+    const store = this.store(body);
+    const user = uuid(body, "user");
+    const name = displayName(body);
+    this.log(`JOIN REQUEST FROM ${user}`);
+    const { joined } = await store.join(user, name);
+    return { group: store.name, id: store.id, members: store.members.size, joined, last: store.durableSeq };
+  }
+
+  /** LEAVE (PROTOCOL.md §LEAVE), the original remove_user. */
+  private async leave({ body }: Request) {
+    const store = this.store(body);
+    const user = uuid(body, "user");
+    this.log(`LEAVE REQUEST FROM ${user}`);
+    this.member(store, user);
+    this.subscribers.removeUser(store.name, user);
+    await store.leave(user);
+    return { group: store.name, members: store.members.size };
+  }
+
+  /** SEND (PROTOCOL.md §SEND), the original add_message: durable before the reply, idempotent by id. */
+  private async send({ body }: Request) {
+    const store = this.store(body);
+    const user = uuid(body, "user");
+    const id = uuid(body, "id");
+    const text = messageText(body);
+    this.log(`MESSAGE SEND FROM ${user}`);
+    const member = this.member(store, user);
+    const result = await store.append({ id, user, name: member.name, text });
+    if (!result.duplicate) {
+      this.publish(store.name, { seq: result.seq, ts: result.ts, id, user, name: member.name, text });
+    }
+    return result;
+  }
+
+  /** Pushes a stored message to the group's live subscribers, encoded once for all of them. */
+  private publish(group: string, message: StoredMessage): void {
+    if (this.subscribers.count(group) === 0) return;
+    const frames = encodeEvent(EventKind.Message, group, Buffer.from(JSON.stringify(message)));
+    for (const routingId of this.subscribers.targets(group, Date.now())) this.rpc.push(routingId, frames);
+  }
+
+  /** HISTORY (PROTOCOL.md §HISTORY), the original get_messages: oldest first, paged. */
+  private history({ body }: Request) {
+    const store = this.store(body);
+    const user = uuid(body, "user");
+    this.log(`MESSAGE REQUEST FROM ${user}`);
+    this.member(store, user);
+    const since = optInt(body, "since", 0, Number.MAX_SAFE_INTEGER);
+    const after = optInt(body, "after", 0, Number.MAX_SAFE_INTEGER);
+    const before = optInt(body, "before", 1, Number.MAX_SAFE_INTEGER);
+    const given = [since, after, before].filter((v) => v !== undefined).length;
+    if (given > 1) throw new GmError(ErrorCode.BadRequest, `give at most one of "since", "after" and "before"`);
+    const limit = optInt(body, "limit", 1, Limits.historyPageMax) ?? Limits.historyPage;
+    const page = store.history({
+      limit,
+      ...(since !== undefined && { since }),
+      ...(after !== undefined && { after }),
+      ...(before !== undefined && { before }),
+    });
+    return { group: store.name, ...page, last: store.durableSeq };
+  }
+
+  /** INFO (PROTOCOL.md §INFO), the original get_details. */
+  private info({ body }: Request) {
+    const store = this.store(body);
+    return {
+      id: store.id,
+      name: store.name,
+      created: store.createdAt,
+      members: store.members.size,
+      last: store.durableSeq,
+      address: this.address,
+    };
+  }
+
+  /** SUBSCRIBE (PROTOCOL.md §SUBSCRIBE): live MESSAGE events to this connection, refreshed by the client. */
+  private subscribe({ body, envelope }: Request) {
+    const store = this.store(body);
+    const user = uuid(body, "user");
+    this.member(store, user);
+    this.subscribers.add(store.name, envelope[0] as Buffer, user, Date.now());
+    return { group: store.name, ttl: SUBSCRIPTION_TTL_MS, last: store.durableSeq };
+  }
+
+  private unsubscribe({ body, envelope }: Request) {
+    const store = this.store(body);
+    this.subscribers.remove(store.name, envelope[0] as Buffer);
+    return { group: store.name };
+  }
+
+  /** Stops taking requests, answers those in flight, deregisters, flushes and closes the stores. */
+  async close(): Promise<void> {
+    await this.rpc.close();
+    await this.registrar?.stop();
+    await Promise.all([...this.stores.values()].map((s) => s.close()));
+  }
+}

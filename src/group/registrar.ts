@@ -1,0 +1,95 @@
+import { REGISTER_INTERVAL_MS } from "../directory/directory.js";
+import { RpcClient } from "../net/rpc-client.js";
+import { DirectoryCommand, ErrorCode, GmError } from "../protocol/index.js";
+import type { Logger } from "../util/log.js";
+
+export interface Registration {
+  readonly name: string;
+  readonly id: string;
+  readonly members: () => number;
+}
+
+export type RegistrationStatus = "registered" | "pending" | "rejected";
+
+/**
+ * Keeps a group server's groups registered with the directory: registers at start and refreshes
+ * every interval (the heartbeat), so a restarted directory is repopulated within one interval and a
+ * dead group server drops out once its refreshes stop.
+ */
+export class Registrar {
+  private client: RpcClient | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  readonly status = new Map<string, { state: RegistrationStatus; detail: string }>();
+
+  constructor(
+    private readonly directory: string,
+    private readonly address: string,
+    private readonly groups: readonly Registration[],
+    private readonly log: Logger,
+    private readonly intervalMs = REGISTER_INTERVAL_MS,
+  ) {
+    for (const g of groups) this.status.set(g.name, { state: "pending", detail: `waiting for ${directory}` });
+  }
+
+  /** Registers every group once (waiting for the answers), then keeps refreshing in the background. */
+  async start(): Promise<void> {
+    await this.round();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.round().finally(() => this.schedule()), this.intervalMs);
+  }
+
+  private async round(): Promise<void> {
+    // One try per round with a timeout under the interval: the next round is the retry. A client
+    // whose request timed out is replaced, so requests never pile up for a directory that is down.
+    this.client ??= new RpcClient(this.directory, { tries: 1, timeoutMs: Math.max(this.intervalMs, 500) });
+    const client = this.client;
+    let lost = false;
+    await Promise.all(
+      this.groups.map(async (g) => {
+        const before = this.status.get(g.name)?.state;
+        try {
+          await client.request(DirectoryCommand.Register, {
+            name: g.name,
+            id: g.id,
+            address: this.address,
+            members: g.members(),
+          });
+          this.status.set(g.name, { state: "registered", detail: `with ${this.directory}` });
+          if (before !== "registered" && before !== undefined)
+            this.log(`registered "${g.name}" with ${this.directory}`);
+        } catch (err) {
+          if (err instanceof GmError && err.code !== ErrorCode.Internal) {
+            if (before !== "rejected") this.log(`directory refused "${g.name}": ${err.message}`);
+            this.status.set(g.name, { state: "rejected", detail: err.message });
+          } else {
+            lost = true;
+            if (before === "registered") this.log(`lost the directory at ${this.directory}; retrying`);
+            this.status.set(g.name, { state: "pending", detail: `${this.directory} is not answering` });
+          }
+        }
+      }),
+    );
+    if (lost && this.client === client) {
+      this.client = undefined;
+      await client.close();
+    }
+  }
+
+  /** Stops refreshing and tells the directory the groups are gone (best effort, brief). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.client?.close();
+    this.client = undefined;
+    const client = new RpcClient(this.directory, { tries: 1, timeoutMs: 300 });
+    await Promise.allSettled(
+      this.groups.map((g) => client.request(DirectoryCommand.Unregister, { name: g.name, address: this.address })),
+    );
+    await client.close();
+  }
+}

@@ -1,0 +1,153 @@
+import * as zmq from "zeromq";
+import {
+  decodeIncoming,
+  ErrorCode,
+  type ErrorCodeName,
+  encodeRequest,
+  RemoteError,
+  Status,
+  type StatusCode,
+  TimeoutError,
+} from "../protocol/index.js";
+import { Outbox } from "./outbox.js";
+
+/** An event pushed by a server (live delivery). */
+export interface ServerEvent {
+  readonly kind: string;
+  readonly group: string;
+  readonly body: unknown;
+}
+
+export interface RpcClientOptions {
+  /** How long to wait for each try's reply. */
+  readonly timeoutMs?: number;
+  /** Tries before giving up with a TimeoutError. */
+  readonly tries?: number;
+  readonly onEvent?: (event: ServerEvent) => void;
+}
+
+interface Pending {
+  readonly frames: Buffer[];
+  readonly resolve: (body: unknown) => void;
+  readonly reject: (err: Error) => void;
+  tries: number;
+  timer: NodeJS.Timeout;
+}
+
+/** Defaults from the ZeroMQ guide's Lazy Pirate numbers: 2.5 s a try, 3 tries. */
+export const DEFAULT_TIMEOUT_MS = 2500;
+export const DEFAULT_TRIES = 3;
+
+/**
+ * Request/reply over one DEALER socket, with request ids, a timeout per try and a bounded number
+ * of tries. Retries resend the same request id, so a late reply to an earlier try still counts;
+ * servers make every request idempotent. Never a REQ socket: a lost reply would lock it up.
+ */
+export class RpcClient {
+  private readonly socket = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+  private readonly outbox: Outbox;
+  private readonly pending = new Map<string, Pending>();
+  private readonly timeoutMs: number;
+  private readonly tries: number;
+  private nextId = 1;
+  private readonly loop: Promise<void>;
+
+  constructor(
+    readonly endpoint: string,
+    private readonly options: RpcClientOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.tries = options.tries ?? DEFAULT_TRIES;
+    this.outbox = new Outbox(this.socket, () => {});
+    this.socket.connect(endpoint);
+    this.loop = this.receiveLoop();
+  }
+
+  /** Sends a request and resolves with the reply body; rejects with RemoteError or TimeoutError. */
+  request<T = Record<string, unknown>>(command: string, body: unknown): Promise<T> {
+    if (this.socket.closed) return Promise.reject(new Error(`client for ${this.endpoint} is closed`));
+    const id = (this.nextId++).toString(36);
+    const frames = encodeRequest(command, id, body);
+    return new Promise<T>((resolve, reject) => {
+      const entry: Pending = {
+        frames,
+        resolve: resolve as (b: unknown) => void,
+        reject,
+        tries: 1,
+        timer: setTimeout(() => this.expire(id), this.timeoutMs),
+      };
+      this.pending.set(id, entry);
+      this.outbox.push(frames);
+    });
+  }
+
+  private expire(id: string): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return;
+    if (entry.tries >= this.tries) {
+      this.pending.delete(id);
+      entry.reject(new TimeoutError(this.endpoint, entry.tries, entry.tries * this.timeoutMs));
+      return;
+    }
+    entry.tries++;
+    entry.timer = setTimeout(() => this.expire(id), this.timeoutMs);
+    this.outbox.push(entry.frames);
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const frames of this.socket) {
+        const msg = decodeIncoming(frames);
+        if (msg.type === "event") {
+          this.options.onEvent?.({ kind: msg.kind, group: msg.group, body: msg.body });
+        } else if (msg.type === "reply") {
+          this.settle(msg.id, msg.status, msg.body);
+        }
+      }
+    } catch {
+      // The socket was closed; pending requests are rejected by close().
+    }
+  }
+
+  private settle(id: string, status: string, body: unknown): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return; // a late duplicate of an answered request
+    if (status === Status.TryAgain && entry.tries < this.tries) {
+      // The server asked us to come back (e.g. it is restarting): retry after a short pause.
+      clearTimeout(entry.timer);
+      entry.tries++;
+      entry.timer = setTimeout(() => {
+        entry.timer = setTimeout(() => this.expire(id), this.timeoutMs);
+        this.outbox.push(entry.frames);
+      }, 250);
+      return;
+    }
+    clearTimeout(entry.timer);
+    this.pending.delete(id);
+    if (status === Status.Ok) {
+      entry.resolve(body);
+      return;
+    }
+    const err = body as { code?: unknown; message?: unknown };
+    const code = (typeof err?.code === "string" ? err.code : ErrorCode.Internal) as ErrorCodeName;
+    const message = typeof err?.message === "string" ? err.message : `error ${status}`;
+    entry.reject(new RemoteError(code, message, status as StatusCode, this.endpoint));
+  }
+
+  /** Number of requests waiting for a reply. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Rejects what is pending and closes the socket at once (linger 0). */
+  async close(): Promise<void> {
+    if (this.socket.closed) return;
+    for (const [id, entry] of this.pending) {
+      clearTimeout(entry.timer);
+      entry.reject(new Error(`request to ${this.endpoint} abandoned: the client closed`));
+      this.pending.delete(id);
+    }
+    this.socket.close();
+    await this.loop;
+  }
+}

@@ -1,0 +1,136 @@
+import * as zmq from "zeromq";
+import {
+  decodeRequest,
+  ErrorCode,
+  encodeError,
+  encodeReply,
+  GmError,
+  Limits,
+  type Request,
+  Status,
+} from "../protocol/index.js";
+import { bindError } from "./endpoint.js";
+import { Outbox } from "./outbox.js";
+
+/** Handles one decoded request; returns the reply body or throws a GmError. */
+export type Handler = (request: Request) => unknown;
+
+export interface RpcServerOptions {
+  readonly handlers: Readonly<Record<string, Handler>>;
+  /** Called with one line per malformed request or internal error. */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * A ROUTER socket that decodes each request, dispatches it to its handler and always replies
+ * (REQ clients included: their empty delimiter is mirrored). Handlers may answer late (a send
+ * waits for its commit); the receive loop never waits for them.
+ */
+export class RpcServer {
+  private readonly socket = new zmq.Router({
+    linger: 0,
+    maxMessageSize: Limits.frameBytes,
+    sendHighWaterMark: 10_000,
+    receiveHighWaterMark: 10_000,
+  });
+  private readonly outbox: Outbox;
+  private inFlight = 0;
+  private closing = false;
+  private loop: Promise<void> | undefined;
+  endpoint = "";
+
+  constructor(private readonly options: RpcServerOptions) {
+    this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`));
+  }
+
+  /** Binds and starts serving; resolves with the bound endpoint (the real port for `:*`/`:0`). */
+  async listen(endpoint: string): Promise<string> {
+    try {
+      await this.socket.bind(endpoint.replace(/:0$/, ":*"));
+    } catch (err) {
+      this.socket.close();
+      throw bindError(endpoint, err);
+    }
+    this.endpoint = this.socket.lastEndpoint ?? endpoint;
+    this.loop = this.receiveLoop();
+    return this.endpoint;
+  }
+
+  /** Sends frames to one peer (live events). Dropped by ZeroMQ if the peer is gone or full. */
+  push(routingId: Buffer, frames: Buffer[]): void {
+    if (!this.socket.closed) this.outbox.push([routingId, ...frames]);
+  }
+
+  /** Frames queued but not yet handed to ZeroMQ. */
+  get backlog(): number {
+    return this.outbox.length;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const frames of this.socket) this.dispatch(frames);
+    } catch (err) {
+      if (!this.socket.closed) this.log(`receive loop stopped: ${String(err)}`);
+    }
+  }
+
+  private dispatch(frames: Buffer[]): void {
+    const decoded = decodeRequest(frames);
+    if (!decoded.ok) {
+      this.log(`rejected a malformed request: ${decoded.error.code}: ${decoded.error.message}`);
+      this.outbox.push(encodeError(decoded.envelope, decoded.id, decoded.error));
+      return;
+    }
+    const request = decoded.request;
+    const fail = (err: unknown) => this.outbox.push(encodeError(request.envelope, request.id, this.toGmError(err)));
+    if (this.closing) {
+      fail(new GmError(ErrorCode.ShuttingDown, "the server is shutting down; try again shortly", Status.TryAgain));
+      return;
+    }
+    const handler = Object.hasOwn(this.options.handlers, request.command)
+      ? this.options.handlers[request.command]
+      : undefined;
+    if (handler === undefined) {
+      const known = Object.keys(this.options.handlers).join(", ");
+      fail(new GmError(ErrorCode.UnknownCommand, `unknown command "${request.command}"; this server knows ${known}`));
+      return;
+    }
+    const ok = (body: unknown) => this.outbox.push(encodeReply(request.envelope, request.id, body));
+    try {
+      const result = handler(request);
+      if (result instanceof Promise) {
+        this.inFlight++;
+        result.then(ok, fail).finally(() => this.inFlight--);
+      } else {
+        ok(result);
+      }
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  private toGmError(err: unknown): GmError {
+    if (err instanceof GmError) return err;
+    const detail = err instanceof Error ? err.message : String(err);
+    this.log(`internal error: ${err instanceof Error ? (err.stack ?? detail) : detail}`);
+    return new GmError(ErrorCode.Internal, `internal error: ${detail}`, Status.ServerError);
+  }
+
+  /**
+   * Stops taking requests (new ones get 300 SHUTTING_DOWN), waits up to `graceMs` for handlers
+   * in flight to reply, then closes the socket.
+   */
+  async close(graceMs = 1500): Promise<void> {
+    if (this.socket.closed) return;
+    this.closing = true;
+    const until = Date.now() + graceMs;
+    while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await this.outbox.flushed(Math.max(0, until - Date.now()));
+    this.socket.close();
+    await this.loop;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Wire constants of the gm protocol (docs/PROTOCOL.md). Pure data: no I/O.
+ */
+
+/** First frame of every gm message: protocol name and major version. */
+export const SIGNATURE = "GM/1";
+
+/** Request commands understood by the directory (`gm server`). */
+export const DirectoryCommand = {
+  Register: "REGISTER",
+  Unregister: "UNREGISTER",
+  List: "LIST",
+  Ping: "PING",
+} as const;
+
+/** Request commands understood by a group server (`gm group`). */
+export const GroupCommand = {
+  Join: "JOIN",
+  Leave: "LEAVE",
+  Send: "SEND",
+  History: "HISTORY",
+  Info: "INFO",
+  Subscribe: "SUBSCRIBE",
+  Unsubscribe: "UNSUBSCRIBE",
+  Ping: "PING",
+} as const;
+
+/** Frame 1 of a server-initiated event (as opposed to a three-digit reply status). */
+export const EventKind = {
+  /** A message stored in a group the receiver subscribed to. */
+  Message: "MESSAGE",
+  /** The server dropped events for this subscriber; fetch history to fill the gap. */
+  Gap: "GAP",
+} as const;
+
+/**
+ * Reply status, modelled on ZAP: the first digit says whether a retry can help.
+ * 200 success; 300 temporary failure (retry later); 400 the request is wrong (do not retry);
+ * 500 the server failed (retrying the same request may fail the same way).
+ */
+export const Status = {
+  Ok: "200",
+  TryAgain: "300",
+  BadRequest: "400",
+  ServerError: "500",
+} as const;
+export type StatusCode = (typeof Status)[keyof typeof Status];
+
+/** Machine-readable error codes carried in error replies. */
+export const ErrorCode = {
+  BadSignature: "BAD_SIGNATURE",
+  UnsupportedVersion: "UNSUPPORTED_VERSION",
+  BadFrames: "BAD_FRAMES",
+  BadJson: "BAD_JSON",
+  TooLarge: "TOO_LARGE",
+  UnknownCommand: "UNKNOWN_COMMAND",
+  BadRequest: "BAD_REQUEST",
+  UnknownGroup: "UNKNOWN_GROUP",
+  NotMember: "NOT_MEMBER",
+  NameTaken: "NAME_TAKEN",
+  EmptyMessage: "EMPTY_MESSAGE",
+  MessageTooLarge: "MESSAGE_TOO_LARGE",
+  ShuttingDown: "SHUTTING_DOWN",
+  Internal: "INTERNAL",
+} as const;
+export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Size limits, in bytes unless named otherwise. */
+export const Limits = {
+  /** Largest message text, counted in UTF-8 bytes. */
+  textBytes: 64 * 1024,
+  /** Largest JSON body frame a server decodes; larger ones get TOO_LARGE. */
+  bodyBytes: 256 * 1024,
+  /** Largest single frame the socket accepts at all; a larger one drops the connection. */
+  frameBytes: 1024 * 1024,
+  /** Request ids are 1 to 64 bytes. */
+  requestIdBytes: 64,
+  /** Group names: letters, digits, '.', '_' and '-', starting with a letter or digit. */
+  groupName: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+  /** Display names are 1 to 64 characters. */
+  displayNameChars: 64,
+  /** Default and largest page of history. */
+  historyPage: 100,
+  historyPageMax: 1000,
+} as const;

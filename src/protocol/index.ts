@@ -1,0 +1,3 @@
+export * from "./codec.js";
+export * from "./constants.js";
+export * from "./errors.js";

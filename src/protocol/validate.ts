@@ -1,0 +1,75 @@
+/**
+ * Field validation for request bodies. Each helper throws a GmError with a message that names
+ * the field, so a client author sees exactly what was wrong.
+ */
+import { ErrorCode, Limits } from "./constants.js";
+import { badRequest, GmError } from "./errors.js";
+
+type Body = Record<string, unknown>;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function str(body: Body, key: string, max = 256): string {
+  const v = body[key];
+  if (typeof v !== "string" || v.length === 0) throw badRequest(`"${key}" must be a non-empty string`);
+  if (v.length > max) throw badRequest(`"${key}" is longer than ${max} characters`);
+  return v;
+}
+
+export function optStr(body: Body, key: string, max = 256): string | undefined {
+  return body[key] === undefined || body[key] === null ? undefined : str(body, key, max);
+}
+
+export function optInt(body: Body, key: string, min: number, max: number): number | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw badRequest(`"${key}" must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+export function uuid(body: Body, key: string): string {
+  const v = body[key];
+  if (typeof v !== "string" || !UUID.test(v)) throw badRequest(`"${key}" must be a UUID`);
+  return v.toLowerCase();
+}
+
+export function groupName(body: Body, key = "group"): string {
+  const v = body[key];
+  if (typeof v !== "string" || !Limits.groupName.test(v)) {
+    throw badRequest(
+      `"${key}" must be a group name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
+  }
+  return v;
+}
+
+export function displayName(body: Body, key = "name"): string {
+  const v = str(body, key, Limits.displayNameChars);
+  if (/[\p{Cc}]/u.test(v)) throw badRequest(`"${key}" must not contain control characters`);
+  return v;
+}
+
+/** Message text: non-blank, at most Limits.textBytes UTF-8 bytes. */
+export function messageText(body: Body, key = "text"): string {
+  const v = body[key];
+  if (typeof v !== "string") throw badRequest(`"${key}" must be a string`);
+  if (v.trim().length === 0) throw new GmError(ErrorCode.EmptyMessage, "the message is empty");
+  const bytes = Buffer.byteLength(v, "utf8");
+  if (bytes > Limits.textBytes) {
+    throw new GmError(
+      ErrorCode.MessageTooLarge,
+      `the message is ${bytes} bytes; the limit is ${Limits.textBytes} bytes (64 KiB) of UTF-8`,
+    );
+  }
+  return v;
+}
+
+/** A ZeroMQ TCP endpoint as a peer can connect to it: tcp://host:port. */
+export function endpoint(body: Body, key = "address"): string {
+  const v = str(body, key, 256);
+  if (!/^tcp:\/\/[^\s/:*]+(:\d{1,5})$|^tcp:\/\/\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(v)) {
+    throw badRequest(`"${key}" must be a connectable endpoint like tcp://host:port`);
+  }
+  return v;
+}

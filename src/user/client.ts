@@ -1,0 +1,210 @@
+import { v7 as uuidv7 } from "uuid";
+import type { GroupEntry } from "../directory/directory.js";
+import { RpcClient, type ServerEvent } from "../net/rpc-client.js";
+import {
+  DirectoryCommand,
+  ErrorCode,
+  GmError,
+  GroupCommand,
+  Limits,
+  RemoteError,
+  TimeoutError,
+} from "../protocol/index.js";
+import { messageText } from "../protocol/validate.js";
+import type { AppendResult, HistoryPage, StoredMessage } from "../store/types.js";
+import type { JoinedGroup, Profile } from "./profile.js";
+
+export interface ClientOptions {
+  /** The directory endpoint. */
+  readonly server: string;
+  readonly timeoutMs?: number;
+  readonly tries?: number;
+  readonly onEvent?: (event: ServerEvent) => void;
+}
+
+export interface MessagesOptions {
+  /** UTC ms: messages at or after this time. */
+  readonly since?: number;
+  /** At most this many: the oldest ones from `since`, or else the newest ones. */
+  readonly limit?: number;
+}
+
+/**
+ * The user's side of gm: the one API behind both the one-shot commands and the shell. Finds groups
+ * through the directory, then talks to each group's server directly, remembering joined groups in
+ * the profile.
+ */
+export class GmClient {
+  private readonly clients = new Map<string, RpcClient>();
+
+  constructor(
+    readonly profile: Profile,
+    private readonly options: ClientOptions,
+  ) {}
+
+  get user(): string {
+    return this.profile.data.uuid;
+  }
+
+  private rpc(endpoint: string): RpcClient {
+    let c = this.clients.get(endpoint);
+    if (c === undefined) {
+      c = new RpcClient(endpoint, {
+        ...(this.options.timeoutMs !== undefined && { timeoutMs: this.options.timeoutMs }),
+        ...(this.options.tries !== undefined && { tries: this.options.tries }),
+        ...(this.options.onEvent !== undefined && { onEvent: this.options.onEvent }),
+      });
+      this.clients.set(endpoint, c);
+    }
+    return c;
+  }
+
+  /** The groups the directory knows, with their endpoints (the original list_groups). */
+  async listGroups(): Promise<GroupEntry[]> {
+    const reply = await this.rpc(this.options.server).request<{ groups: GroupEntry[] }>(DirectoryCommand.List, {
+      user: this.user,
+    });
+    return reply.groups;
+  }
+
+  private async locate(group: string, quick = false): Promise<GroupEntry> {
+    let groups: GroupEntry[];
+    if (quick) {
+      // A second opinion after a failure: one short try, so the user's wait stays bounded.
+      const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500 });
+      try {
+        groups = (await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, { user: this.user })).groups;
+      } finally {
+        await rpc.close();
+      }
+    } else {
+      groups = await this.listGroups();
+    }
+    const found = groups.find((g) => g.name === group);
+    if (found === undefined) {
+      throw new GmError(
+        ErrorCode.UnknownGroup,
+        `no group named "${group}" is registered with ${this.options.server}; \`gm user list-groups\` shows the groups there are`,
+      );
+    }
+    return found;
+  }
+
+  /** Joins a group found through the directory and remembers it (the original join_group). */
+  async join(group: string): Promise<{ group: string; members: number; joined: boolean; address: string }> {
+    const entry = await this.locate(group);
+    const reply = await this.rpc(entry.address).request<{ members: number; joined: boolean; id: string }>(
+      GroupCommand.Join,
+      { group, user: this.user, name: this.profile.data.name },
+    );
+    this.profile.data.groups[group] = { id: reply.id, address: entry.address, joined: Date.now() };
+    this.profile.save();
+    return { group, members: reply.members, joined: reply.joined, address: entry.address };
+  }
+
+  /** Leaves a joined group and forgets it (the original leave_group). */
+  async leave(group: string): Promise<{ group: string; members: number }> {
+    const reply = await this.onGroup(group, (rpc) =>
+      rpc.request<{ members: number }>(GroupCommand.Leave, { group, user: this.user }),
+    );
+    delete this.profile.data.groups[group];
+    this.profile.save();
+    return { group, members: reply.members };
+  }
+
+  /** The groups this profile has joined (the original show_groups). */
+  groups(): Array<{ name: string } & JoinedGroup> {
+    return Object.entries(this.profile.data.groups)
+      .map(([name, g]) => ({ name, ...g }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Sends a message; resolves once the group server has it on disk (the original send_message). */
+  async send(group: string, text: string, id: string = uuidv7()): Promise<AppendResult> {
+    messageText({ text });
+    return this.onGroup(group, (rpc) =>
+      rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }),
+    );
+  }
+
+  /** Fetches one page of history (the wire's HISTORY, unchanged). */
+  page(
+    group: string,
+    query: { since?: number; after?: number; before?: number; limit?: number },
+  ): Promise<HistoryPage & { last: number }> {
+    return this.onGroup(group, (rpc) =>
+      rpc.request<HistoryPage & { last: number }>(GroupCommand.History, { group, user: this.user, ...query }),
+    );
+  }
+
+  /** Messages, oldest first (the original get_messages), following pages until done or `limit`. */
+  async messages(group: string, options: MessagesOptions = {}): Promise<StoredMessage[]> {
+    const { since, limit } = options;
+    if (limit !== undefined && since === undefined) {
+      // The newest `limit` messages: walk pages backwards from the end.
+      const out: StoredMessage[] = [];
+      let before = Number.MAX_SAFE_INTEGER;
+      while (out.length < limit) {
+        const p = await this.page(group, { before, limit: Math.min(Limits.historyPageMax, limit - out.length) });
+        out.unshift(...p.messages);
+        const first = p.messages[0];
+        if (!p.more || first === undefined) break;
+        before = first.seq;
+      }
+      return out;
+    }
+    const out: StoredMessage[] = [];
+    let query: { since?: number; after?: number } = since === undefined ? { after: 0 } : { since };
+    for (;;) {
+      const want = Math.min(Limits.historyPageMax, limit === undefined ? Limits.historyPageMax : limit - out.length);
+      const p = await this.page(group, { ...query, limit: want });
+      out.push(...p.messages);
+      const lastSeq = p.messages.at(-1)?.seq;
+      if (!p.more || lastSeq === undefined || (limit !== undefined && out.length >= limit)) return out;
+      query = { after: lastSeq };
+    }
+  }
+
+  /** Subscribes this connection to a group's live messages (refresh before the returned ttl). */
+  subscribe(group: string): Promise<{ ttl: number; last: number }> {
+    return this.onGroup(group, (rpc) =>
+      rpc.request<{ ttl: number; last: number }>(GroupCommand.Subscribe, { group, user: this.user }),
+    );
+  }
+
+  /**
+   * Runs a request against a joined group's server. If that server is gone or no longer hosts the
+   * group, asks the directory once where the group lives now and retries there.
+   */
+  private async onGroup<T>(group: string, call: (rpc: RpcClient) => Promise<T>): Promise<T> {
+    const joined = this.profile.data.groups[group];
+    if (joined === undefined) {
+      throw new GmError(ErrorCode.NotMember, `you have not joined "${group}"; run \`gm user join ${group}\` first`);
+    }
+    try {
+      return await call(this.rpc(joined.address));
+    } catch (err) {
+      const moved = err instanceof TimeoutError || (err instanceof RemoteError && err.code === ErrorCode.UnknownGroup);
+      if (!moved) throw err;
+      let entry: GroupEntry;
+      try {
+        entry = await this.locate(group, true);
+      } catch {
+        throw err;
+      }
+      if (entry.address === joined.address) {
+        if (err instanceof TimeoutError) throw err;
+        return call(this.rpc(entry.address));
+      }
+      this.profile.data.groups[group] = { ...joined, address: entry.address };
+      this.profile.save();
+      return call(this.rpc(entry.address));
+    }
+  }
+
+  /** Closes every socket at once; pending requests are abandoned. */
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
+    this.clients.clear();
+  }
+}

@@ -1,0 +1,38 @@
+import chalk from "chalk";
+import type { GroupEntry } from "../directory/directory.js";
+import type { StoredMessage } from "../store/types.js";
+
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** `HH:MM:SS` for today, `YYYY-MM-DD HH:MM:SS` otherwise, in local time. */
+export function formatTime(ts: number, now: number = Date.now()): string {
+  const d = new Date(ts);
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  if (d.toDateString() === new Date(now).toDateString()) return time;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+}
+
+/** One message as `[time] name: text`. */
+export function formatMessage(m: StoredMessage, now?: number): string {
+  return `${chalk.dim(`[${formatTime(m.ts, now)}]`)} ${chalk.bold.cyan(m.name)}: ${m.text}`;
+}
+
+/** The directory's groups as an aligned table. */
+export function formatGroups(groups: readonly GroupEntry[]): string[] {
+  if (groups.length === 0) return [chalk.yellow("No groups are registered.")];
+  const width = Math.max(5, ...groups.map((g) => g.name.length));
+  return [
+    chalk.bold(`${"GROUP".padEnd(width)}  MEMBERS  ADDRESS`),
+    ...groups.map((g) => `${chalk.cyan(g.name.padEnd(width))}  ${String(g.members).padStart(7)}  ${g.address}`),
+  ];
+}
+
+/** The profile's joined groups. */
+export function formatJoined(groups: ReadonlyArray<{ name: string; address: string; joined: number }>): string[] {
+  if (groups.length === 0) return [chalk.yellow("You have not joined any group.")];
+  const width = Math.max(5, ...groups.map((g) => g.name.length));
+  return [
+    chalk.bold(`${"GROUP".padEnd(width)}  JOINED               ADDRESS`),
+    ...groups.map((g) => `${chalk.cyan(g.name.padEnd(width))}  ${formatTime(g.joined, 0).padEnd(19)}  ${g.address}`),
+  ];
+}

@@ -1,0 +1,78 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { homedir, userInfo } from "node:os";
+import { join } from "node:path";
+
+/** Where the directory is, unless a flag or GM_SERVER says otherwise. */
+export const DEFAULT_SERVER = "tcp://127.0.0.1:5555";
+
+export interface JoinedGroup {
+  readonly id: string;
+  readonly address: string;
+  readonly joined: number;
+}
+
+export interface ProfileData {
+  uuid: string;
+  name: string;
+  server?: string;
+  groups: Record<string, JoinedGroup>;
+}
+
+/** The state directory: GM_HOME, else $XDG_STATE_HOME/gm, else ~/.local/state/gm. */
+export function gmHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.GM_HOME) return env.GM_HOME;
+  return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "gm");
+}
+
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function loginName(): string {
+  try {
+    return userInfo().username || "user";
+  } catch {
+    return "user";
+  }
+}
+
+/**
+ * A user's persistent identity and joined groups, one JSON file per profile under
+ * `<GM_HOME>/profiles/`. Written atomically (temp file + rename), so a crash never leaves half a file.
+ */
+export class Profile {
+  private constructor(
+    readonly profile: string,
+    readonly file: string,
+    readonly data: ProfileData,
+  ) {}
+
+  static load(profile = "default", home = gmHome()): Profile {
+    if (!PROFILE_NAME.test(profile)) {
+      throw new Error(`invalid profile name "${profile}": use letters, digits, '.', '_' or '-'`);
+    }
+    const dir = join(home, "profiles");
+    const file = join(dir, `${profile}.json`);
+    let data: ProfileData;
+    try {
+      data = JSON.parse(readFileSync(file, "utf8")) as ProfileData;
+      if (typeof data.uuid !== "string" || typeof data.name !== "string") throw new Error("missing uuid or name");
+      data.groups ??= {};
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+        throw new Error(`cannot read profile ${file}: ${(err as Error).message}`);
+      }
+      data = { uuid: randomUUID(), name: profile === "default" ? loginName() : profile, groups: {} };
+      mkdirSync(dir, { recursive: true });
+      const p = new Profile(profile, file, data);
+      p.save();
+      return p;
+    }
+    return new Profile(profile, file, data);
+  }
+
+  save(): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+}

@@ -1,0 +1,154 @@
+import { createInterface } from "node:readline";
+import chalk from "chalk";
+import { parseTimestamp } from "../util/timestamp.js";
+import type { GmClient } from "./client.js";
+import { formatGroups, formatJoined, formatMessage } from "./format.js";
+import { splitWords } from "./words.js";
+
+export const SHELL_HELP = [
+  "list_groups                          list the groups registered with the message server",
+  "join_group <group_name>              join a group",
+  "show_groups                          show the groups you have joined",
+  "leave_group <group_name>             leave a group",
+  "get_messages <group_name> [<time>]   show messages, all or since <time>",
+  "                                     (2026-11-25T10:30:00Z, 10:30, 15m, 2h, 1d, epoch ms)",
+  "send_message <group_name> <message>  send a message (quote it or not)",
+  "help                                 show this help",
+  "exit                                 leave the shell (or Ctrl-D)",
+];
+
+interface Command {
+  readonly usage: string;
+  readonly min: number;
+  readonly max: number;
+  run(args: string[]): Promise<void> | void;
+}
+
+export interface ShellOptions {
+  readonly input: NodeJS.ReadableStream;
+  readonly output: NodeJS.WritableStream;
+  /** Show a prompt and edit lines (a terminal); otherwise read commands line by line. */
+  readonly interactive: boolean;
+}
+
+/**
+ * The interactive mode: the original commands over the same client as the one-shot commands.
+ * A bad line prints one error and the shell goes on.
+ */
+export class Shell {
+  private readonly commands: Record<string, Command>;
+  failures = 0;
+
+  constructor(
+    private readonly client: GmClient,
+    private readonly options: ShellOptions,
+  ) {
+    this.commands = {
+      list_groups: { usage: "list_groups", min: 0, max: 0, run: () => this.listGroups() },
+      join_group: { usage: "join_group <group_name>", min: 1, max: 1, run: ([g]) => this.join(g as string) },
+      show_groups: { usage: "show_groups", min: 0, max: 0, run: () => this.print(formatJoined(this.client.groups())) },
+      leave_group: { usage: "leave_group <group_name>", min: 1, max: 1, run: ([g]) => this.leave(g as string) },
+      get_messages: {
+        usage: "get_messages <group_name> [<timestamp>]",
+        min: 1,
+        max: 2,
+        run: ([g, t]) => this.messages(g as string, t),
+      },
+      send_message: {
+        usage: "send_message <group_name> <message>",
+        min: 2,
+        max: Number.POSITIVE_INFINITY,
+        run: ([g, ...words]) => this.send(g as string, words.join(" ")),
+      },
+      help: { usage: "help", min: 0, max: 0, run: () => this.print(SHELL_HELP) },
+    };
+  }
+
+  private print(lines: string | readonly string[]): void {
+    for (const line of typeof lines === "string" ? [lines] : lines) this.options.output.write(`${line}\n`);
+  }
+
+  /** Reads and runs commands until `exit` or end of input. */
+  async run(): Promise<void> {
+    const rl = createInterface({
+      input: this.options.input,
+      output: this.options.output,
+      terminal: this.options.interactive,
+      prompt: chalk.green("gm> "),
+    });
+    if (this.options.interactive) {
+      this.print(
+        chalk.dim(`gm shell as ${this.client.profile.data.name}; type help for the commands, exit or Ctrl-D to leave.`),
+      );
+      rl.prompt();
+    }
+    try {
+      for await (const line of rl) {
+        if (!(await this.execute(line))) break;
+        if (this.options.interactive) rl.prompt();
+      }
+    } finally {
+      rl.close();
+    }
+  }
+
+  /** Runs one line; false means the shell should end. */
+  async execute(line: string): Promise<boolean> {
+    let words: string[];
+    try {
+      words = splitWords(line);
+    } catch (err) {
+      this.error((err as Error).message);
+      return true;
+    }
+    const [name, ...args] = words;
+    if (name === undefined) return true;
+    if (name === "exit" || name === "quit") return false;
+    const command = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined;
+    if (command === undefined) {
+      this.error(`unknown command "${name}"; type help for the list`);
+      return true;
+    }
+    if (args.length < command.min || args.length > command.max) {
+      this.error(`usage: ${command.usage}`);
+      return true;
+    }
+    try {
+      await command.run(args);
+    } catch (err) {
+      this.error(err instanceof Error ? err.message : String(err));
+    }
+    return true;
+  }
+
+  private error(message: string): void {
+    this.failures++;
+    this.print(chalk.red(`error: ${message}`));
+  }
+
+  private async listGroups(): Promise<void> {
+    this.print(formatGroups(await this.client.listGroups()));
+  }
+
+  private async join(group: string): Promise<void> {
+    const r = await this.client.join(group);
+    this.print(`${r.joined ? "Joined" : "Already a member of"} ${chalk.cyan(group)} (${r.members} members)`);
+  }
+
+  private async leave(group: string): Promise<void> {
+    await this.client.leave(group);
+    this.print(`Left ${chalk.cyan(group)}`);
+  }
+
+  private async messages(group: string, time: string | undefined): Promise<void> {
+    const since = time === undefined ? undefined : parseTimestamp(time);
+    const messages = await this.client.messages(group, since === undefined ? {} : { since });
+    if (messages.length === 0) this.print(chalk.dim("No messages."));
+    this.print(messages.map((m) => formatMessage(m)));
+  }
+
+  private async send(group: string, text: string): Promise<void> {
+    const r = await this.client.send(group, text);
+    this.print(chalk.dim(`sent #${r.seq}`));
+  }
+}
