@@ -5,7 +5,7 @@
  *   node --import tsx bench/baseline-smoke.ts [--seconds S]
  */
 import { parseArgs } from "node:util";
-import { echo, pubsub, sqliteBatch, sqliteSingle, type BenchResult } from "./baseline/index.js";
+import { type BenchResult, echo, pubsub, sqliteBatch, sqliteSingle } from "./baseline/index.js";
 import { fmt, liveWorkerCount, progress, table } from "./lib/measure.js";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "1" } } });
@@ -17,15 +17,13 @@ const runs: Array<[string, () => Promise<Row>]> = [
   ["echo c=1 w=1", () => echo({ clients: 1, window: 1, seconds })],
   ["echo c=1 w=100", () => echo({ clients: 1, window: 100, seconds })],
   ["echo c=4 w=1", () => echo({ clients: 4, window: 1, seconds })],
-  ...[1, 10, 100].map(
-    (n): [string, () => Promise<Row>] => [
-      `pubsub n=${n}`,
-      async () => {
-        const r = await pubsub({ subscribers: n, rate: 1000, seconds });
-        return { ...r, note: `procs=${r.layout.length} loss=${(r.loss * 100).toFixed(2)}% pub=${fmt(r.publishRate)}/s` };
-      },
-    ],
-  ),
+  ...[1, 10, 100].map((n): [string, () => Promise<Row>] => [
+    `pubsub n=${n}`,
+    async () => {
+      const r = await pubsub({ subscribers: n, rate: 1000, seconds });
+      return { ...r, note: `procs=${r.layout.length} loss=${(r.loss * 100).toFixed(2)}% pub=${fmt(r.publishRate)}/s` };
+    },
+  ]),
   ["sqlite single", () => sqliteSingle({ seconds })],
   ["sqlite batch", () => sqliteBatch({ seconds, batch: 100 })],
 ];
@@ -46,6 +44,8 @@ for (const [label, run] of runs) {
 }
 
 process.stdout.write(`\n${table(["benchmark", "value", "unit", "p50 us", "p99 us", "note"], rows)}\n`);
-process.stdout.write(`\ntotal ${((Date.now() - t0) / 1000).toFixed(1)} s, workers still running: ${liveWorkerCount()}\n`);
+process.stdout.write(
+  `\ntotal ${((Date.now() - t0) / 1000).toFixed(1)} s, workers still running: ${liveWorkerCount()}\n`,
+);
 if (liveWorkerCount() !== 0) failures++;
 process.exitCode = failures > 0 ? 1 : 0;

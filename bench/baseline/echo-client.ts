@@ -7,6 +7,7 @@
  *   --seconds S       run for S seconds (default 1) ...
  *   --messages N      ... or for exactly N round trips (overrides --seconds)
  *   --size B          message size in bytes (default 100)
+ *   --warmup-seconds  unmeasured warm-up before the measured phase (default 0.2)
  *
  * Child protocol (see bench/lib/measure.ts):
  *   ready  -> { endpoint }  after connect
@@ -22,13 +23,23 @@
  */
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
-import { nowNs, progress, runWorker, Samples, summarize, waitForStart, workerReady, workerResult } from "../lib/measure.js";
+import {
+  nowNs,
+  progress,
+  runWorker,
+  Samples,
+  summarize,
+  waitForStart,
+  workerReady,
+  workerResult,
+} from "../lib/measure.js";
 
 const { values } = parseArgs({
   options: {
     endpoint: { type: "string" },
     window: { type: "string", default: "1" },
     seconds: { type: "string", default: "1" },
+    "warmup-seconds": { type: "string", default: "0.2" },
     messages: { type: "string" },
     size: { type: "string", default: "100" },
   },
@@ -46,6 +57,7 @@ runWorker(async () => {
   if (endpoint === undefined) throw new Error("--endpoint is required");
   const window = Math.max(1, Number.parseInt(values.window, 10));
   const seconds = Number.parseFloat(values.seconds);
+  const warmupSeconds = Number.parseFloat(values["warmup-seconds"]);
   const messages = values.messages === undefined ? undefined : Number.parseInt(values.messages, 10);
   const size = Math.max(4, Number.parseInt(values.size, 10));
 
@@ -56,40 +68,58 @@ runWorker(async () => {
   await waitForStart();
 
   const sentAt = new BigInt64Array(window); // indexed by seq % window: at most `window` outstanding
-  const latencies = new Samples(1 << 16);
-  const start = nowNs();
-  const deadline = start + BigInt(Math.round(seconds * 1e9));
   let seq = 0;
-  let inFlight = 0;
-  let count = 0;
-  let last = start;
 
-  const mayStillSend = (): boolean => (messages !== undefined ? seq < messages : nowNs() < deadline);
-  const sendOne = async (): Promise<void> => {
-    const msg = Buffer.alloc(size);
-    msg.writeUInt32LE(seq, 0);
-    sentAt[seq % window] = nowNs();
-    seq++;
-    inFlight++;
-    await sock.send(msg);
-  };
-
-  try {
-    while (inFlight < window && mayStillSend()) await sendOne();
+  /**
+   * One phase: keep `window` requests in flight until `until()` says stop,
+   * then drain. Sends and receives alternate in this one loop.
+   */
+  const phase = async (
+    until: (sent: number) => boolean,
+    record: Samples | undefined,
+  ): Promise<{ count: number; start: bigint; last: bigint }> => {
+    const start = nowNs();
+    let sent = 0;
+    let inFlight = 0;
+    let count = 0;
+    let last = start;
+    const sendOne = async (): Promise<void> => {
+      const msg = Buffer.alloc(size);
+      msg.writeUInt32LE(seq, 0);
+      sentAt[seq % window] = nowNs();
+      seq = (seq + 1) >>> 0;
+      sent++;
+      inFlight++;
+      await sock.send(msg);
+    };
+    while (inFlight < window && until(sent)) await sendOne();
     while (inFlight > 0) {
       const [reply] = await sock.receive();
       const t = nowNs();
       if (reply === undefined || reply.length < 4) throw new Error("malformed reply");
       const r = reply.readUInt32LE(0);
-      latencies.push(Number(t - (sentAt[r % window] ?? t)) / 1000);
+      record?.push(Number(t - (sentAt[r % window] ?? t)) / 1000);
       inFlight--;
       count++;
       last = t;
-      if (mayStillSend()) await sendOne();
+      if (until(sent)) await sendOne();
     }
+    return { count, start, last };
+  };
+
+  const latencies = new Samples(1 << 16);
+  let measured: { count: number; start: bigint; last: bigint };
+  try {
+    if (warmupSeconds > 0) {
+      const warmEnd = nowNs() + BigInt(Math.round(warmupSeconds * 1e9));
+      await phase(() => nowNs() < warmEnd, undefined);
+    }
+    const deadline = nowNs() + BigInt(Math.round(seconds * 1e9));
+    measured = await phase((sent) => (messages !== undefined ? sent < messages : nowNs() < deadline), latencies);
   } finally {
     sock.close();
   }
+  const { count, start, last } = measured;
 
   const elapsedMs = Number(last - start) / 1e6;
   const rate = elapsedMs > 0 ? count / (elapsedMs / 1000) : 0;

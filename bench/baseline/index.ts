@@ -6,12 +6,13 @@
  *
  * Latencies (p50/p99) are in microseconds (`latencyUnit: "us"`).
  */
+
+import { benchPath, progress, sleep, summarize, WorkerGroup } from "../lib/measure.js";
+import { MAX_SUBSCRIBER_PROCESSES, subscriberLayout } from "../lib/pubsub-layout.js";
 import type { EchoClientResult } from "./echo-client.js";
 import type { PublisherResult } from "./pubsub.js";
 import type { SubscriberResult } from "./pubsub-sub.js";
 import type { SqliteResult } from "./sqlite.js";
-import { benchPath, progress, sleep, summarize, WorkerGroup } from "../lib/measure.js";
-import { MAX_SUBSCRIBER_PROCESSES, subscriberLayout } from "../lib/pubsub-layout.js";
 
 export interface BenchResult {
   /** Short name of the measurement, e.g. "echo c=1 w=1". */

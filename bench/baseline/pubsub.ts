@@ -7,14 +7,16 @@
  *   --rate R         data messages per second (default 1000)
  *   --seconds S      length of the measured phase (default 1)
  *   --warmup-ms M    interval of warm-up messages before start (default 5)
+ *   --warmup-seconds W  unmeasured warm-up at the full rate after start (default 0.5)
  *
  * Child protocol (see bench/lib/measure.ts):
  *   ready  -> { endpoint }
  *            From then on a KIND_WARMUP message is published every M ms so
  *            that each subscriber can see that its subscription is live
  *            (avoids the PUB/SUB "slow joiner" loss) before it reports ready.
- *   start  <-  stop warm-up, publish rate*seconds KIND_DATA messages, paced
- *              against the monotonic clock (catching up in bursts if late).
+ *   start  <-  stop the slow warm-up, publish rate*W KIND_WARMUP messages
+ *              (warm-up at full rate), then rate*S KIND_DATA messages; both
+ *              paced against the monotonic clock (catching up in bursts if late).
  *   result -> { sent, elapsedMs, rate }   (socket stays open for delivery)
  *   stop   <-  close the socket.
  *
@@ -26,10 +28,20 @@
  * Only one async function sends at any time (warm-up loop is awaited before
  * the data loop starts), so there is never more than one pending send.
  */
-import { parseArgs } from "node:util";
+
 import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
-import { progress, runWorker, sleep, waitForStart, waitForStop, wallMs, workerReady, workerResult } from "../lib/measure.js";
+import {
+  progress,
+  runWorker,
+  sleep,
+  waitForStart,
+  waitForStop,
+  wallMs,
+  workerReady,
+  workerResult,
+} from "../lib/measure.js";
 import { encodeMessage, KIND_DATA, KIND_WARMUP } from "../lib/pubsub-layout.js";
 
 const { values } = parseArgs({
@@ -37,6 +49,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "1000" },
     seconds: { type: "string", default: "1" },
     "warmup-ms": { type: "string", default: "5" },
+    "warmup-seconds": { type: "string", default: "0.5" },
   },
 });
 
@@ -50,6 +63,7 @@ runWorker(async () => {
   const rate = Number.parseFloat(values.rate);
   const seconds = Number.parseFloat(values.seconds);
   const warmupMs = Number.parseFloat(values["warmup-ms"]);
+  const warmupSeconds = Number.parseFloat(values["warmup-seconds"]);
   if (!(rate > 0) || !(seconds > 0)) throw new Error("--rate and --seconds must be > 0");
 
   // A generous per-peer high-water mark: a subscriber process that is not
@@ -76,30 +90,36 @@ runWorker(async () => {
   warming = false;
   await warmup;
 
-  const total = Math.max(1, Math.round(rate * seconds));
-  const intervalMs = 1000 / rate;
-  const t0 = performance.now();
-  let sent = 0;
   let aborted = false;
   void stopped.then(() => {
     aborted = true;
   });
-  while (sent < total && !aborted) {
-    const due = t0 + sent * intervalMs;
-    const now = performance.now();
-    if (now < due) {
-      await sleep(due - now);
-      continue;
+  const intervalMs = 1000 / rate;
+
+  /** Send `total` messages of `kind` at `rate`; returns [sent, elapsed ms]. */
+  const paced = async (kind: number, total: number): Promise<[number, number]> => {
+    const t0 = performance.now();
+    let sent = 0;
+    while (sent < total && !aborted) {
+      const due = t0 + sent * intervalMs;
+      const now = performance.now();
+      if (now < due) {
+        await sleep(due - now);
+        continue;
+      }
+      await sock.send(encodeMessage(kind, sent, wallMs()));
+      sent++;
     }
-    await sock.send(encodeMessage(KIND_DATA, sent, wallMs()));
-    sent++;
-  }
-  // The last message opens the last interval: wait it out so that the
-  // measured period is sent * interval and the rate is not overstated.
-  const end = t0 + sent * intervalMs;
-  const left = end - performance.now();
-  if (left > 0 && !aborted) await sleep(left);
-  const elapsedMs = performance.now() - t0;
+    // The last message opens the last interval: wait it out so that the
+    // period is sent * interval and the rate is not overstated.
+    const left = t0 + sent * intervalMs - performance.now();
+    if (left > 0 && !aborted) await sleep(left);
+    return [sent, performance.now() - t0];
+  };
+
+  // Warm-up at the full rate (JIT, TCP buffers, subscriber event loops), not measured.
+  if (warmupSeconds > 0) await paced(KIND_WARMUP, Math.round(rate * warmupSeconds));
+  const [sent, elapsedMs] = await paced(KIND_DATA, Math.max(1, Math.round(rate * seconds)));
   const result: PublisherResult = { sent, elapsedMs, rate: sent / (elapsedMs / 1000) };
   progress(`pubsub: sent ${sent} in ${elapsedMs.toFixed(0)} ms (${result.rate.toFixed(0)} msg/s)`);
   await workerResult(result);

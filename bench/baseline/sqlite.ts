@@ -23,7 +23,16 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
-import { nowNs, progress, runWorker, Samples, summarize, waitForStart, workerReady, workerResult } from "../lib/measure.js";
+import {
+  nowNs,
+  progress,
+  runWorker,
+  Samples,
+  summarize,
+  waitForStart,
+  workerReady,
+  workerResult,
+} from "../lib/measure.js";
 
 const { values } = parseArgs({
   options: {
@@ -91,7 +100,8 @@ runWorker(async () => {
     let t = start;
     while (t < deadline) {
       const t0 = t;
-      if (batch === 1) insert.run(Date.now(), ROW_TEXT); // autocommit: one commit
+      if (batch === 1)
+        insert.run(Date.now(), ROW_TEXT); // autocommit: one commit
       else insertBatch(batch);
       t = nowNs();
       latencies.push(Number(t - t0) / 1000);

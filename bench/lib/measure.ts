@@ -531,7 +531,11 @@ export class WorkerGroup {
     this.failed.catch(() => {});
   }
 
-  spawn<Ready, Result>(scriptPath: string, args: readonly string[] = [], options: SpawnOptions = {}): Worker<Ready, Result> {
+  spawn<Ready, Result>(
+    scriptPath: string,
+    args: readonly string[] = [],
+    options: SpawnOptions = {},
+  ): Worker<Ready, Result> {
     const w = spawnWorker<Ready, Result>(scriptPath, args, options);
     this.workers.push(w as Worker<unknown, unknown>);
     w.result.catch((err: unknown) => {

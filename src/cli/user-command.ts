@@ -1,5 +1,4 @@
 import { Command, Flags, type Interfaces } from "@oclif/core";
-import chalk from "chalk";
 import type { GmClient } from "../user/client.js";
 import { DEFAULT_SERVER, Profile } from "../user/profile.js";
 import { fail } from "./errors.js";
@@ -34,7 +33,6 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
 
   override async init(): Promise<void> {
     await super.init();
-    if (process.env.NO_COLOR) chalk.level = 0;
     const { flags } = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (this.ctor as typeof UserCommand).baseFlags,

@@ -38,7 +38,6 @@ export default class Group extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Group);
-    if (process.env.NO_COLOR) chalk.level = 0;
     const names = flags.name ?? [await this.askName()];
     const [{ GroupServer }, { bindEndpoint, connectEndpoint }, { stampedLogger, silent }] = await Promise.all([
       import("../group/group-server.js"),

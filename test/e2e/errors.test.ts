@@ -1,0 +1,159 @@
+/** Every bad input and dead peer gives a specific error and a non-zero exit, never a hang. */
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { type GmProcess, gm, GmProcess as Proc, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+
+/** A loopback port that nothing listens on (bound and released by the OS). */
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe("errors", () => {
+  const { home, cleanup } = tempHome();
+  const env = { GM_HOME: home };
+  let directory: { proc: GmProcess; endpoint: string };
+  let group: { proc: GmProcess; endpoint: string };
+  const user = (...args: string[]) => gm(["user", ...args, "--server", directory.endpoint], { env });
+
+  before(async () => {
+    directory = await startDirectory(env);
+    group = await startGroup(["general"], { env, server: directory.endpoint, dataDir: join(home, "data") });
+    const joined = await user("join", "general");
+    assert.equal(joined.exitCode, 0, joined.stderr);
+  });
+
+  after(async () => {
+    await Promise.all([group?.proc.stop(), directory?.proc.stop()]);
+    cleanup();
+  });
+
+  it("a message server that is not running: the endpoint is named and the exit is 3", { timeout: 15_000 }, async () => {
+    const endpoint = `tcp://127.0.0.1:${await deadPort()}`;
+    const r = await gm(["user", "list-groups", "--server", endpoint], { env });
+    assert.equal(r.exitCode, 3);
+    assert.match(r.stderr, new RegExp(`no reply from ${endpoint} after 3 tries`));
+  });
+
+  it("unknown group", async () => {
+    const r = await user("join", "nosuchgroup");
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /no group named "nosuchgroup" is registered/);
+  });
+
+  it("empty and oversized messages are refused before anything is stored", async () => {
+    const empty = await user("send", "general", "   ");
+    assert.equal(empty.exitCode, 1);
+    assert.match(empty.stderr, /the message is empty/);
+    const big = await user("send", "general", "x".repeat(64 * 1024 + 1));
+    assert.equal(big.exitCode, 1);
+    assert.match(big.stderr, /65537 bytes; the limit is 65536 bytes/);
+    const fits = await user("send", "general", "é".repeat(32 * 1024));
+    assert.equal(fits.exitCode, 0, fits.stderr);
+    const history = await user("messages", "general", "--json");
+    assert.equal(JSON.parse(history.stdout).length, 1);
+  });
+
+  it("invalid timestamp and invalid --limit", async () => {
+    const r = await user("messages", "general", "--since", "yesterday-ish");
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /invalid timestamp "yesterday-ish"/);
+    const clock = await user("messages", "general", "--since", "25:00");
+    assert.match(clock.stderr, /invalid time of day "25:00"/);
+    const limit = await user("messages", "general", "--limit", "0");
+    assert.equal(limit.exitCode, 2);
+  });
+
+  it("invalid endpoints, for users and servers", async () => {
+    const r = await gm(["user", "list-groups", "--server", "udp://127.0.0.1:5555"], { env });
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /only tcp:\/\/ is supported/);
+    const noPort = await gm(["user", "list-groups", "--server", "127.0.0.1"], { env });
+    assert.match(noPort.stderr, /invalid endpoint "127\.0\.0\.1"/);
+    const server = await gm(["server", "--bind", "127.0.0.1:99999"], { env });
+    assert.equal(server.exitCode, 2);
+    assert.match(server.stderr, /port 99999 is out of range/);
+  });
+
+  it("a port already in use", async () => {
+    const port = directory.endpoint.split(":").at(-1) as string;
+    const r = await gm(["server", "--bind", `127.0.0.1:${port}`], { env });
+    assert.notEqual(r.exitCode, 0);
+    assert.match(r.stderr, new RegExp(`cannot listen on tcp://127\\.0\\.0\\.1:${port}: the address is already in use`));
+  });
+
+  it("a group name already registered from another address", async () => {
+    const second = new Proc(
+      [
+        "group",
+        "--name",
+        "general",
+        "--address",
+        "127.0.0.1:0",
+        "--server",
+        directory.endpoint,
+        "--data-dir",
+        join(home, "other"),
+      ],
+      env,
+    );
+    const code = await second.exited;
+    assert.equal(code, 1);
+    assert.match(second.stderr, /a group named "general" is already registered from tcp:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it("the same group's store served twice on one machine", async () => {
+    const second = new Proc(
+      [
+        "group",
+        "--name",
+        "general",
+        "--address",
+        "127.0.0.1:0",
+        "--server",
+        directory.endpoint,
+        "--data-dir",
+        join(home, "data"),
+      ],
+      env,
+    );
+    assert.equal(await second.exited, 1);
+    assert.match(second.stderr, /group "general" is already served by another process/);
+  });
+
+  it("a group server without --name and without a terminal", async () => {
+    const r = await gm(["group", "--address", "127.0.0.1:0", "--server", directory.endpoint], { env });
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /--name is required when stdin is not a terminal/);
+  });
+
+  it("an invalid group name", async () => {
+    const r = await gm(["group", "--name", "bad name!", "--address", "127.0.0.1:0", "--server", directory.endpoint], {
+      env,
+    });
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /must be a group name/);
+  });
+
+  it("a group server that is down: the joined group's endpoint is named", { timeout: 20_000 }, async () => {
+    const { home: h2, cleanup: c2 } = tempHome();
+    const env2 = { GM_HOME: h2 };
+    const g = await startGroup(["doomed"], { env: env2, server: directory.endpoint, dataDir: join(h2, "data") });
+    try {
+      const j = await gm(["user", "join", "doomed", "--server", directory.endpoint], { env: env2 });
+      assert.equal(j.exitCode, 0, j.stderr);
+      await g.proc.stop("SIGKILL");
+      const r = await gm(["user", "send", "doomed", "anyone?", "--server", directory.endpoint], { env: env2 });
+      assert.equal(r.exitCode, 3);
+      assert.match(r.stderr, new RegExp(`no reply from ${g.endpoint}`));
+    } finally {
+      await g.proc.stop();
+      c2();
+    }
+  });
+});
