@@ -57,7 +57,7 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
   }
 
   /** The user's client, created on first use (loading ZeroMQ only when needed). */
-  protected async connect(): Promise<GmClient> {
+  protected async connect(live = false): Promise<GmClient> {
     if (this.client !== undefined) return this.client;
     const [{ GmClient }, { connectEndpoint }] = await Promise.all([
       import("../user/client.js"),
@@ -65,7 +65,7 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     ]);
     const profile = this.profile();
     const server = connectEndpoint(this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER);
-    this.client = new GmClient(profile, { server });
+    this.client = new GmClient(profile, { server, live });
     return this.client;
   }
 

@@ -24,6 +24,8 @@ export interface RpcClientOptions {
   /** Tries before giving up with a TimeoutError. */
   readonly tries?: number;
   readonly onEvent?: (event: ServerEvent) => void;
+  /** Called each time a connection to the server is (re)established; enables a socket monitor. */
+  readonly onConnect?: () => void;
 }
 
 interface Pending {
@@ -44,7 +46,15 @@ export const DEFAULT_TRIES = 3;
  * servers make every request idempotent. Never a REQ socket: a lost reply would lock it up.
  */
 export class RpcClient {
-  private readonly socket = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+  private readonly socket = new zmq.Dealer({
+    linger: 0,
+    sendHighWaterMark: 10_000,
+    receiveHighWaterMark: 10_000,
+    // ZMTP heartbeats: a peer that vanished without closing (host down, link cut) is noticed in
+    // seconds and the socket reconnects, instead of waiting for TCP to give up.
+    heartbeatInterval: 1000,
+    heartbeatTimeout: 3000,
+  });
   private readonly outbox: Outbox;
   private readonly pending = new Map<string, Pending>();
   private readonly timeoutMs: number;
@@ -59,6 +69,8 @@ export class RpcClient {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.tries = options.tries ?? DEFAULT_TRIES;
     this.outbox = new Outbox(this.socket, () => {});
+    const onConnect = options.onConnect;
+    if (onConnect !== undefined) this.socket.events.on("handshake", () => onConnect());
     this.socket.connect(endpoint);
     this.loop = this.receiveLoop();
   }

@@ -32,6 +32,9 @@ export class RpcServer {
     maxMessageSize: Limits.frameBytes,
     sendHighWaterMark: 10_000,
     receiveHighWaterMark: 10_000,
+    // Drop connections of clients that vanished without closing, so their queues are freed.
+    heartbeatInterval: 1000,
+    heartbeatTimeout: 3000,
   });
   private readonly outbox: Outbox;
   private inFlight = 0;

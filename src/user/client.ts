@@ -4,6 +4,7 @@ import { RpcClient, type ServerEvent } from "../net/rpc-client.js";
 import {
   DirectoryCommand,
   ErrorCode,
+  EventKind,
   GmError,
   GroupCommand,
   Limits,
@@ -12,6 +13,7 @@ import {
 } from "../protocol/index.js";
 import { messageText } from "../protocol/validate.js";
 import type { AppendResult, HistoryPage, StoredMessage } from "../store/types.js";
+import { Feed, type FeedOptions } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
 export interface ClientOptions {
@@ -19,7 +21,8 @@ export interface ClientOptions {
   readonly server: string;
   readonly timeoutMs?: number;
   readonly tries?: number;
-  readonly onEvent?: (event: ServerEvent) => void;
+  /** Keep connections watched for reconnects (long-lived clients that follow groups). */
+  readonly live?: boolean;
 }
 
 export interface MessagesOptions {
@@ -36,6 +39,7 @@ export interface MessagesOptions {
  */
 export class GmClient {
   private readonly clients = new Map<string, RpcClient>();
+  private readonly feeds = new Map<string, Feed>();
 
   constructor(
     readonly profile: Profile,
@@ -52,7 +56,8 @@ export class GmClient {
       c = new RpcClient(endpoint, {
         ...(this.options.timeoutMs !== undefined && { timeoutMs: this.options.timeoutMs }),
         ...(this.options.tries !== undefined && { tries: this.options.tries }),
-        ...(this.options.onEvent !== undefined && { onEvent: this.options.onEvent }),
+        onEvent: (event) => this.dispatch(event),
+        ...(this.options.live === true && { onConnect: () => this.reconnected(endpoint) }),
       });
       this.clients.set(endpoint, c);
     }
@@ -107,6 +112,7 @@ export class GmClient {
     const reply = await this.onGroup(group, (rpc) =>
       rpc.request<{ members: number }>(GroupCommand.Leave, { group, user: this.user }),
     );
+    this.unfollow(group);
     delete this.profile.data.groups[group];
     this.profile.save();
     return { group, members: reply.members };
@@ -173,6 +179,40 @@ export class GmClient {
   }
 
   /**
+   * Follows a group live: `onMessage` gets the requested history, then every new message once,
+   * in order, across gaps and reconnects, until `unfollow` or `close`.
+   */
+  async follow(group: string, options: FeedOptions): Promise<Feed> {
+    this.unfollow(group);
+    const feed = new Feed(this, group, options);
+    this.feeds.set(group, feed);
+    try {
+      await feed.start();
+    } catch (err) {
+      this.unfollow(group);
+      throw err;
+    }
+    return feed;
+  }
+
+  /** Stops following a group (the server's subscription lapses by itself). */
+  unfollow(group: string): void {
+    this.feeds.get(group)?.stop();
+    this.feeds.delete(group);
+  }
+
+  private dispatch(event: ServerEvent): void {
+    if (event.kind !== EventKind.Message) return;
+    this.feeds.get(event.group)?.onEvent(event.body as StoredMessage);
+  }
+
+  private reconnected(endpoint: string): void {
+    for (const feed of this.feeds.values()) {
+      if (this.profile.data.groups[feed.group]?.address === endpoint) feed.resume();
+    }
+  }
+
+  /**
    * Runs a request against a joined group's server. If that server is gone or no longer hosts the
    * group, asks the directory once where the group lives now and retries there.
    */
@@ -204,6 +244,7 @@ export class GmClient {
 
   /** Closes every socket at once; pending requests are abandoned. */
   async close(): Promise<void> {
+    for (const group of [...this.feeds.keys()]) this.unfollow(group);
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     this.clients.clear();
   }

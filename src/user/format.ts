@@ -12,9 +12,10 @@ export function formatTime(ts: number, now: number = Date.now()): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
-/** One message as `[time] name: text`. */
-export function formatMessage(m: StoredMessage, now?: number): string {
-  return `${chalk.dim(`[${formatTime(m.ts, now)}]`)} ${chalk.bold.cyan(m.name)}: ${m.text}`;
+/** One message as `[time] name: text`; live messages in the shell also name their group. */
+export function formatMessage(m: StoredMessage, now?: number, group?: string): string {
+  const where = group === undefined ? "" : ` ${chalk.magenta(`#${group}`)}`;
+  return `${chalk.dim(`[${formatTime(m.ts, now)}]`)}${where} ${chalk.bold.cyan(m.name)}: ${m.text}`;
 }
 
 /** The directory's groups as an aligned table. */

@@ -1,5 +1,6 @@
-import { createInterface } from "node:readline";
+import { clearLine, createInterface, cursorTo, type Interface } from "node:readline";
 import chalk from "chalk";
+import { v7 as uuidv7 } from "uuid";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
 import { formatGroups, formatJoined, formatMessage } from "./format.js";
@@ -37,6 +38,9 @@ export interface ShellOptions {
  */
 export class Shell {
   private readonly commands: Record<string, Command>;
+  private rl: Interface | undefined;
+  /** Ids of messages this shell sent: their live copies are not printed again. */
+  private readonly sent = new Set<string>();
   failures = 0;
 
   constructor(
@@ -76,6 +80,7 @@ export class Shell {
       terminal: this.options.interactive,
       prompt: chalk.green("gm> "),
     });
+    this.rl = rl;
     if (this.options.interactive) {
       this.print(
         chalk.dim(`gm shell as ${this.client.profile.data.name}; type help for the commands, exit or Ctrl-D to leave.`),
@@ -88,6 +93,7 @@ export class Shell {
         if (this.options.interactive) rl.prompt();
       }
     } finally {
+      this.rl = undefined;
       rl.close();
     }
   }
@@ -121,6 +127,35 @@ export class Shell {
     return true;
   }
 
+  /** Prints live messages of a joined group from now on (errors are reported, not fatal). */
+  private async follow(group: string): Promise<void> {
+    try {
+      await this.client.follow(group, {
+        since: Date.now(),
+        onMessage: (m) => {
+          if (!this.sent.delete(m.id)) this.printLive(formatMessage(m, undefined, group));
+        },
+        onState: (_state, detail) => this.printLive(chalk.yellow(detail)),
+        onEnd: (err) => this.printLive(chalk.yellow(`stopped following "${group}": ${err.message}`)),
+      });
+    } catch (err) {
+      this.printLive(chalk.yellow(`not following "${group}" live: ${(err as Error).message}`));
+    }
+  }
+
+  /** Prints a line that arrived on its own, keeping the line being typed intact below it. */
+  private printLive(line: string): void {
+    const rl = this.rl;
+    if (rl === undefined || !this.options.interactive) {
+      this.print(line);
+      return;
+    }
+    clearLine(this.options.output, 0);
+    cursorTo(this.options.output, 0);
+    this.print(line);
+    rl.prompt(true);
+  }
+
   private error(message: string): void {
     this.failures++;
     this.print(chalk.red(`error: ${message}`));
@@ -132,6 +167,7 @@ export class Shell {
 
   private async join(group: string): Promise<void> {
     const r = await this.client.join(group);
+    await this.follow(group);
     this.print(`${r.joined ? "Joined" : "Already a member of"} ${chalk.cyan(group)} (${r.members} members)`);
   }
 
@@ -148,7 +184,14 @@ export class Shell {
   }
 
   private async send(group: string, text: string): Promise<void> {
-    const r = await this.client.send(group, text);
-    this.print(chalk.dim(`sent #${r.seq}`));
+    const id = uuidv7();
+    this.sent.add(id);
+    try {
+      const r = await this.client.send(group, text, id);
+      this.print(chalk.dim(`sent #${r.seq}`));
+    } finally {
+      // Keep the id only while its live copy can still arrive.
+      setTimeout(() => this.sent.delete(id), 60_000).unref();
+    }
   }
 }

@@ -63,8 +63,18 @@ export class GmProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly waiters: Array<() => void> = [];
 
-  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: baseEnv(env) });
+  /**
+   * `prefix` runs the command under another one, e.g. `["ip", "netns", "exec", "ns1"]`; `script`
+   * replaces bin/run.js (a test helper program run with tsx).
+   */
+  constructor(
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+    options: { prefix?: readonly string[]; script?: string } = {},
+  ) {
+    const node = options.script === undefined ? [process.execPath, BIN] : [process.execPath, "--import", "tsx", options.script];
+    const [cmd, ...rest] = [...(options.prefix ?? []), ...node, ...args] as [string, ...string[]];
+    this.child = spawn(cmd, rest, { env: baseEnv(env) });
     this.child.stdout.on("data", (d) => {
       this.stdout += d;
       for (const w of this.waiters.splice(0)) w();
@@ -105,9 +115,15 @@ export class GmProcess {
     }
   }
 
+  /** Writes a line to the process's stdin (for the shell). */
+  write(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+
   /** Sends a signal and waits for the exit; escalates to SIGKILL after `graceMs`. */
   async stop(signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<number | null> {
     if (!this.running) return this.exited;
+    this.child.stdin.end();
     this.child.kill(signal);
     const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
     try {

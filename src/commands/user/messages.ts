@@ -13,6 +13,7 @@ export default class Messages extends UserCommand<typeof Messages> {
     "<%= config.bin %> user messages general --since 15m",
     "<%= config.bin %> user messages general --since 2026-11-25T10:30:00Z --json",
     "<%= config.bin %> user messages general --limit 20",
+    "<%= config.bin %> user messages general --follow --since 1h",
   ];
   static override args = { group: Args.string({ description: "group name", required: true }) };
   static override flags = {
@@ -22,11 +23,16 @@ export default class Messages extends UserCommand<typeof Messages> {
       description: "at most this many: the oldest from --since, else the newest",
       min: 1,
     }),
+    follow: Flags.boolean({
+      char: "f",
+      description: "then print new messages as they arrive, until Ctrl-C (with --json: one object per line)",
+    }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Messages);
     const since = flags.since === undefined ? undefined : parseTimestamp(flags.since);
+    if (flags.follow) return this.follow(args.group, since, flags.limit);
     const messages = await (await this.connect()).messages(args.group, {
       ...(since !== undefined && { since }),
       ...(flags.limit !== undefined && { limit: flags.limit }),
@@ -34,5 +40,24 @@ export default class Messages extends UserCommand<typeof Messages> {
     if (this.flags.json) return this.json(messages);
     if (messages.length === 0) this.log("No messages.");
     for (const m of messages) this.log(formatMessage(m));
+  }
+
+  /** Prints history, then every new message once and in order, until SIGINT or SIGTERM. */
+  private async follow(group: string, since: number | undefined, limit: number | undefined): Promise<void> {
+    const client = await this.connect(true);
+    const { untilSignal } = await import("../../cli/signals.js");
+    let end: (err: Error) => void = () => {};
+    const ended = new Promise<never>((_, reject) => {
+      end = reject;
+    });
+    const stopped = Promise.race([untilSignal(), ended]);
+    await client.follow(group, {
+      ...(since !== undefined && { since }),
+      ...(limit !== undefined && { limit }),
+      onMessage: (m) => this.log(this.flags.json ? JSON.stringify(m) : formatMessage(m)),
+      onState: (_state, detail) => this.logToStderr(detail),
+      onEnd: (err) => end(err),
+    });
+    await stopped;
   }
 }

@@ -10,7 +10,7 @@ export default class ShellCommand extends UserCommand<typeof ShellCommand> {
   static override examples = ["<%= config.bin %> user shell", "echo list_groups | <%= config.bin %> user shell"];
 
   async run(): Promise<void> {
-    const client = await this.connect();
+    const client = await this.connect(true);
     const { Shell } = await import("../../user/shell.js");
     const shell = new Shell(client, {
       input: process.stdin,
