@@ -142,15 +142,17 @@ export class GroupServer {
     return { group: store.name, id: store.id, members: store.members.size, joined, last: store.durableSeq };
   }
 
-  /** LEAVE (PROTOCOL.md §LEAVE), the original remove_user. */
+  /**
+   * LEAVE (PROTOCOL.md §LEAVE), the original remove_user. Leaving a group one is not in succeeds
+   * with `left: false`, so a retried LEAVE whose first reply was lost is not an error.
+   */
   private async leave({ body }: Request) {
     const store = this.store(body);
     const user = uuid(body, "user");
     this.log(`LEAVE REQUEST FROM ${user}`);
-    this.member(store, user);
     this.subscribers.removeUser(store.name, user);
-    await store.leave(user);
-    return { group: store.name, members: store.members.size };
+    const { left } = store.members.has(user) ? await store.leave(user) : { left: false };
+    return { group: store.name, members: store.members.size, left };
   }
 
   /** SEND (PROTOCOL.md §SEND), the original add_message: durable before the reply, idempotent by id. */
@@ -212,6 +214,10 @@ export class GroupServer {
   /** SUBSCRIBE (PROTOCOL.md §SUBSCRIBE): live MESSAGE events to this connection, refreshed by the client. */
   private subscribe({ body, envelope }: Request) {
     const store = this.store(body);
+    if (envelope.length > 1) {
+      // Events carry no REQ delimiter, and a REQ socket cannot receive unrequested messages.
+      throw new GmError(ErrorCode.BadRequest, "SUBSCRIBE needs a DEALER socket: a REQ socket cannot receive events");
+    }
     const user = uuid(body, "user");
     this.member(store, user);
     this.subscribers.add(store.name, envelope[0] as Buffer, user, Date.now());

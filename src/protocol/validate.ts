@@ -11,7 +11,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function str(body: Body, key: string, max = 256): string {
   const v = body[key];
   if (typeof v !== "string" || v.length === 0) throw badRequest(`"${key}" must be a non-empty string`);
-  if (v.length > max) throw badRequest(`"${key}" is longer than ${max} characters`);
+  // Counted in code points, so an emoji is one character as a user would count it.
+  if (v.length > max && [...v].length > max) throw badRequest(`"${key}" is longer than ${max} characters`);
   return v;
 }
 
@@ -68,8 +69,9 @@ export function messageText(body: Body, key = "text"): string {
 /** A ZeroMQ TCP endpoint as a peer can connect to it: tcp://host:port. */
 export function endpoint(body: Body, key = "address"): string {
   const v = str(body, key, 256);
-  if (!/^tcp:\/\/[^\s/:*]+(:\d{1,5})$|^tcp:\/\/\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(v)) {
-    throw badRequest(`"${key}" must be a connectable endpoint like tcp://host:port`);
+  const port = /^tcp:\/\/(?:[^\s/:*[\]]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$/.exec(v)?.[1];
+  if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
+    throw badRequest(`"${key}" must be a connectable endpoint like tcp://host:port (port 1-65535)`);
   }
   return v;
 }
