@@ -84,11 +84,13 @@ export class Registrar {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.client?.close();
+    // Same connection as the last REGISTER, so the UNREGISTER cannot overtake it.
+    const client = this.client ?? new RpcClient(this.directory, { tries: 1 });
     this.client = undefined;
-    const client = new RpcClient(this.directory, { tries: 1, timeoutMs: 300 });
     await Promise.allSettled(
-      this.groups.map((g) => client.request(DirectoryCommand.Unregister, { name: g.name, address: this.address })),
+      this.groups.map((g) =>
+        client.request(DirectoryCommand.Unregister, { name: g.name, address: this.address }, { timeoutMs: 300 }),
+      ),
     );
     await client.close();
   }

@@ -33,6 +33,7 @@ interface Pending {
   readonly resolve: (body: unknown) => void;
   readonly reject: (err: Error) => void;
   tries: number;
+  readonly timeoutMs: number;
   timer: NodeJS.Timeout;
 }
 
@@ -76,7 +77,11 @@ export class RpcClient {
   }
 
   /** Sends a request and resolves with the reply body; rejects with RemoteError or TimeoutError. */
-  request<T = Record<string, unknown>>(command: string, body: unknown): Promise<T> {
+  request<T = Record<string, unknown>>(
+    command: string,
+    body: unknown,
+    options: { timeoutMs?: number } = {},
+  ): Promise<T> {
     if (this.socket.closed) return Promise.reject(new Error(`client for ${this.endpoint} is closed`));
     const id = (this.nextId++).toString(36);
     const frames = encodeRequest(command, id, body);
@@ -86,7 +91,8 @@ export class RpcClient {
         resolve: resolve as (b: unknown) => void,
         reject,
         tries: 1,
-        timer: setTimeout(() => this.expire(id), this.timeoutMs),
+        timeoutMs: options.timeoutMs ?? this.timeoutMs,
+        timer: setTimeout(() => this.expire(id), options.timeoutMs ?? this.timeoutMs),
       };
       this.pending.set(id, entry);
       this.outbox.push(frames);
@@ -98,11 +104,11 @@ export class RpcClient {
     if (entry === undefined) return;
     if (entry.tries >= this.tries) {
       this.pending.delete(id);
-      entry.reject(new TimeoutError(this.endpoint, entry.tries, entry.tries * this.timeoutMs));
+      entry.reject(new TimeoutError(this.endpoint, entry.tries, entry.tries * entry.timeoutMs));
       return;
     }
     entry.tries++;
-    entry.timer = setTimeout(() => this.expire(id), this.timeoutMs);
+    entry.timer = setTimeout(() => this.expire(id), entry.timeoutMs);
     this.outbox.push(entry.frames);
   }
 
@@ -129,7 +135,7 @@ export class RpcClient {
       clearTimeout(entry.timer);
       entry.tries++;
       entry.timer = setTimeout(() => {
-        entry.timer = setTimeout(() => this.expire(id), this.timeoutMs);
+        entry.timer = setTimeout(() => this.expire(id), entry.timeoutMs);
         this.outbox.push(entry.frames);
       }, 250);
       return;

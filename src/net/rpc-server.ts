@@ -133,6 +133,8 @@ export class RpcServer {
     const until = Date.now() + graceMs;
     while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     await this.outbox.flushed(Math.max(0, until - Date.now()));
+    // Replies handed to ZeroMQ may still sit in its queues: let them go out before the socket dies.
+    this.socket.linger = Math.max(200, until - Date.now());
     this.socket.close();
     await this.loop;
   }

@@ -69,8 +69,11 @@ export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];
 export const Limits = {
   /** Largest message text, counted in UTF-8 bytes. */
   textBytes: 64 * 1024,
-  /** Largest JSON body frame a server decodes; larger ones get TOO_LARGE. */
-  bodyBytes: 256 * 1024,
+  /**
+   * Largest JSON body frame a server decodes; larger ones get TOO_LARGE. Room for a text at the
+   * limit even when JSON escapes every byte of it (a control character becomes 6 bytes).
+   */
+  bodyBytes: 512 * 1024,
   /** Largest single frame the socket accepts at all; a larger one drops the connection. */
   frameBytes: 1024 * 1024,
   /** Request ids are 1 to 64 bytes. */

@@ -30,6 +30,49 @@ interface Row {
   text: string;
 }
 
+/**
+ * Opens a group's database and takes its exclusive lock (a second server of the group fails
+ * here), creating the schema and identity on first use. Closes the file again on any refusal.
+ */
+function openDatabase(file: string, name: string): { db: Database.Database; id: string; created: number } {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { timeout: 0 });
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.exec(SCHEMA);
+    const meta = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
+    const held = meta.get("name")?.value;
+    if (held !== undefined && held !== name) throw new StoreError(`${file} holds group "${held}", not "${name}"`);
+    const setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    let id = meta.get("id")?.value;
+    let created = Number(meta.get("created")?.value);
+    const now = Date.now();
+    const database = db;
+    database.transaction(() => {
+      if (id === undefined) {
+        id = uuidv4();
+        created = now;
+        setMeta.run("id", id);
+        setMeta.run("name", name);
+        setMeta.run("created", String(created));
+      }
+      // Also the first write: it takes the exclusive lock and creates the WAL file sync() flushes.
+      setMeta.run("opened", String(now));
+    })();
+    return { db, id: id as string, created };
+  } catch (err) {
+    db?.close();
+    if (err instanceof StoreError) throw err;
+    const detail = err instanceof Error ? err.message : String(err);
+    if (/locked|busy/i.test(detail)) {
+      throw new StoreError(`group "${name}" is already served by another process (${file} is locked)`);
+    }
+    throw new StoreError(`cannot open the store for group "${name}" at ${file}: ${detail}`);
+  }
+}
+
 /** A write waiting for its batch: `apply` runs inside the batch's transaction. */
 interface Op {
   apply(): unknown;
@@ -81,37 +124,9 @@ export class SqliteGroupStore implements GroupStore {
     readonly file: string,
     readonly name: string,
   ) {
-    try {
-      this.db = new Database(file, { timeout: 0 });
-      this.db.pragma("locking_mode = EXCLUSIVE");
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      this.db.exec(SCHEMA);
-      // A first write takes the exclusive lock (so a second server of this group fails here)
-      // and creates the WAL file that sync() flushes.
-      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', ?)").run(String(Date.now()));
-    } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
-      if (/locked|busy/i.test(detail)) {
-        throw new StoreError(`group "${name}" is already served by another process (${file} is locked)`);
-      }
-      throw new StoreError(`cannot open the store for group "${name}" at ${file}: ${detail}`);
-    }
-    const meta = this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
-    const setMeta = this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
-    let id = meta.get("id")?.value;
-    let created = Number(meta.get("created")?.value ?? Number.NaN);
-    if (id === undefined) {
-      id = uuidv4();
-      created = Date.now();
-      this.db.transaction(() => {
-        setMeta.run("id", id);
-        setMeta.run("name", name);
-        setMeta.run("created", String(created));
-      })();
-    } else if (meta.get("name")?.value !== name) {
-      throw new StoreError(`${file} holds group "${meta.get("name")?.value}", not "${name}"`);
-    }
+    const opened = openDatabase(file, name);
+    this.db = opened.db;
+    const { id, created } = opened;
     this.id = id;
     this.createdAt = created;
     this.stmt = {
@@ -164,8 +179,9 @@ export class SqliteGroupStore implements GroupStore {
   join(user: string, name: string): Promise<{ joined: boolean }> {
     return this.write(() => {
       const existing = this.memberMap.get(user);
-      this.stmt.join.run(user, name, Date.now());
-      this.memberMap.set(user, { user, name, joined: existing?.joined ?? Date.now() });
+      const joined = existing?.joined ?? Date.now();
+      this.stmt.join.run(user, name, joined);
+      this.memberMap.set(user, { user, name, joined });
       return { joined: existing === undefined };
     });
   }

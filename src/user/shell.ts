@@ -168,7 +168,9 @@ export class Shell {
   private async join(group: string): Promise<void> {
     const r = await this.client.join(group);
     await this.follow(group);
-    this.print(`${r.joined ? "Joined" : "Already a member of"} ${chalk.cyan(group)} (${r.members} member${r.members === 1 ? "" : "s"})`);
+    this.print(
+      `${r.joined ? "Joined" : "Already a member of"} ${chalk.cyan(group)} (${r.members} member${r.members === 1 ? "" : "s"})`,
+    );
   }
 
   private async leave(group: string): Promise<void> {

@@ -12,7 +12,7 @@ export const TIMESTAMP_FORMS =
 /**
  * Parses a user's timestamp into UTC milliseconds. Accepted: epoch milliseconds (digits only),
  * relative durations back from `now` (`30s`, `15m`, `2h`, `1d`), `HH:MM[:SS]` today in local time,
- * and ISO-8601 dates and date-times (a date-time without a zone is local time).
+ * and ISO-8601 dates and date-times (a date, or a date-time without a zone, is local time).
  */
 export function parseTimestamp(input: string, now: number = Date.now()): number {
   const text = input.trim();
@@ -30,8 +30,26 @@ export function parseTimestamp(input: string, now: number = Date.now()): number 
     d.setHours(h, m, s, 0);
     return d.getTime();
   }
-  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.test(text)) {
-    const ms = Date.parse(text.replace(" ", "T"));
+  const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.exec(
+    text,
+  );
+  if (iso !== null) {
+    const [y, mo, d, h = 0, mi = 0, s = 0] = iso.slice(1, 7).map((v) => (v === undefined ? undefined : Number(v)));
+    // Date.parse rolls 2026-02-30 over into March: check every field is in range first.
+    const days = new Date(Date.UTC(y as number, mo as number, 0)).getUTCDate();
+    if (
+      (mo as number) < 1 ||
+      (mo as number) > 12 ||
+      (d as number) < 1 ||
+      (d as number) > days ||
+      h > 23 ||
+      mi > 59 ||
+      s > 59
+    ) {
+      throw new TimestampError(`invalid timestamp "${input}": no such date or time; use ${TIMESTAMP_FORMS}`);
+    }
+    // A date alone means local midnight, like a date-time without a zone.
+    const ms = Date.parse(iso[4] === undefined ? `${text}T00:00` : text.replace(" ", "T"));
     if (!Number.isNaN(ms)) return ms;
   }
   throw new TimestampError(`invalid timestamp "${input}"; use ${TIMESTAMP_FORMS}`);

@@ -1,0 +1,268 @@
+/**
+ * GmClient against a real directory and group server in-process (real sockets on 127.0.0.1,
+ * real SQLite files, a profile in a temp GM home).
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { v7 as uuidv7 } from "uuid";
+import { Directory } from "../../src/directory/directory.js";
+import { GroupServer } from "../../src/group/group-server.js";
+import { RpcServer } from "../../src/net/rpc-server.js";
+import { GmError, TimeoutError } from "../../src/protocol/errors.js";
+import { GmClient } from "../../src/user/client.js";
+import { Profile } from "../../src/user/profile.js";
+
+const LOOPBACK = "tcp://127.0.0.1:*";
+
+let root: string;
+let home: string;
+let directoryServer: RpcServer;
+let directoryEndpoint: string;
+let group: GroupServer;
+/** The group server to close at the end, unless a test already closed it. */
+let running: GroupServer | undefined;
+const clients: GmClient[] = [];
+
+function startGroupServer(): Promise<GroupServer> {
+  return GroupServer.start({
+    names: ["general", "big"],
+    bind: LOOPBACK,
+    directory: directoryEndpoint,
+    dataDir: join(root, "data"),
+  });
+}
+
+function clientFor(profile: string, options: { timeoutMs?: number; tries?: number } = {}): GmClient {
+  const c = new GmClient(Profile.load(profile, home), { server: directoryEndpoint, timeoutMs: 5000, ...options });
+  clients.push(c);
+  return c;
+}
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), "gm-client-"));
+  home = join(root, "home");
+  directoryServer = new RpcServer({ handlers: new Directory().handlers });
+  directoryEndpoint = await directoryServer.listen(LOOPBACK);
+  group = await startGroupServer();
+  running = group;
+});
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await running?.close();
+  await directoryServer?.close();
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+});
+
+/** Waits (bounded) until the wall clock has moved past `ts`, so later messages get a later ts. */
+function clockPast(ts: number): void {
+  const deadline = performance.now() + 1000;
+  while (Date.now() <= ts) if (performance.now() > deadline) throw new Error("the clock does not advance");
+}
+
+describe("GmClient", () => {
+  let alice: GmClient;
+  let bob: GmClient;
+  before(() => {
+    alice = clientFor("alice");
+    bob = clientFor("bob");
+  });
+
+  test("listGroups shows the registered groups and their address", async () => {
+    const groups = await alice.listGroups();
+    assert.deepEqual(
+      groups.map((g) => g.name),
+      ["big", "general"],
+    );
+    const general = groups.find((g) => g.name === "general");
+    const details = group.details().find((g) => g.name === "general");
+    assert.equal(general?.address, group.address);
+    assert.equal(general?.id, details?.id);
+  });
+
+  test("join remembers the group in the profile; joining again is not an error", async () => {
+    const first = await alice.join("general");
+    assert.deepEqual(first, { group: "general", members: 1, joined: true, address: group.address });
+    const again = await alice.join("general");
+    assert.equal(again.joined, false);
+    assert.equal(again.members, 1);
+    assert.equal((await bob.join("general")).members, 2);
+
+    assert.deepEqual(
+      alice.groups().map((g) => [g.name, g.address]),
+      [["general", group.address]],
+    );
+    // Persisted: a fresh load of the profile knows the group.
+    const reloaded = Profile.load("alice", home);
+    assert.equal(reloaded.data.groups.general?.address, group.address);
+    assert.equal(reloaded.data.groups.general?.id, group.details().find((g) => g.name === "general")?.id);
+  });
+
+  test("joining an unknown group fails with UNKNOWN_GROUP", async () => {
+    await assert.rejects(alice.join("nowhere"), (err: unknown) => {
+      assert.ok(err instanceof GmError);
+      assert.equal(err.code, "UNKNOWN_GROUP");
+      assert.match(err.message, /no group named "nowhere" is registered/);
+      return true;
+    });
+  });
+
+  test("send stores messages in order; others read them with the sender's name", async () => {
+    const results = [];
+    for (const text of ["hello", "how are you?", "é 😀"]) results.push(await alice.send("general", text));
+    assert.deepEqual(
+      results.map((r) => [r.seq, r.duplicate]),
+      [
+        [1, false],
+        [2, false],
+        [3, false],
+      ],
+    );
+    const messages = await bob.messages("general");
+    assert.deepEqual(
+      messages.map((m) => [m.seq, m.name, m.user, m.text]),
+      [
+        [1, "alice", alice.user, "hello"],
+        [2, "alice", alice.user, "how are you?"],
+        [3, "alice", alice.user, "é 😀"],
+      ],
+    );
+  });
+
+  test("a retried send with the same id returns the original seq and is stored once", async () => {
+    const id = uuidv7();
+    const first = await alice.send("general", "only once", id);
+    const retry = await alice.send("general", "only once", id);
+    assert.deepEqual(retry, { seq: first.seq, ts: first.ts, duplicate: true });
+    const [c1, c2] = await Promise.all([alice.send("general", "racing", id), alice.send("general", "racing", id)]);
+    assert.equal(c1?.seq, first.seq);
+    assert.equal(c2?.seq, first.seq);
+    const all = await alice.messages("general");
+    assert.equal(all.filter((m) => m.id === id).length, 1);
+  });
+
+  test("messages since a time, and the newest N", async () => {
+    const earlier = await alice.messages("general");
+    clockPast(Math.max(...earlier.map((m) => m.ts)));
+    const later = [];
+    for (const text of ["l1", "l2", "l3", "l4"]) later.push(await bob.send("general", text));
+    const since = later[0]?.ts ?? 0;
+
+    assert.deepEqual(
+      (await alice.messages("general", { since })).map((m) => m.text),
+      ["l1", "l2", "l3", "l4"],
+    );
+    assert.deepEqual(
+      (await alice.messages("general", { since, limit: 2 })).map((m) => m.text),
+      ["l1", "l2"],
+      "since + limit: the oldest N from that time",
+    );
+    assert.deepEqual(
+      (await alice.messages("general", { limit: 3 })).map((m) => m.text),
+      ["l2", "l3", "l4"],
+      "limit alone: the newest N, oldest first",
+    );
+    assert.deepEqual(await alice.messages("general", { since: Date.now() + 60_000 }), []);
+    const total = earlier.length + later.length;
+    assert.equal((await alice.messages("general", { limit: 1000 })).length, total);
+  });
+
+  test("paging across more than 1000 messages", { timeout: 120_000 }, async () => {
+    await alice.join("big");
+    const n = 2500;
+    const seqs: number[] = [];
+    for (let start = 0; start < n; start += 500) {
+      const batch = await Promise.all(
+        Array.from({ length: 500 }, (_, i) => alice.send("big", `m${String(start + i + 1).padStart(4, "0")}`)),
+      );
+      seqs.push(...batch.map((r) => r.seq));
+    }
+    assert.deepEqual(
+      [...seqs].sort((a, b) => a - b),
+      Array.from({ length: n }, (_, i) => i + 1),
+      "every send got its own seq",
+    );
+
+    const all = await alice.messages("big");
+    assert.equal(all.length, n);
+    assert.deepEqual(
+      all.map((m) => m.seq),
+      Array.from({ length: n }, (_, i) => i + 1),
+    );
+    assert.equal(new Set(all.map((m) => m.id)).size, n);
+
+    const newest = await alice.messages("big", { limit: 1500 });
+    assert.equal(newest.length, 1500);
+    assert.equal(newest[0]?.seq, 1001);
+    assert.equal(newest.at(-1)?.seq, 2500);
+    assert.deepEqual(
+      newest.map((m) => m.seq),
+      Array.from({ length: 1500 }, (_, i) => 1001 + i),
+    );
+
+    const oldest = await alice.messages("big", { since: 0, limit: 1200 });
+    assert.equal(oldest.length, 1200);
+    assert.deepEqual(
+      oldest.map((m) => m.seq),
+      Array.from({ length: 1200 }, (_, i) => i + 1),
+    );
+
+    const page = await alice.page("big", { after: 2400, limit: 1000 });
+    assert.equal(page.messages.length, 100);
+    assert.equal(page.more, false);
+    assert.equal(page.last, 2500);
+  });
+
+  test("leave forgets the group; the client then refuses to use it", async () => {
+    const left = await bob.leave("general");
+    assert.deepEqual(left, { group: "general", members: 1 });
+    assert.deepEqual(bob.groups(), []);
+    assert.deepEqual(Profile.load("bob", home).data.groups, {});
+    await assert.rejects(bob.send("general", "still here?"), { code: "NOT_MEMBER" });
+    await assert.rejects(bob.messages("general"), { code: "NOT_MEMBER" });
+    await assert.rejects(bob.leave("general"), { code: "NOT_MEMBER" });
+    // alice is unaffected
+    assert.ok((await alice.messages("general")).length > 0);
+  });
+
+  test("an empty or oversized message is refused before it is sent", async () => {
+    await assert.rejects(alice.send("general", "   "), { code: "EMPTY_MESSAGE" });
+    await assert.rejects(alice.send("general", "x".repeat(64 * 1024 + 1)), { code: "MESSAGE_TOO_LARGE" });
+  });
+});
+
+describe("GmClient when the group server moves", () => {
+  test("a request to the old address times out, the directory is asked, and the profile follows", async () => {
+    const carol = clientFor("carol", { timeoutMs: 300, tries: 1 });
+    await carol.join("general");
+    const before = await carol.send("general", "before the move");
+    const oldAddress = group.address;
+
+    await group.close();
+    running = undefined;
+    group = await startGroupServer();
+    running = group;
+    assert.notEqual(group.address, oldAddress);
+
+    const moved = await carol.send("general", "after the move");
+    assert.equal(moved.seq, before.seq + 1, "same store, so the sequence continues");
+    assert.equal(carol.groups()[0]?.address, group.address);
+    assert.equal(Profile.load("carol", home).data.groups.general?.address, group.address);
+  });
+
+  test("with the server gone and no directory to ask, the TimeoutError is reported", async () => {
+    const dave = clientFor("dave", { timeoutMs: 200, tries: 1 });
+    await dave.join("general");
+    await group.close();
+    running = undefined;
+    await directoryServer.close();
+    await assert.rejects(dave.send("general", "anyone?"), (err: unknown) => {
+      assert.ok(err instanceof TimeoutError);
+      assert.equal(err.endpoint, dave.groups()[0]?.address);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,326 @@
+/**
+ * Raw, malformed traffic against a real directory and a real group server (in-process, real
+ * sockets and SQLite files): every bad request gets the specific error reply, nothing is stored,
+ * and both servers keep serving well-formed clients.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, type TestContext, test } from "node:test";
+import * as zmq from "zeromq";
+import { Directory } from "../../src/directory/directory.js";
+import { GroupServer } from "../../src/group/group-server.js";
+import { RpcClient } from "../../src/net/rpc-client.js";
+import { RpcServer } from "../../src/net/rpc-server.js";
+import { Limits, SIGNATURE } from "../../src/protocol/constants.js";
+import { GmClient } from "../../src/user/client.js";
+import { Profile } from "../../src/user/profile.js";
+
+const LOOPBACK = "tcp://127.0.0.1:*";
+const USER = randomUUID(); // a member of "general", set up before the malformed traffic
+const STRANGER = randomUUID(); // never joins
+
+let root: string;
+let directoryServer: RpcServer;
+let directoryEndpoint: string;
+let group: GroupServer;
+let member: RpcClient;
+const storedBefore = new Map<string, number>();
+
+const messageCounts = () => new Map(group.details().map((g) => [g.name, g.messages]));
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), "gm-malformed-"));
+  directoryServer = new RpcServer({ handlers: new Directory().handlers });
+  directoryEndpoint = await directoryServer.listen(LOOPBACK);
+  group = await GroupServer.start({
+    names: ["general", "random"],
+    bind: LOOPBACK,
+    directory: directoryEndpoint,
+    dataDir: join(root, "data"),
+  });
+  member = new RpcClient(group.endpoint, { timeoutMs: 5000, tries: 1 });
+  await member.request("JOIN", { group: "general", user: USER, name: "Ana" });
+  for (const text of ["one", "two", "three"]) {
+    await member.request("SEND", { group: "general", user: USER, id: randomUUID(), text });
+  }
+  for (const [name, n] of messageCounts()) storedBefore.set(name, n);
+  assert.deepEqual(Object.fromEntries(storedBefore), { general: 3, random: 0 });
+});
+
+after(async () => {
+  await member?.close();
+  await group?.close();
+  await directoryServer?.close();
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+});
+
+/** A raw DEALER connected to a server; `call` sends frames and returns the decoded reply. */
+function rawDealer(t: TestContext, endpoint: string, receiveTimeout = 5000) {
+  const socket = new zmq.Dealer({ linger: 0, receiveTimeout });
+  socket.connect(endpoint);
+  t.after(() => socket.close());
+  return {
+    socket,
+    async call(frames: (string | Buffer)[]) {
+      await socket.send(frames);
+      const [sig, status, id, body] = await socket.receive();
+      return { sig: String(sig), status: String(status), id: String(id), body: JSON.parse(String(body)) };
+    },
+  };
+}
+
+async function expectRejected(
+  t: TestContext,
+  endpoint: string,
+  frames: (string | Buffer)[],
+  code: string,
+  id: string,
+  message?: RegExp,
+) {
+  const reply = await rawDealer(t, endpoint).call(frames);
+  assert.equal(reply.sig, SIGNATURE);
+  assert.equal(reply.status, "400");
+  assert.equal(reply.id, id, "the reply carries the request id (empty when it could not be read)");
+  assert.equal(reply.body.code, code, reply.body.message);
+  assert.equal(typeof reply.body.message, "string");
+  if (message !== undefined) assert.match(reply.body.message, message);
+}
+
+/** The endpoint of each server, read once `before` has started them. */
+const targets: Array<[string, () => string]> = [
+  ["directory", () => directoryEndpoint],
+  ["group server", () => group.endpoint],
+];
+
+for (const [role, ep] of targets) {
+  describe(`malformed frames to the ${role}`, () => {
+    test("wrong signature → BAD_SIGNATURE", (t) =>
+      expectRejected(t, ep(), ["HELLO", "PING", "r1", "{}"], "BAD_SIGNATURE", "r1"));
+
+    test("another protocol version → UNSUPPORTED_VERSION", (t) =>
+      expectRejected(t, ep(), ["GM/2", "PING", "r2", "{}"], "UNSUPPORTED_VERSION", "r2", /GM\/2/));
+
+    test("too few and too many frames → BAD_FRAMES", async (t) => {
+      await expectRejected(t, ep(), [SIGNATURE, "PING", "r3"], "BAD_FRAMES", "r3", /got 3/);
+      await expectRejected(t, ep(), [SIGNATURE, "PING", "r4", "{}", "{}"], "BAD_FRAMES", "r4", /got 5/);
+      await expectRejected(t, ep(), [SIGNATURE], "BAD_FRAMES", "");
+    });
+
+    test("empty or oversized request id → BAD_FRAMES", async (t) => {
+      await expectRejected(t, ep(), [SIGNATURE, "PING", "", "{}"], "BAD_FRAMES", "");
+      await expectRejected(t, ep(), [SIGNATURE, "PING", "i".repeat(65), "{}"], "BAD_FRAMES", "");
+    });
+
+    test("invalid JSON, or JSON that is not an object → BAD_JSON", async (t) => {
+      await expectRejected(t, ep(), [SIGNATURE, "PING", "r5", "{not json"], "BAD_JSON", "r5");
+      await expectRejected(t, ep(), [SIGNATURE, "PING", "r6", "[1,2,3]"], "BAD_JSON", "r6");
+      await expectRejected(t, ep(), [SIGNATURE, "PING", "r7", "null"], "BAD_JSON", "r7");
+    });
+
+    test("unknown command → UNKNOWN_COMMAND", async (t) => {
+      await expectRejected(t, ep(), [SIGNATURE, "DELETE_ALL", "r8", "{}"], "UNKNOWN_COMMAND", "r8", /DELETE_ALL/);
+      await expectRejected(t, ep(), [SIGNATURE, "ping", "r9", "{}"], "UNKNOWN_COMMAND", "r9");
+    });
+
+    test("a body over 512 KiB → TOO_LARGE", async (t) => {
+      const body = JSON.stringify({ group: "general", user: USER, id: randomUUID(), text: "x".repeat(600 * 1024) });
+      assert.ok(body.length > Limits.bodyBytes && body.length < Limits.frameBytes);
+      await expectRejected(t, ep(), [SIGNATURE, "SEND", "r10", body], "TOO_LARGE", "r10", /524288/);
+    });
+
+    test("a frame over 1 MiB drops the connection without a reply; the server serves others", async (t) => {
+      const offender = rawDealer(t, ep(), 250);
+      await offender.socket.send([SIGNATURE, "PING", "huge", Buffer.alloc(Limits.frameBytes + 1024, 0x61)]);
+
+      // Another client is served as usual.
+      const other = await rawDealer(t, ep()).call([SIGNATURE, "PING", "other", "{}"]);
+      assert.equal(other.status, "200");
+      assert.equal(other.id, "other");
+
+      // The offender's connection was dropped: it never hears about "huge". Its socket reconnects,
+      // and a ping (repeated, since one sent before the reconnect is lost with the connection)
+      // is answered.
+      const deadline = Date.now() + 10_000;
+      let answered: { status: string; id: string } | undefined;
+      for (let i = 0; answered === undefined && Date.now() < deadline; i++) {
+        await offender.socket.send([SIGNATURE, "PING", `ping-${i}`, "{}"]);
+        try {
+          const [, status, id] = (await offender.socket.receive()).map(String);
+          answered = { status: status as string, id: id as string };
+        } catch (err) {
+          if ((err as { code?: string }).code !== "EAGAIN") throw err;
+        }
+      }
+      assert.ok(answered !== undefined, "the offender's pings are answered after it reconnects");
+      assert.equal(answered.status, "200");
+      assert.match(answered.id, /^ping-\d+$/, "no reply ever comes for the oversized request");
+    });
+  });
+}
+
+describe("bad field types and values", () => {
+  const reject = (endpoint: () => string, command: string, body: unknown, code: string, message?: RegExp) => {
+    return async (t: TestContext) => {
+      const c = new RpcClient(endpoint(), { timeoutMs: 5000, tries: 1 });
+      t.after(() => c.close());
+      await assert.rejects(c.request(command, body), (err: unknown) => {
+        assert.equal((err as { code?: string }).code, code, String(err));
+        assert.equal((err as { status?: string }).status, "400");
+        if (message !== undefined) assert.match((err as Error).message, message);
+        return true;
+      });
+    };
+  };
+  const dir = () => directoryEndpoint;
+  const grp = () => group.endpoint;
+  const id = randomUUID();
+
+  test(
+    "REGISTER with a bad name",
+    reject(dir, "REGISTER", { name: "no spaces", id, address: "tcp://h:1" }, "BAD_REQUEST", /"name"/),
+  );
+  test(
+    "REGISTER with a bad id",
+    reject(dir, "REGISTER", { name: "g", id: 42, address: "tcp://h:1" }, "BAD_REQUEST", /"id" must be a UUID/),
+  );
+  test(
+    "REGISTER with a wildcard address",
+    reject(dir, "REGISTER", { name: "g", id, address: "tcp://*:1" }, "BAD_REQUEST", /"address"/),
+  );
+  test(
+    "REGISTER with negative members",
+    reject(dir, "REGISTER", { name: "g", id, address: "tcp://h:1", members: -1 }, "BAD_REQUEST", /"members"/),
+  );
+  test("LIST with a non-string user", reject(dir, "LIST", { user: 123 }, "BAD_REQUEST", /"user"/));
+  test("JOIN with a numeric group", reject(grp, "JOIN", { group: 5, user: USER, name: "x" }, "BAD_REQUEST", /"group"/));
+  test(
+    "JOIN with a control character in the name",
+    reject(grp, "JOIN", { group: "general", user: USER, name: "a\u0007" }, "BAD_REQUEST", /control/),
+  );
+  test(
+    "SEND with a non-UUID user",
+    reject(grp, "SEND", { group: "general", user: "ana", id, text: "x" }, "BAD_REQUEST", /"user"/),
+  );
+  test(
+    "SEND with a non-UUID id",
+    reject(grp, "SEND", { group: "general", user: USER, id: "1", text: "x" }, "BAD_REQUEST", /"id"/),
+  );
+  test(
+    "SEND with non-string text",
+    reject(grp, "SEND", { group: "general", user: USER, id, text: ["x"] }, "BAD_REQUEST", /"text"/),
+  );
+  test(
+    "HISTORY with a string limit",
+    reject(grp, "HISTORY", { group: "general", user: USER, limit: "10" }, "BAD_REQUEST", /"limit"/),
+  );
+  test(
+    "HISTORY with a limit over 1000",
+    reject(grp, "HISTORY", { group: "general", user: USER, limit: 1001 }, "BAD_REQUEST", /1 to 1000/),
+  );
+  test(
+    "HISTORY with both since and after",
+    reject(grp, "HISTORY", { group: "general", user: USER, since: 1, after: 1 }, "BAD_REQUEST", /at most one/),
+  );
+});
+
+describe("group-level errors", () => {
+  let c: RpcClient;
+  before(() => {
+    c = new RpcClient(group.endpoint, { timeoutMs: 5000, tries: 1 });
+  });
+  after(() => c.close());
+  const send = (body: Record<string, unknown>) =>
+    c.request("SEND", { group: "general", user: USER, id: randomUUID(), text: "hi", ...body });
+
+  test("not a member → NOT_MEMBER", async () => {
+    await assert.rejects(send({ user: STRANGER }), { code: "NOT_MEMBER", message: /not a member of "general"/ });
+    await assert.rejects(c.request("HISTORY", { group: "general", user: STRANGER }), { code: "NOT_MEMBER" });
+    await assert.rejects(send({ group: "random" }), { code: "NOT_MEMBER" }, "a member of one group only");
+  });
+
+  test("LEAVE by a non-member is not an error (a retried LEAVE must succeed) and changes nothing", async () => {
+    const reply = await c.request("LEAVE", { group: "general", user: STRANGER });
+    assert.deepEqual(reply, { group: "general", members: 1, left: false });
+  });
+
+  test("SUBSCRIBE from a REQ socket → BAD_REQUEST (a REQ socket cannot receive events)", async (t) => {
+    const req = new zmq.Request({ linger: 0, receiveTimeout: 5000 });
+    t.after(() => req.close());
+    req.connect(group.endpoint);
+    await req.send([SIGNATURE, "SUBSCRIBE", "s1", JSON.stringify({ group: "general", user: USER })]);
+    const [, status, id, body] = (await req.receive()).map(String);
+    assert.deepEqual([status, id], ["400", "s1"]);
+    assert.equal(JSON.parse(body ?? "{}").code, "BAD_REQUEST");
+    assert.match(JSON.parse(body ?? "{}").message, /DEALER/);
+  });
+
+  test("unknown group → UNKNOWN_GROUP naming the hosted ones", async () => {
+    await assert.rejects(send({ group: "elsewhere" }), {
+      code: "UNKNOWN_GROUP",
+      message: 'no group "elsewhere" on this server; it hosts "general", "random"',
+    });
+    await assert.rejects(c.request("JOIN", { group: "elsewhere", user: USER, name: "Ana" }), { code: "UNKNOWN_GROUP" });
+  });
+
+  test("empty or blank message → EMPTY_MESSAGE", async () => {
+    await assert.rejects(send({ text: "" }), { code: "EMPTY_MESSAGE" });
+    await assert.rejects(send({ text: " \n\t " }), { code: "EMPTY_MESSAGE" });
+  });
+
+  test("message over 64 KiB of UTF-8 → MESSAGE_TOO_LARGE", async () => {
+    await assert.rejects(send({ text: "é".repeat(Limits.textBytes / 2) + "!" }), {
+      code: "MESSAGE_TOO_LARGE",
+      message: /65537 bytes; the limit is 65536/,
+    });
+  });
+
+  test("two group servers registering the same name from different addresses: the second gets NAME_TAKEN", async (t) => {
+    const second = await GroupServer.start({
+      names: ["general"],
+      bind: LOOPBACK,
+      directory: directoryEndpoint,
+      dataDir: join(root, "second-data"),
+    });
+    t.after(() => second.close());
+    assert.notEqual(second.address, group.address);
+    const [reg] = second.details().map((g) => g.registration);
+    assert.equal(reg?.state, "rejected");
+    assert.match(reg?.detail ?? "", new RegExp(`"general" is already registered from ${group.address}`));
+
+    // The same refusal, seen on the wire.
+    const raw = new RpcClient(directoryEndpoint, { timeoutMs: 5000, tries: 1 });
+    t.after(() => raw.close());
+    await assert.rejects(raw.request("REGISTER", { name: "general", id: randomUUID(), address: second.address }), {
+      code: "NAME_TAKEN",
+      status: "400",
+    });
+    const { groups } = await raw.request<{ groups: { name: string; address: string }[] }>("LIST", {});
+    assert.equal(groups.find((g) => g.name === "general")?.address, group.address, "the first keeps the name");
+  });
+});
+
+describe("after all that", () => {
+  test("both servers still serve a well-formed client, and stored messages are untouched", async (t) => {
+    assert.deepEqual(messageCounts(), storedBefore);
+
+    const profile = Profile.load("after", join(root, "home"));
+    const client = new GmClient(profile, { server: directoryEndpoint, timeoutMs: 5000, tries: 1 });
+    t.after(() => client.close());
+    const listed = await client.listGroups();
+    assert.deepEqual(
+      listed.map((g) => [g.name, g.address]),
+      [
+        ["general", group.address],
+        ["random", group.address],
+      ],
+    );
+    await client.join("general");
+    const texts = (await client.messages("general")).map((m) => m.text);
+    assert.deepEqual(texts, ["one", "two", "three"]);
+    assert.equal((await client.send("general", "four")).seq, 4);
+    assert.equal(messageCounts().get("general"), (storedBefore.get("general") ?? 0) + 1);
+  });
+});

@@ -1,0 +1,361 @@
+import assert from "node:assert/strict";
+import { describe, type TestContext, test } from "node:test";
+import * as zmq from "zeromq";
+import { EndpointError } from "../../src/net/endpoint.js";
+import { RpcClient, type RpcClientOptions, type ServerEvent } from "../../src/net/rpc-client.js";
+import { type Handler, RpcServer } from "../../src/net/rpc-server.js";
+import { encodeEvent } from "../../src/protocol/codec.js";
+import { ErrorCode, SIGNATURE, Status } from "../../src/protocol/constants.js";
+import { GmError, RemoteError, TimeoutError } from "../../src/protocol/errors.js";
+
+const LOOPBACK = "tcp://127.0.0.1:*";
+
+/** A promise with its resolver, to let a test decide when a handler answers. */
+function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    open = r;
+  });
+  return { promise, open };
+}
+
+async function startServer(t: TestContext, handlers: Record<string, Handler>, log: string[] = []) {
+  const server = new RpcServer({ handlers, log: (line) => log.push(line) });
+  const endpoint = await server.listen(LOOPBACK);
+  t.after(() => server.close(100));
+  return { server, endpoint, log };
+}
+
+function client(t: TestContext, endpoint: string, options: RpcClientOptions = {}): RpcClient {
+  const c = new RpcClient(endpoint, { timeoutMs: 2000, tries: 1, ...options });
+  t.after(() => c.close());
+  return c;
+}
+
+/** An endpoint on which nothing listens: bind an ephemeral port, then let it go. */
+async function deadEndpoint(): Promise<string> {
+  const s = new zmq.Router({ linger: 0 });
+  await s.bind(LOOPBACK);
+  const endpoint = s.lastEndpoint as string;
+  s.close();
+  return endpoint;
+}
+
+const echo: Record<string, Handler> = {
+  ECHO: (r) => ({ got: r.body }),
+  ASYNC: async (r) => {
+    await new Promise(setImmediate);
+    return { later: r.body };
+  },
+};
+
+describe("RpcServer + RpcClient", () => {
+  test("listen binds an ephemeral port and returns the real endpoint", async (t) => {
+    const { endpoint } = await startServer(t, echo);
+    assert.match(endpoint, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(endpoint, LOOPBACK);
+    const zero = new RpcServer({ handlers: echo });
+    t.after(() => zero.close(0));
+    assert.match(await zero.listen("tcp://127.0.0.1:0"), /^tcp:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  test("listening on an address in use fails with an EndpointError", async (t) => {
+    const { endpoint } = await startServer(t, echo);
+    const second = new RpcServer({ handlers: echo });
+    await assert.rejects(second.listen(endpoint), (err: unknown) => {
+      assert.ok(err instanceof EndpointError);
+      assert.match(err.message, new RegExp(`cannot listen on ${endpoint}: the address is already in use`));
+      return true;
+    });
+    await second.close(0);
+  });
+
+  test("request and reply, sync and async handlers", async (t) => {
+    const { endpoint } = await startServer(t, echo);
+    const c = client(t, endpoint);
+    assert.deepEqual(await c.request("ECHO", { a: 1, s: "é😀" }), { got: { a: 1, s: "é😀" } });
+    assert.deepEqual(await c.request("ASYNC", { b: [1, 2] }), { later: { b: [1, 2] } });
+    assert.equal(c.inFlight, 0);
+  });
+
+  test("error replies become RemoteError with code, status and endpoint", async (t) => {
+    const { endpoint, log } = await startServer(t, {
+      DENY: () => {
+        throw new GmError(ErrorCode.NotMember, "join first");
+      },
+      DENY_LATER: async () => {
+        await new Promise(setImmediate);
+        throw new GmError(ErrorCode.ShuttingDown, "busy", Status.TryAgain);
+      },
+      CRASH: () => {
+        throw new TypeError("boom");
+      },
+    });
+    const c = client(t, endpoint);
+
+    await assert.rejects(c.request("DENY", {}), (err: unknown) => {
+      assert.ok(err instanceof RemoteError);
+      assert.ok(err instanceof GmError);
+      assert.equal(err.code, "NOT_MEMBER");
+      assert.equal(err.status, "400");
+      assert.equal(err.message, "join first");
+      assert.equal(err.endpoint, endpoint);
+      return true;
+    });
+    // tries: 1, so a 300 is not retried but reported.
+    await assert.rejects(c.request("DENY_LATER", {}), { code: "SHUTTING_DOWN", status: "300" });
+    await assert.rejects(c.request("CRASH", {}), { code: "INTERNAL", status: "500", message: /internal error: boom/ });
+    assert.ok(log.some((l) => l.includes("internal error") && l.includes("boom")));
+  });
+
+  test("an unknown command → UNKNOWN_COMMAND listing the known ones", async (t) => {
+    const { endpoint } = await startServer(t, echo);
+    const c = client(t, endpoint);
+    await assert.rejects(c.request("FROB", {}), {
+      code: "UNKNOWN_COMMAND",
+      status: "400",
+      message: 'unknown command "FROB"; this server knows ECHO, ASYNC',
+    });
+    // Inherited properties of the handler table are not commands.
+    await assert.rejects(c.request("toString", {}), { code: "UNKNOWN_COMMAND" });
+    await assert.rejects(c.request("__proto__", {}), { code: "UNKNOWN_COMMAND" });
+  });
+
+  test("many concurrent requests, answered out of order, each get their own reply", async (t) => {
+    const { endpoint } = await startServer(t, {
+      // Finish after a number of event-loop turns that varies by request: replies leave out of order.
+      SCRAMBLE: async (r) => {
+        const n = r.body.n as number;
+        for (let i = 0; i < (n * 7919) % 13; i++) await new Promise(setImmediate);
+        return { n, id: r.id.toString() };
+      },
+    });
+    const c = client(t, endpoint, { timeoutMs: 10_000 });
+    const replies = await Promise.all(
+      Array.from({ length: 2000 }, (_, n) => c.request<{ n: number; id: string }>("SCRAMBLE", { n })),
+    );
+    assert.deepEqual(
+      replies.map((r) => r.n),
+      Array.from({ length: 2000 }, (_, n) => n),
+    );
+    assert.equal(new Set(replies.map((r) => r.id)).size, 2000, "every request had its own id");
+    assert.equal(c.inFlight, 0);
+  });
+
+  test("a handler answering late does not hold up others", async (t) => {
+    const slow = gate<{ slow: true }>();
+    const { endpoint } = await startServer(t, { SLOW: () => slow.promise, ...echo });
+    const c = client(t, endpoint);
+    const late = c.request("SLOW", {});
+    assert.deepEqual(await c.request("ECHO", { x: 1 }), { got: { x: 1 } });
+    assert.equal(c.inFlight, 1);
+    slow.open({ slow: true });
+    assert.deepEqual(await late, { slow: true });
+  });
+
+  test("a retry resends the same id; a late reply to the first try resolves the request", async (t) => {
+    const calls: string[] = [];
+    const secondTry = gate();
+    let first: Promise<unknown> | undefined;
+    const { endpoint } = await startServer(t, {
+      LATE: (r) => {
+        calls.push(r.id.toString());
+        if (calls.length === 1) {
+          first = secondTry.promise.then(() => ({ answered: "first try" }));
+          return first;
+        }
+        secondTry.open();
+        // Answer the retry only after the first try's reply has been queued.
+        return (first as Promise<unknown>).then(() => ({ answered: "retry" }));
+      },
+      ...echo,
+    });
+    const c = client(t, endpoint, { timeoutMs: 150, tries: 3 });
+    assert.deepEqual(await c.request("LATE", {}), { answered: "first try" });
+    assert.equal(calls.length, 2);
+    assert.equal(calls[0], calls[1], "the retry carries the same request id");
+    assert.equal(c.inFlight, 0);
+    // The duplicate reply that follows is ignored; the client goes on working.
+    assert.deepEqual(await c.request("ECHO", { after: true }), { got: { after: true } });
+  });
+
+  test("a 300 reply is retried and the retry's answer counts", async (t) => {
+    let calls = 0;
+    const { endpoint } = await startServer(t, {
+      FLAKY: () => {
+        calls++;
+        if (calls === 1) throw new GmError(ErrorCode.ShuttingDown, "restarting", Status.TryAgain);
+        return { calls };
+      },
+    });
+    const c = client(t, endpoint, { tries: 2 });
+    assert.deepEqual(await c.request("FLAKY", {}), { calls: 2 });
+  });
+
+  test("TimeoutError naming the endpoint when nothing listens", async (t) => {
+    const endpoint = await deadEndpoint();
+    const c = client(t, endpoint, { timeoutMs: 200, tries: 2 });
+    const started = performance.now();
+    await assert.rejects(c.request("ECHO", {}), (err: unknown) => {
+      assert.ok(err instanceof TimeoutError, String(err));
+      assert.equal(err.endpoint, endpoint);
+      assert.equal(err.attempts, 2);
+      assert.equal(
+        err.message,
+        `no reply from ${endpoint} after 2 tries (0.4 s): is the server running and reachable?`,
+      );
+      return true;
+    });
+    assert.ok(performance.now() - started >= 390, "it waited for both tries");
+    assert.equal(c.inFlight, 0);
+  });
+
+  test("a peer that never answers sees every try with the same id", async (t) => {
+    const mute = new zmq.Router({ linger: 0 });
+    await mute.bind(LOOPBACK);
+    t.after(() => mute.close());
+    const endpoint = mute.lastEndpoint as string;
+    const c = client(t, endpoint, { timeoutMs: 100, tries: 3 });
+    const outcome = c.request("ECHO", { q: 1 }).then(
+      () => "resolved",
+      (err: Error) => err,
+    );
+    const seen: string[][] = [];
+    for (let i = 0; i < 3; i++) {
+      const [, ...payload] = await mute.receive();
+      seen.push(payload.map(String));
+    }
+    const err = await outcome;
+    assert.ok(err instanceof TimeoutError);
+    assert.equal(err.attempts, 3);
+    assert.deepEqual(seen[0], [SIGNATURE, "ECHO", seen[0]?.[2], '{"q":1}']);
+    assert.deepEqual(seen[1], seen[0]);
+    assert.deepEqual(seen[2], seen[0]);
+  });
+
+  test("a plain zeromq REQ socket works against RpcServer (its delimiter is mirrored)", async (t) => {
+    const { endpoint } = await startServer(t, echo);
+    const req = new zmq.Request({ linger: 0, receiveTimeout: 5000 });
+    t.after(() => req.close());
+    req.connect(endpoint);
+
+    await req.send([SIGNATURE, "ECHO", "req-1", '{"from":"req"}']);
+    assert.deepEqual((await req.receive()).map(String), [SIGNATURE, "200", "req-1", '{"got":{"from":"req"}}']);
+
+    // Error replies reach a REQ socket too (else it would be stuck waiting).
+    await req.send(["GM/9", "ECHO", "req-2", "{}"]);
+    const [sig, status, id, body] = (await req.receive()).map(String);
+    assert.deepEqual([sig, status, id], [SIGNATURE, "400", "req-2"]);
+    assert.equal(JSON.parse(body ?? "").code, "UNSUPPORTED_VERSION");
+
+    await req.send([SIGNATURE, "ASYNC", "req-3", "{}"]);
+    assert.deepEqual((await req.receive()).map(String), [SIGNATURE, "200", "req-3", '{"later":{}}']);
+  });
+
+  test("server events reach the client's onEvent", async (t) => {
+    let server!: RpcServer;
+    const { server: s, endpoint } = await startServer(t, {
+      SUB: (r) => {
+        const routingId = r.envelope[0] as Buffer;
+        setImmediate(() => server.push(routingId, encodeEvent("MESSAGE", "café", { seq: 1 })));
+        return { subscribed: true };
+      },
+    });
+    server = s;
+    const got = gate<ServerEvent>();
+    const c = client(t, endpoint, { onEvent: (e) => got.open(e) });
+    await c.request("SUB", {});
+    assert.deepEqual(await got.promise, { kind: "MESSAGE", group: "café", body: { seq: 1 } });
+  });
+
+  test("close() of the server answers requests in flight and refuses new ones with 300", async (t) => {
+    const started = gate();
+    const release = gate<{ done: true }>();
+    const server = new RpcServer({
+      handlers: {
+        WORK: () => {
+          started.open();
+          return release.promise;
+        },
+        ...echo,
+      },
+    });
+    const endpoint = await server.listen(LOOPBACK);
+    t.after(() => server.close(0));
+    const a = client(t, endpoint, { timeoutMs: 5000 });
+    const b = client(t, endpoint, { timeoutMs: 5000 });
+    await b.request("ECHO", {}); // b is connected
+
+    const inFlight = a.request("WORK", {});
+    await started.promise;
+    const closing = server.close(5000);
+    await assert.rejects(b.request("ECHO", {}), {
+      code: "SHUTTING_DOWN",
+      status: "300",
+      message: /shutting down/,
+    });
+    release.open({ done: true });
+    assert.deepEqual(await inFlight, { done: true });
+    await closing;
+  });
+
+  test("close() delivers every reply of the requests in flight, however many", async (t) => {
+    const release = gate();
+    let started = 0;
+    const server = new RpcServer({
+      handlers: {
+        WORK: async () => {
+          started++;
+          await release.promise;
+          return { pad: "x".repeat(20_000) };
+        },
+      },
+    });
+    const endpoint = await server.listen(LOOPBACK);
+    t.after(() => server.close(0));
+    const c = client(t, endpoint, { timeoutMs: 1500 });
+    const n = 1000;
+    const replies = Promise.allSettled(Array.from({ length: n }, () => c.request("WORK", {})));
+    const deadline = Date.now() + 10_000;
+    while (started < n && Date.now() < deadline) await new Promise(setImmediate);
+    assert.equal(started, n);
+    const closing = server.close(5000);
+    release.open();
+    const outcome = await replies;
+    await closing;
+    assert.equal(outcome.filter((r) => r.status === "rejected").length, 0, "every request in flight got its reply");
+  });
+
+  test("close() with a grace period gives up on a handler that never answers", async (t) => {
+    const started = gate();
+    const server = new RpcServer({
+      handlers: {
+        NEVER: () => {
+          started.open();
+          return new Promise(() => {});
+        },
+      },
+    });
+    const endpoint = await server.listen(LOOPBACK);
+    const c = client(t, endpoint, { timeoutMs: 5000 });
+    const abandoned = c.request("NEVER", {}).catch((err: Error) => err);
+    await started.promise;
+    await server.close(50);
+    await c.close();
+    const err = await abandoned;
+    assert.ok(err instanceof Error);
+    assert.match(err.message, /abandoned: the client closed/);
+  });
+
+  test("a closed client rejects pending and new requests", async (t) => {
+    const never = new zmq.Router({ linger: 0 });
+    await never.bind(LOOPBACK);
+    t.after(() => never.close());
+    const c = new RpcClient(never.lastEndpoint as string, { timeoutMs: 5000 });
+    const pending = c.request("ECHO", {});
+    await c.close();
+    await assert.rejects(pending, /abandoned: the client closed/);
+    await assert.rejects(c.request("ECHO", {}), /is closed/);
+    await c.close(); // twice is fine
+  });
+});

@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ErrorCode, Limits } from "../../src/protocol/constants.js";
+import { GmError } from "../../src/protocol/errors.js";
+import {
+  displayName,
+  endpoint,
+  groupName,
+  messageText,
+  optInt,
+  optStr,
+  str,
+  uuid,
+} from "../../src/protocol/validate.js";
+
+/** Asserts that `fn` throws a GmError with this code (and a message matching `message`). */
+function rejects(fn: () => unknown, code: string, message?: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof GmError, `expected a GmError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (message !== undefined) assert.match(err.message, message);
+    return true;
+  });
+}
+
+describe("groupName", () => {
+  test("accepts letters, digits, '.', '_' and '-', starting with a letter or digit, up to 64", () => {
+    for (const name of ["general", "a", "0", "Team.A_b-c", "x".repeat(64)]) {
+      assert.equal(groupName({ group: name }), name);
+    }
+    assert.equal(groupName({ name: "other-key" }, "name"), "other-key");
+  });
+
+  test("rejects anything else, naming the field", () => {
+    const bad: unknown[] = ["", "-x", ".x", "_x", "x".repeat(65), "has space", "café", "a/b", "a:b", 7, null, ["a"]];
+    for (const v of bad) rejects(() => groupName({ group: v }), ErrorCode.BadRequest, /"group" must be a group name/);
+    rejects(() => groupName({}), ErrorCode.BadRequest);
+    rejects(() => groupName({ name: "-" }, "name"), ErrorCode.BadRequest, /"name"/);
+  });
+});
+
+describe("uuid", () => {
+  test("accepts UUIDs in either case and returns them lower-case", () => {
+    assert.equal(uuid({ id: "0190c4b8-7e5a-7c3d-8f00-0123456789ab" }, "id"), "0190c4b8-7e5a-7c3d-8f00-0123456789ab");
+    assert.equal(uuid({ id: "0190C4B8-7E5A-7C3D-8F00-0123456789AB" }, "id"), "0190c4b8-7e5a-7c3d-8f00-0123456789ab");
+  });
+
+  test("rejects non-UUIDs", () => {
+    const bad: unknown[] = [
+      "",
+      "not-a-uuid",
+      "0190c4b87e5a7c3d8f000123456789ab",
+      "{0190c4b8-7e5a-7c3d-8f00-0123456789ab}",
+      "0190c4b8-7e5a-7c3d-8f00-0123456789ag",
+      " 0190c4b8-7e5a-7c3d-8f00-0123456789ab",
+      42,
+      undefined,
+    ];
+    for (const v of bad) rejects(() => uuid({ user: v }, "user"), ErrorCode.BadRequest, /"user" must be a UUID/);
+  });
+});
+
+describe("messageText", () => {
+  const limit = Limits.textBytes;
+
+  test("accepts ordinary text, with surrounding blanks kept", () => {
+    assert.equal(messageText({ text: "hello" }), "hello");
+    assert.equal(messageText({ text: "  padded  " }), "  padded  ");
+  });
+
+  test("empty or whitespace-only → EMPTY_MESSAGE", () => {
+    for (const text of ["", " ", "\t\n  \r\n", "\u00a0\u3000"]) {
+      rejects(() => messageText({ text }), ErrorCode.EmptyMessage, /empty/);
+    }
+  });
+
+  test("a non-string → BAD_REQUEST", () => {
+    for (const text of [undefined, null, 1, ["a"], { a: 1 }])
+      rejects(() => messageText({ text }), ErrorCode.BadRequest);
+  });
+
+  test("ASCII exactly at the limit passes; one byte over → MESSAGE_TOO_LARGE", () => {
+    assert.equal(messageText({ text: "a".repeat(limit) }).length, limit);
+    rejects(
+      () => messageText({ text: "a".repeat(limit + 1) }),
+      ErrorCode.MessageTooLarge,
+      new RegExp(`is ${limit + 1} bytes; the limit is ${limit} bytes`),
+    );
+  });
+
+  test("the limit counts UTF-8 bytes: 2-, 3- and 4-byte characters exactly at the limit", () => {
+    const twoByte = "é".repeat(limit / 2);
+    assert.equal(Buffer.byteLength(twoByte), limit);
+    assert.equal(messageText({ text: twoByte }), twoByte);
+
+    const threeByte = "€".repeat(Math.floor(limit / 3)) + "a".repeat(limit % 3);
+    assert.equal(Buffer.byteLength(threeByte), limit);
+    assert.equal(messageText({ text: threeByte }), threeByte);
+
+    const fourByte = "😀".repeat(limit / 4);
+    assert.equal(Buffer.byteLength(fourByte), limit);
+    assert.equal(fourByte.length, limit / 2); // UTF-16 units: the check must not count these
+    assert.equal(messageText({ text: fourByte }), fourByte);
+  });
+
+  test("multibyte text one character over the limit is rejected", () => {
+    rejects(() => messageText({ text: "é".repeat(limit / 2) + "a" }), ErrorCode.MessageTooLarge);
+    rejects(() => messageText({ text: "€".repeat(Math.floor(limit / 3)) + "é" }), ErrorCode.MessageTooLarge);
+    rejects(() => messageText({ text: "😀".repeat(limit / 4) + "a" }), ErrorCode.MessageTooLarge);
+    // Fewer UTF-16 units than the limit, but far more bytes.
+    const text = "😀".repeat(limit / 2 - 1);
+    assert.ok(text.length < limit);
+    rejects(() => messageText({ text }), ErrorCode.MessageTooLarge, new RegExp(`${Buffer.byteLength(text)} bytes`));
+  });
+});
+
+describe("endpoint", () => {
+  test("accepts connectable tcp endpoints", () => {
+    for (const v of ["tcp://127.0.0.1:6001", "tcp://host.example.org:1", "tcp://[::1]:6001", "tcp://localhost:65535"]) {
+      assert.equal(endpoint({ address: v }), v);
+    }
+  });
+
+  test("rejects other schemes, missing ports, wildcards and junk", () => {
+    const bad: unknown[] = [
+      "127.0.0.1:6001",
+      "udp://127.0.0.1:6001",
+      "ipc:///tmp/sock",
+      "tcp://127.0.0.1",
+      "tcp://127.0.0.1:",
+      "tcp://*:6001",
+      "tcp://127.0.0.1:123456",
+      "tcp://a b:1",
+      "tcp://host:1/path",
+      "",
+      6001,
+    ];
+    for (const v of bad) {
+      rejects(() => endpoint({ address: v }), ErrorCode.BadRequest, /"address" must be|"address" must be a non-empty/);
+    }
+  });
+
+  test("rejects ports that cannot be connected to (0 and above 65535)", () => {
+    for (const v of ["tcp://host:0", "tcp://host:65536", "tcp://host:99999", "tcp://[::1]:0"]) {
+      rejects(() => endpoint({ address: v }), ErrorCode.BadRequest, /port 1-65535/);
+    }
+  });
+});
+
+describe("other field helpers", () => {
+  test("str / optStr: non-empty strings up to a maximum length", () => {
+    assert.equal(str({ k: "v" }, "k"), "v");
+    rejects(() => str({ k: "" }, "k"), ErrorCode.BadRequest, /"k" must be a non-empty string/);
+    rejects(() => str({ k: 5 }, "k"), ErrorCode.BadRequest);
+    rejects(() => str({ k: "abcd" }, "k", 3), ErrorCode.BadRequest, /longer than 3/);
+    assert.equal(optStr({}, "k"), undefined);
+    assert.equal(optStr({ k: null }, "k"), undefined);
+    assert.equal(optStr({ k: "x" }, "k"), "x");
+    rejects(() => optStr({ k: "" }, "k"), ErrorCode.BadRequest);
+  });
+
+  test("optInt: safe integers within bounds", () => {
+    assert.equal(optInt({}, "n", 1, 10), undefined);
+    assert.equal(optInt({ n: null }, "n", 1, 10), undefined);
+    assert.equal(optInt({ n: 1 }, "n", 1, 10), 1);
+    assert.equal(optInt({ n: 10 }, "n", 1, 10), 10);
+    for (const n of [0, 11, 1.5, "5", true, Number.NaN, Number.POSITIVE_INFINITY]) {
+      rejects(() => optInt({ n }, "n", 1, 10), ErrorCode.BadRequest, /"n" must be an integer from 1 to 10/);
+    }
+    // Beyond 2^53 integers are not exact: refused even when the bounds would allow them.
+    rejects(() => optInt({ n: 2 ** 53 }, "n", 0, Number.POSITIVE_INFINITY), ErrorCode.BadRequest);
+  });
+
+  test("displayName: 1 to 64 characters without control characters", () => {
+    assert.equal(displayName({ name: "Ana María" }), "Ana María");
+    assert.equal(displayName({ name: "x".repeat(64) }), "x".repeat(64));
+    // Counted as a user counts: 64 emoji are 64 characters (128 UTF-16 units).
+    assert.equal(displayName({ name: "😀".repeat(64) }), "😀".repeat(64));
+    rejects(() => displayName({ name: "😀".repeat(65) }), ErrorCode.BadRequest, /longer than 64 characters/);
+    rejects(() => displayName({ name: "x".repeat(65) }), ErrorCode.BadRequest);
+    rejects(() => displayName({ name: "" }), ErrorCode.BadRequest);
+    rejects(() => displayName({ name: "evil\u001b[31m" }), ErrorCode.BadRequest, /control characters/);
+    rejects(() => displayName({ name: "two\nlines" }), ErrorCode.BadRequest, /control characters/);
+  });
+});

@@ -1,0 +1,442 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, type TestContext, test } from "node:test";
+import { pathToFileURL } from "node:url";
+import { SqliteGroupStore, StoreError } from "../../src/store/sqlite.js";
+
+const STORE_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/store/sqlite.ts")).href;
+
+interface Env {
+  readonly dir: string;
+  open(name?: string): SqliteGroupStore;
+}
+
+/** A fresh temp dir; every store opened through `open` is closed, then the dir removed, after the test. */
+function setup(t: TestContext): Env {
+  const dir = mkdtempSync(join(tmpdir(), "gm-store-"));
+  const stores: SqliteGroupStore[] = [];
+  t.after(async () => {
+    for (const s of stores) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    dir,
+    open(name = "general") {
+      const s = SqliteGroupStore.open(dir, name);
+      stores.push(s);
+      return s;
+    },
+  };
+}
+
+const USER = randomUUID();
+const msg = (text: string, id: string = randomUUID()) => ({ id, user: USER, name: "Ana", text });
+
+/** Appends n messages concurrently (so they share group commits), resolving once all are durable. */
+const appendMany = (store: SqliteGroupStore, n: number, prefix = "m") =>
+  Promise.all(Array.from({ length: n }, (_, i) => store.append(msg(`${prefix}${i + 1}`))));
+
+/** Waits (bounded) until the wall clock has moved past `ts`, so the next write gets a later ts. */
+function clockPast(ts: number): void {
+  const deadline = performance.now() + 1000;
+  while (Date.now() <= ts) if (performance.now() > deadline) throw new Error("the clock does not advance");
+}
+
+/** Runs a child node process with the store module; resolves with its exit code and output. */
+function runChild(
+  t: TestContext,
+  dir: string,
+  code: string,
+): { done: Promise<{ code: number | null; out: string }>; kill(): void; line(re: RegExp): Promise<string> } {
+  const script = join(dir, `child-${randomUUID()}.mts`);
+  writeFileSync(script, `import { SqliteGroupStore, StoreError } from ${JSON.stringify(STORE_MODULE)};\n${code}\n`);
+  const child = spawn(process.execPath, ["--import", "tsx", script], {
+    cwd: resolve(import.meta.dirname, "../.."),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let closed = false;
+  const waiters: Array<() => void> = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+    wake();
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  const done = new Promise<{ code: number | null; out: string }>((res) =>
+    child.on("close", (c) => {
+      closed = true;
+      wake();
+      res({ code: c, out });
+    }),
+  );
+  t.after(() => {
+    if (!closed) child.kill("SIGKILL");
+    return done;
+  });
+  return {
+    done,
+    kill: () => child.kill("SIGKILL"),
+    line: (re) =>
+      new Promise<string>((res, rej) => {
+        const check = () => {
+          const m = re.exec(out);
+          if (m !== null) res(m[0]);
+          else if (closed) rej(new Error(`the child ended without printing ${re}: ${out}`));
+          else waiters.push(check);
+        };
+        check();
+      }),
+  };
+}
+
+describe("SqliteGroupStore: appends", () => {
+  test("assigns seq 1..n in order and a non-decreasing ts", async (t) => {
+    const store = setup(t).open();
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await store.append(msg(`one by one ${i}`)));
+    results.push(...(await appendMany(store, 20)));
+    assert.deepEqual(
+      results.map((r) => r.seq),
+      Array.from({ length: 25 }, (_, i) => i + 1),
+    );
+    assert.ok(results.every((r) => r.duplicate === false));
+    for (let i = 1; i < results.length; i++) {
+      assert.ok((results[i]?.ts ?? 0) >= (results[i - 1]?.ts ?? 0), "ts must not decrease as seq grows");
+    }
+    assert.equal(store.durableSeq, 25);
+    assert.equal(store.count(), 25);
+  });
+
+  test("stores exactly what was sent", async (t) => {
+    const store = setup(t).open();
+    const id = randomUUID();
+    const text = "héllo 😀 \n multi-line ' \" \\";
+    const r = await store.append({ id, user: USER, name: "Ana", text });
+    assert.deepEqual(store.history({ limit: 10 }).messages, [{ seq: 1, ts: r.ts, id, user: USER, name: "Ana", text }]);
+  });
+
+  test("an id given in upper case is the same message", async (t) => {
+    const store = setup(t).open();
+    const id = randomUUID();
+    const first = await store.append(msg("x", id));
+    const again = await store.append(msg("x", id.toUpperCase()));
+    assert.equal(again.seq, first.seq);
+    assert.equal(again.duplicate, true);
+    assert.equal(store.history({ limit: 10 }).messages[0]?.id, id);
+  });
+
+  test("appending the same id again returns the original seq and ts, stored once", async (t) => {
+    const store = setup(t).open();
+    const id = randomUUID();
+    const first = await store.append(msg("original", id));
+    await appendMany(store, 3);
+    const again = await store.append(msg("a retry, even with other text", id));
+    assert.deepEqual(again, { seq: first.seq, ts: first.ts, duplicate: true });
+    assert.equal(store.count(), 4);
+    const texts = store.history({ limit: 10 }).messages.map((m) => m.text);
+    assert.deepEqual(texts, ["original", "m1", "m2", "m3"]);
+  });
+
+  test("the same id twice in one batch (concurrent appends) is stored once", async (t) => {
+    const store = setup(t).open();
+    const id = randomUUID();
+    const [a, other, b] = await Promise.all([
+      store.append(msg("dup", id)),
+      store.append(msg("other")),
+      store.append(msg("dup", id)),
+    ]);
+    assert.equal(a?.seq, 1);
+    assert.equal(other?.seq, 2);
+    assert.deepEqual(b, { seq: 1, ts: a?.ts, duplicate: true });
+    assert.equal(a?.duplicate, false);
+    assert.equal(store.count(), 2);
+    assert.equal(store.durableSeq, 2);
+  });
+
+  test("a retry after reopening is still recognized", async (t) => {
+    const env = setup(t);
+    const id = randomUUID();
+    const store = env.open();
+    const first = await store.append(msg("before restart", id));
+    await store.close();
+    const reopened = env.open();
+    assert.deepEqual(await reopened.append(msg("before restart", id)), { ...first, duplicate: true });
+    assert.equal((await reopened.append(msg("new"))).seq, first.seq + 1);
+  });
+
+  test("count() counts stored messages", async (t) => {
+    const store = setup(t).open();
+    assert.equal(store.count(), 0);
+    await appendMany(store, 7);
+    assert.equal(store.count(), 7);
+  });
+});
+
+describe("SqliteGroupStore: members", () => {
+  test("join and leave report what changed, and persist across close and reopen", async (t) => {
+    const env = setup(t);
+    const [alice, bob] = [randomUUID(), randomUUID()];
+    const store = env.open();
+    assert.deepEqual(await store.join(alice, "Alice"), { joined: true });
+    assert.deepEqual(await store.join(bob, "Bob"), { joined: true });
+    const bobJoined = store.members.get(bob)?.joined;
+    assert.deepEqual(await store.join(bob, "Robert"), { joined: false });
+    assert.equal(store.members.get(bob)?.name, "Robert");
+    assert.equal(store.members.get(bob)?.joined, bobJoined, "joining again keeps the join time");
+    assert.deepEqual(await store.leave(alice), { left: true });
+    assert.deepEqual(await store.leave(alice), { left: false });
+    assert.deepEqual([...store.members.keys()], [bob]);
+    await store.close();
+
+    const reopened = env.open();
+    assert.deepEqual([...reopened.members.keys()], [bob]);
+    assert.equal(reopened.members.get(bob)?.name, "Robert");
+    assert.equal(typeof reopened.members.get(bob)?.joined, "number");
+  });
+
+  test("concurrent joins of many users all persist", async (t) => {
+    const env = setup(t);
+    const users = Array.from({ length: 50 }, () => randomUUID());
+    const store = env.open();
+    const results = await Promise.all(users.map((u, i) => store.join(u, `user ${i}`)));
+    assert.ok(results.every((r) => r.joined));
+    await store.close();
+    assert.equal(env.open().members.size, 50);
+  });
+});
+
+describe("SqliteGroupStore: history", () => {
+  test("pages forward: the first page, after a seq, and `more`", async (t) => {
+    const store = setup(t).open();
+    await appendMany(store, 10);
+    const seqs = (p: { messages: { seq: number }[] }) => p.messages.map((m) => m.seq);
+
+    const first = store.history({ limit: 3 });
+    assert.deepEqual(seqs(first), [1, 2, 3]);
+    assert.equal(first.more, true);
+
+    assert.deepEqual(seqs(store.history({ after: 3, limit: 3 })), [4, 5, 6]);
+    const tail = store.history({ after: 7, limit: 3 });
+    assert.deepEqual(seqs(tail), [8, 9, 10]);
+    assert.equal(tail.more, false, "exactly the remaining messages: no more");
+    assert.deepEqual(store.history({ after: 10, limit: 3 }), { messages: [], more: false });
+    const all = store.history({ limit: 100 });
+    assert.equal(all.messages.length, 10);
+    assert.equal(all.more, false);
+  });
+
+  test("pages backward with `before`: the newest page below it, oldest first", async (t) => {
+    const store = setup(t).open();
+    await appendMany(store, 10);
+    const seqs = (p: { messages: { seq: number }[] }) => p.messages.map((m) => m.seq);
+
+    const newest = store.history({ before: Number.MAX_SAFE_INTEGER, limit: 4 });
+    assert.deepEqual(seqs(newest), [7, 8, 9, 10]);
+    assert.equal(newest.more, true);
+    assert.deepEqual(seqs(store.history({ before: 7, limit: 4 })), [3, 4, 5, 6]);
+    const oldest = store.history({ before: 3, limit: 4 });
+    assert.deepEqual(seqs(oldest), [1, 2]);
+    assert.equal(oldest.more, false);
+    const exact = store.history({ before: 5, limit: 4 });
+    assert.deepEqual(seqs(exact), [1, 2, 3, 4]);
+    assert.equal(exact.more, false);
+    assert.deepEqual(store.history({ before: 1, limit: 4 }), { messages: [], more: false });
+  });
+
+  test("`since` selects by time (ts >= since)", async (t) => {
+    const store = setup(t).open();
+    const early = await appendMany(store, 3, "early");
+    clockPast(Math.max(...early.map((r) => r.ts)));
+    const late = await appendMany(store, 4, "late");
+    const since = late[0]?.ts ?? 0;
+    assert.ok(late.every((r) => r.ts >= since));
+
+    const page = store.history({ since, limit: 10 });
+    assert.deepEqual(
+      page.messages.map((m) => m.text),
+      ["late1", "late2", "late3", "late4"],
+    );
+    assert.equal(page.more, false);
+    const limited = store.history({ since, limit: 2 });
+    assert.deepEqual(
+      limited.messages.map((m) => m.seq),
+      [4, 5],
+    );
+    assert.equal(limited.more, true);
+    assert.equal(store.history({ since: 0, limit: 100 }).messages.length, 7);
+    assert.deepEqual(store.history({ since: Math.max(...late.map((r) => r.ts)) + 1, limit: 10 }).messages, []);
+  });
+});
+
+describe("SqliteGroupStore: durability and identity", () => {
+  test("acknowledged messages survive close and reopen, in order and intact", async (t) => {
+    const env = setup(t);
+    const store = env.open();
+    const sent = await appendMany(store, 300);
+    const before = store.history({ limit: 1000 }).messages;
+    await store.close();
+
+    const reopened = env.open();
+    assert.equal(reopened.count(), 300);
+    assert.equal(reopened.durableSeq, 300);
+    assert.deepEqual(reopened.history({ limit: 1000 }).messages, before);
+    assert.deepEqual(
+      before.map((m) => m.ts),
+      sent.map((r) => r.ts),
+    );
+  });
+
+  test("writes queued just before close() are committed by it", async (t) => {
+    const env = setup(t);
+    const store = env.open();
+    const pending = appendMany(store, 5);
+    const closed = store.close();
+    const results = await pending;
+    await closed;
+    assert.deepEqual(
+      results.map((r) => r.seq),
+      [1, 2, 3, 4, 5],
+    );
+    assert.equal(env.open().count(), 5);
+  });
+
+  test("a closed store refuses writes with a StoreError", async (t) => {
+    const store = setup(t).open();
+    await store.close();
+    await store.close(); // twice is fine
+    await assert.rejects(store.append(msg("late")), { name: "StoreError", message: /closed/ });
+    await assert.rejects(store.join(USER, "x"), StoreError);
+  });
+
+  test("the group id and creation time persist across reopen; each group has its own", async (t) => {
+    const env = setup(t);
+    const a = env.open("alpha");
+    const b = env.open("beta");
+    assert.match(a.id, /^[0-9a-f-]{36}$/);
+    assert.notEqual(a.id, b.id);
+    const { id, createdAt } = a;
+    await a.close();
+    const again = env.open("alpha");
+    assert.equal(again.id, id);
+    assert.equal(again.createdAt, createdAt);
+    assert.equal(again.name, "alpha");
+    assert.deepEqual(
+      readdirSync(env.dir)
+        .filter((f) => f.endsWith(".db"))
+        .sort(),
+      ["alpha.db", "beta.db"],
+    );
+  });
+
+  test("acknowledged messages survive a killed process (no close)", { timeout: 30_000 }, async (t) => {
+    const env = setup(t);
+    const child = runChild(
+      t,
+      env.dir,
+      `const s = SqliteGroupStore.open(${JSON.stringify(env.dir)}, "general");
+       const user = "${USER}";
+       const rs = await Promise.all(Array.from({ length: 500 }, (_, i) =>
+         s.append({ id: crypto.randomUUID(), user, name: "Ana", text: "m" + (i + 1) })));
+       console.log("acked " + Math.max(...rs.map((r) => r.seq)));
+       setInterval(() => {}, 1000); // stay alive until killed`,
+    );
+    assert.equal(await child.line(/acked \d+/), "acked 500");
+    child.kill();
+    await child.done;
+
+    const store = env.open();
+    assert.equal(store.count(), 500);
+    assert.deepEqual(
+      store.history({ limit: 1000 }).messages.map((m) => m.text),
+      Array.from({ length: 500 }, (_, i) => `m${i + 1}`),
+    );
+  });
+});
+
+describe("SqliteGroupStore: exclusive ownership", () => {
+  test("a second open of the same group in this process fails with a clear StoreError", async (t) => {
+    const env = setup(t);
+    const first = env.open("general");
+    assert.throws(
+      () => env.open("general"),
+      (err: unknown) => {
+        assert.ok(err instanceof StoreError, String(err));
+        assert.equal(err.name, "StoreError");
+        assert.match(err.message, /group "general" is already served by another process \(.*general\.db is locked\)/);
+        return true;
+      },
+    );
+    env.open("random"); // another group in the same dir is independent
+    await first.close();
+    assert.equal(env.open("general").id, first.id, "once closed, the group can be opened again");
+  });
+
+  test("another process cannot open a group this process holds", { timeout: 30_000 }, async (t) => {
+    const env = setup(t);
+    const held = env.open("general");
+    await held.append(msg("held"));
+    const child = runChild(
+      t,
+      env.dir,
+      `try {
+         SqliteGroupStore.open(${JSON.stringify(env.dir)}, "general");
+         console.log(JSON.stringify({ opened: true }));
+       } catch (err) {
+         console.log(JSON.stringify({ opened: false, name: err.name, isStoreError: err instanceof StoreError, message: err.message }));
+       }`,
+    );
+    const { code, out } = await child.done;
+    assert.equal(code, 0, out);
+    const result = JSON.parse(out.trim().split("\n").at(-1) ?? "{}");
+    assert.equal(result.opened, false);
+    assert.equal(result.isStoreError, true);
+    assert.match(result.message, /group "general" is already served by another process/);
+    // The holder is unaffected.
+    assert.equal((await held.append(msg("still mine"))).seq, 2);
+  });
+
+  test("a file that holds another group is refused", async (t) => {
+    const env = setup(t);
+    await env.open("alpha").close();
+    renameSync(join(env.dir, "alpha.db"), join(env.dir, "beta.db"));
+    assert.throws(() => env.open("beta"), { name: "StoreError", message: /beta\.db holds group "alpha", not "beta"/ });
+  });
+
+  test("a refused open releases the file", async (t) => {
+    const env = setup(t);
+    await env.open("alpha").close();
+    renameSync(join(env.dir, "alpha.db"), join(env.dir, "beta.db"));
+    assert.throws(() => env.open("beta"), { message: /holds group "alpha"/ });
+    // The same mistake again should get the same explanation, not "already served by another process".
+    assert.throws(() => env.open("beta"), { message: /holds group "alpha"/ });
+  });
+
+  test("a refused open does not leak file descriptors", async (t) => {
+    const env = setup(t);
+    env.open("general");
+    const fds = () => readdirSync("/proc/self/fd").length;
+    // The first refusal may open something once for good (a lazily loaded resource); count after it.
+    assert.throws(() => env.open("general"), StoreError);
+    const before = fds();
+    for (let i = 0; i < 5; i++) assert.throws(() => env.open("general"), StoreError);
+    assert.equal(fds(), before);
+  });
+
+  test("a file that is not a database is refused with a StoreError", (t) => {
+    const env = setup(t);
+    writeFileSync(join(env.dir, "junk.db"), "this is not a SQLite database, just text ".repeat(100));
+    assert.throws(() => env.open("junk"), {
+      name: "StoreError",
+      message: /cannot open the store for group "junk" at .*junk\.db/,
+    });
+  });
+});
