@@ -30,7 +30,9 @@ export class RpcServer {
   private readonly socket = new zmq.Router({
     linger: 0,
     maxMessageSize: Limits.frameBytes,
-    sendHighWaterMark: 10_000,
+    // At most this many replies and events wait for one peer; beyond it ZeroMQ drops that peer's
+    // events, so a member who stops reading costs bounded memory (and sees a gap in seq).
+    sendHighWaterMark: 1000,
     receiveHighWaterMark: 10_000,
     // Drop connections of clients that vanished without closing, so their queues are freed.
     heartbeatInterval: 1000,
