@@ -72,7 +72,8 @@ export class GmProcess {
     env: NodeJS.ProcessEnv = {},
     options: { prefix?: readonly string[]; script?: string } = {},
   ) {
-    const node = options.script === undefined ? [process.execPath, BIN] : [process.execPath, "--import", "tsx", options.script];
+    const node =
+      options.script === undefined ? [process.execPath, BIN] : [process.execPath, "--import", "tsx", options.script];
     const [cmd, ...rest] = [...(options.prefix ?? []), ...node, ...args] as [string, ...string[]];
     this.child = spawn(cmd, rest, { env: baseEnv(env) });
     this.child.stdout.on("data", (d) => {
