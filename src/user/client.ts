@@ -128,9 +128,17 @@ export class GmClient {
   /** Sends a message; resolves once the group server has it on disk (the original send_message). */
   async send(group: string, text: string, id: string = uuidv7()): Promise<AppendResult> {
     messageText({ text });
-    return this.onGroup(group, (rpc) =>
-      rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }),
-    );
+    try {
+      return await this.onGroup(group, (rpc) =>
+        rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }),
+      );
+    } catch (err) {
+      // A try may have reached the server before the link or the server failed.
+      if (err instanceof TimeoutError) {
+        err.message += ` The message may still have been stored: check \`gm user messages ${group}\` before sending it again.`;
+      }
+      throw err;
+    }
   }
 
   /** Fetches one page of history (the wire's HISTORY, unchanged). */
