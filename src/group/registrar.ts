@@ -89,7 +89,7 @@ export class Registrar {
     this.client = undefined;
     await Promise.allSettled(
       this.groups.map((g) =>
-        client.request(DirectoryCommand.Unregister, { name: g.name, address: this.address }, { timeoutMs: 300 }),
+        client.request(DirectoryCommand.Unregister, { name: g.name, address: this.address }, { timeoutMs: 1000 }),
       ),
     );
     await client.close();

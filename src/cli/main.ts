@@ -1,0 +1,36 @@
+/**
+ * The CLI's entry: every command, bundled with @oclif/core into one file by `npm run build`
+ * (oclif's "explicit" command discovery), so that starting `gm` reads one module instead of a
+ * few hundred. Commands still import ZeroMQ and SQLite lazily, from chunks of their own.
+ */
+import { execute } from "@oclif/core";
+import Group from "../commands/group.js";
+import Server from "../commands/server.js";
+import Up from "../commands/up.js";
+import Groups from "../commands/user/groups.js";
+import Join from "../commands/user/join.js";
+import Leave from "../commands/user/leave.js";
+import ListGroups from "../commands/user/list-groups.js";
+import Messages from "../commands/user/messages.js";
+import Send from "../commands/user/send.js";
+import ShellCommand from "../commands/user/shell.js";
+import Whoami from "../commands/user/whoami.js";
+
+export const COMMANDS = {
+  server: Server,
+  group: Group,
+  up: Up,
+  "user:groups": Groups,
+  "user:join": Join,
+  "user:leave": Leave,
+  "user:list-groups": ListGroups,
+  "user:messages": Messages,
+  "user:send": Send,
+  "user:shell": ShellCommand,
+  "user:whoami": Whoami,
+};
+
+/** Runs the CLI with the process's arguments. */
+export function run(): Promise<unknown> {
+  return execute({ dir: import.meta.url });
+}
