@@ -7,7 +7,7 @@
  * Latencies (p50/p99) are in microseconds (`latencyUnit: "us"`).
  */
 
-import { benchPath, progress, sleep, summarize, WorkerGroup } from "../lib/measure.js";
+import { benchPath, cpuBetween, progress, sleep, summarize, WorkerGroup } from "../lib/measure.js";
 import { MAX_SUBSCRIBER_PROCESSES, subscriberLayout } from "../lib/pubsub-layout.js";
 import type { EchoClientResult } from "./echo-client.js";
 import type { PublisherResult } from "./pubsub.js";
@@ -40,6 +40,8 @@ export interface EchoResult extends BenchResult {
   clients: number;
   window: number;
   processes: number;
+  /** CPU used over the measured phase, in cores (1 = one core busy): server, and all clients. */
+  cpuCores: { server: number; clients: number };
 }
 
 /** Echo round trips over ROUTER/DEALER; value = total round trips per second. */
@@ -61,8 +63,12 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
       ),
     );
     await Promise.all(workers.map((w) => w.ready));
+    const cpu0 = group.cpuMs();
+    const t0 = Date.now();
     for (const w of workers) w.send({ type: "start" });
     const results = await Promise.all(workers.map((w) => w.result));
+    const cpu1 = group.cpuMs();
+    const wallMs = Date.now() - t0;
     server.send({ type: "stop" });
     await server.result;
 
@@ -79,6 +85,10 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
       clients,
       window,
       processes: group.size,
+      cpuCores: {
+        server: cpuBetween(cpu0, cpu1, (l) => l === "echo-server") / wallMs,
+        clients: cpuBetween(cpu0, cpu1, (l) => l.startsWith("echo-client")) / wallMs,
+      },
     };
   });
 }
@@ -110,6 +120,8 @@ export interface PubsubResult extends BenchResult {
   duplicates: number;
   /** Wall time from first spawn until every subscriber was ready, ms. */
   setupMs: number;
+  /** CPU used while publishing (warm-up included), in cores: publisher, and all subscriber processes. */
+  cpuCores: { publisher: number; subscribers: number };
 }
 
 /**
@@ -143,8 +155,12 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
     const setupMs = Date.now() - t0;
     progress(`pubsub: ${subscribers} subscriber(s) in ${layout.length} process(es) ready after ${setupMs} ms`);
 
+    const cpu0 = group.cpuMs();
+    const w0 = Date.now();
     pub.send({ type: "start" });
     const p = await pub.result;
+    const cpu1 = group.cpuMs();
+    const wallMs = Date.now() - w0;
     // Let the tail of the stream drain before closing the subscribers.
     await sleep(300);
     for (const s of subs) s.send({ type: "stop" });
@@ -172,6 +188,10 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
       loss: expected > 0 ? 1 - received / expected : 0,
       duplicates: results.reduce((a, r) => a + r.duplicates, 0),
       setupMs,
+      cpuCores: {
+        publisher: cpuBetween(cpu0, cpu1, (l) => l === "pubsub") / wallMs,
+        subscribers: cpuBetween(cpu0, cpu1, (l) => l.startsWith("pubsub-sub")) / wallMs,
+      },
     };
   });
 }

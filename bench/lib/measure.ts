@@ -23,6 +23,7 @@
  * Units: latencies are recorded in microseconds (floating point) everywhere.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -180,6 +181,32 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
+/**
+ * CPU time (user + system, all threads) used so far by process `pid`, ms; NaN where /proc is not
+ * available or the process is gone.
+ */
+export function processCpuMs(pid: number): number {
+  try {
+    // After "(comm)": field 3 is the state; utime and stime are fields 14 and 15, in clock ticks.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // USER_HZ = 100 on Linux
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU used between two `cpuMs()` snapshots, summed over the labels matching `filter`, ms. */
+export function cpuBetween(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  filter: (label: string) => boolean,
+): number {
+  let total = 0;
+  for (const [label, ms] of after) if (filter(label)) total += ms - (before.get(label) ?? ms);
+  return total;
+}
+
 // ---------------------------------------------------------------------------
 // Parent side: spawning and tracking workers
 // ---------------------------------------------------------------------------
@@ -267,6 +294,23 @@ function killChild(child: ChildProcess, graceMs: number): Promise<void> {
   });
   killing.set(child, p);
   return p;
+}
+
+/**
+ * Track a child process started some other way (e.g. a `gm` server run from
+ * bin/run.js, without IPC): it is SIGKILLed if this process exits, and counted
+ * by liveWorkerCount() until it has exited.
+ */
+export function trackProcess(child: ChildProcess): void {
+  installExitHook();
+  if (hasExited(child)) return;
+  liveChildren.add(child);
+  child.once("exit", () => liveChildren.delete(child));
+}
+
+/** Stop a child by its handle: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+export function stopProcess(child: ChildProcess, graceMs = 1000): Promise<void> {
+  return killChild(child, graceMs);
 }
 
 /**
@@ -546,6 +590,13 @@ export class WorkerGroup {
 
   get size(): number {
     return this.workers.length;
+  }
+
+  /** CPU time (user + system, ms) used so far by each worker still running, by label (Linux /proc). */
+  cpuMs(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const w of this.workers) if (w.child.pid !== undefined) out.set(w.label, processCpuMs(w.child.pid));
+    return out;
   }
 
   async run<T>(flow: () => Promise<T>, graceMs = 1000): Promise<T> {

@@ -1,0 +1,152 @@
+/**
+ * gm client for request/reply workloads, the counterpart of bench/baseline/echo-client.ts: one
+ * DEALER connected to a `gm group` process, keeping `--window` requests in flight and timing each
+ * round trip. The same loop as the echo client (sends and receives alternate in one async loop),
+ * only the frames are gm requests:
+ *
+ *   --mode send      SEND {group, user, id (uuid v7), text (100 bytes)}: a durable send; the
+ *                    reply comes after the group server has fsync'd the message
+ *   --mode history   HISTORY {group, user, after (random), limit}: one page of history, starting
+ *                    at a uniformly random point of the first --history-max messages
+ *
+ *   --endpoint tcp://127.0.0.1:PORT --group NAME   (required)
+ *   --window W          requests in flight (default 1)
+ *   --seconds S         measured phase (default 1)
+ *   --warmup-seconds    unmeasured warm-up before it (default 0.2)
+ *   --history-max N     highest seq to start a page from (history mode)
+ *   --limit L           page size (history mode, default 100)
+ *
+ * Before `ready` the client JOINs the group with a fresh user (a member, as SEND and HISTORY
+ * require). Child protocol (bench/lib/measure.ts): ready -> {user}; start <-;
+ * result -> { count, elapsedMs, rate, latenciesUs, checked }.
+ */
+import { parseArgs } from "node:util";
+import { v7 as uuidv7 } from "uuid";
+import {
+  nowNs,
+  progress,
+  runWorker,
+  Samples,
+  summarize,
+  waitForStart,
+  workerReady,
+  workerResult,
+} from "../lib/measure.js";
+import { call, dealer, decodeIncoming, encodeRequest, newUser, padText, replyError } from "./wire.js";
+
+const { values } = parseArgs({
+  options: {
+    endpoint: { type: "string" },
+    group: { type: "string" },
+    mode: { type: "string", default: "send" },
+    window: { type: "string", default: "1" },
+    seconds: { type: "string", default: "1" },
+    "warmup-seconds": { type: "string", default: "0.2" },
+    "history-max": { type: "string", default: "0" },
+    limit: { type: "string", default: "100" },
+  },
+});
+
+export interface SendClientResult {
+  count: number;
+  elapsedMs: number;
+  rate: number;
+  latenciesUs: number[];
+  /** Replies whose content was checked (history: a full page; send: a seq). */
+  checked: number;
+}
+
+runWorker(async () => {
+  const endpoint = values.endpoint;
+  const group = values.group;
+  if (endpoint === undefined || group === undefined) throw new Error("--endpoint and --group are required");
+  const mode = values.mode;
+  if (mode !== "send" && mode !== "history") throw new Error(`--mode must be send or history, not ${mode}`);
+  const window = Math.max(1, Number.parseInt(values.window, 10));
+  const seconds = Number.parseFloat(values.seconds);
+  const warmupSeconds = Number.parseFloat(values["warmup-seconds"]);
+  const historyMax = Number.parseInt(values["history-max"], 10);
+  const limit = Number.parseInt(values.limit, 10);
+  if (mode === "history" && !(historyMax > limit)) throw new Error("--history-max must be larger than --limit");
+
+  // receiveTimeout bounds the run if the server stops answering.
+  const sock = dealer(endpoint, 10_000);
+  const { user, name } = newUser(mode === "send" ? "sender" : "reader");
+  await call(sock, "JOIN", { group, user, name });
+  await workerReady({ user });
+  await waitForStart();
+
+  const text = padText(`gm bench ${mode} from ${process.pid} `);
+  const body = (): string =>
+    mode === "send"
+      ? JSON.stringify({ group, user, id: uuidv7(), text })
+      : JSON.stringify({ group, user, after: Math.floor(Math.random() * (historyMax - limit)), limit });
+
+  const sentAt = new Map<number, bigint>();
+  let seq = 0;
+  let checked = 0;
+
+  const phase = async (
+    until: () => boolean,
+    record: Samples | undefined,
+  ): Promise<{ count: number; start: bigint; last: bigint }> => {
+    const start = nowNs();
+    let inFlight = 0;
+    let count = 0;
+    let last = start;
+    const sendOne = async (): Promise<void> => {
+      const n = seq++;
+      const frames = encodeRequest(mode === "send" ? "SEND" : "HISTORY", String(n), Buffer.from(body()));
+      sentAt.set(n, nowNs());
+      inFlight++;
+      await sock.send(frames);
+    };
+    while (inFlight < window && until()) await sendOne();
+    while (inFlight > 0) {
+      const frames = await sock.receive();
+      const t = nowNs();
+      const msg = decodeIncoming(frames);
+      if (msg.type !== "reply") continue; // no events: this client never subscribes
+      if (msg.status !== "200") throw replyError(mode, msg.status, msg.body);
+      const n = Number(msg.id);
+      const t0 = sentAt.get(n);
+      if (t0 === undefined) continue;
+      sentAt.delete(n);
+      if (mode === "history") {
+        const page = msg.body as { messages?: unknown[] };
+        if (page.messages?.length !== limit) throw new Error(`history page of ${page.messages?.length}, not ${limit}`);
+      } else if (typeof (msg.body as { seq?: unknown }).seq !== "number") {
+        throw new Error("send reply without seq");
+      }
+      checked++;
+      record?.push(Number(t - t0) / 1000);
+      inFlight--;
+      count++;
+      last = t;
+      if (until()) await sendOne();
+    }
+    return { count, start, last };
+  };
+
+  const latencies = new Samples(1 << 16);
+  let measured: { count: number; start: bigint; last: bigint };
+  try {
+    if (warmupSeconds > 0) {
+      const warmEnd = nowNs() + BigInt(Math.round(warmupSeconds * 1e9));
+      await phase(() => nowNs() < warmEnd, undefined);
+    }
+    const deadline = nowNs() + BigInt(Math.round(seconds * 1e9));
+    measured = await phase(() => nowNs() < deadline, latencies);
+  } finally {
+    sock.close();
+  }
+  const { count, start, last } = measured;
+  const elapsedMs = Number(last - start) / 1e6;
+  const rate = elapsedMs > 0 ? count / (elapsedMs / 1000) : 0;
+  const s = summarize(latencies.values());
+  progress(
+    `gm ${mode}-client: ${count} round trips in ${elapsedMs.toFixed(0)} ms (${rate.toFixed(0)} msg/s, W=${window}), p50 ${s.p50.toFixed(1)} us, p99 ${s.p99.toFixed(1)} us`,
+  );
+  const result: SendClientResult = { count, elapsedMs, rate, latenciesUs: latencies.toArray(), checked };
+  await workerResult(result);
+});

@@ -1,0 +1,131 @@
+/**
+ * The gm protocol as the benchmark clients speak it: plain DEALER sockets and the frame codec of
+ * src/protocol (pure: no gm client library in the way), so what is measured is the group server,
+ * the network and the protocol, with clients as lean as the baseline echo clients.
+ *
+ *   request  ["GM/1", command, request-id, body-json]        (DEALER -> group server ROUTER)
+ *   reply    ["GM/1", "200"|"300"|"400"|"500", request-id, body-json]
+ *   event    ["GM/1", "MESSAGE"|"GAP", group, body-json]     (pushed after SUBSCRIBE)
+ */
+import { v4 as uuidv4 } from "uuid";
+import * as zmq from "zeromq";
+import { decodeIncoming, encodeRequest } from "../../src/protocol/codec.js";
+
+export { decodeIncoming, encodeRequest };
+
+/** Message texts are exactly this many bytes (ASCII). */
+export const TEXT_BYTES = 100;
+
+/** `prefix` padded (or cut) to TEXT_BYTES ASCII characters. */
+export function padText(prefix: string): string {
+  return prefix.length >= TEXT_BYTES ? prefix.slice(0, TEXT_BYTES) : prefix + ".".repeat(TEXT_BYTES - prefix.length);
+}
+
+/** A new random member identity. */
+export function newUser(label: string): { user: string; name: string } {
+  return { user: uuidv4(), name: `${label}-${process.pid}` };
+}
+
+/** A DEALER socket with the options the gm client uses (src/net/rpc-client.ts). */
+export function dealer(endpoint: string, receiveTimeoutMs = -1): zmq.Dealer {
+  const sock = new zmq.Dealer({
+    linger: 0,
+    sendHighWaterMark: 10_000,
+    receiveHighWaterMark: 10_000,
+    receiveTimeout: receiveTimeoutMs,
+  });
+  sock.connect(endpoint);
+  return sock;
+}
+
+/** Error for a reply that is not 200. */
+export function replyError(what: string, status: string, body: unknown): Error {
+  const b = body as { code?: unknown; message?: unknown } | undefined;
+  return new Error(`${what}: ${status} ${String(b?.code)}: ${String(b?.message)}`);
+}
+
+/**
+ * One request/reply on a socket nobody else is receiving from (set-up steps, before a measured
+ * loop takes the socket over). Events that arrive meanwhile are ignored.
+ */
+export async function call(sock: zmq.Dealer, command: string, body: unknown, id = "setup"): Promise<unknown> {
+  await sock.send(encodeRequest(command, id, body));
+  for (;;) {
+    const msg = decodeIncoming(await sock.receive());
+    if (msg.type === "reply" && msg.id === id) {
+      if (msg.status !== "200") throw replyError(command, msg.status, msg.body);
+      return msg.body;
+    }
+  }
+}
+
+/**
+ * A connection with its own receive loop: requests are matched to replies by id, events go to
+ * `onEvent`. Sends are serialized (zeromq.js allows one pending send per socket).
+ */
+export class Conn {
+  readonly sock: zmq.Dealer;
+  private readonly pending = new Map<string, { resolve: (b: unknown) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private sending: Promise<void> = Promise.resolve();
+  readonly loop: Promise<void>;
+
+  constructor(
+    endpoint: string,
+    private readonly onEvent: (kind: string, group: string, body: unknown, receivedAt: number) => void = () => {},
+    private readonly now: () => number = () => 0,
+  ) {
+    this.sock = dealer(endpoint);
+    this.loop = this.receive();
+  }
+
+  private async receive(): Promise<void> {
+    try {
+      for await (const frames of this.sock) {
+        const t = this.now();
+        const msg = decodeIncoming(frames);
+        if (msg.type === "event") {
+          this.onEvent(msg.kind, msg.group, msg.body, t);
+        } else if (msg.type === "reply") {
+          const p = this.pending.get(msg.id);
+          if (p === undefined) continue;
+          this.pending.delete(msg.id);
+          if (msg.status === "200") p.resolve(msg.body);
+          else p.reject(replyError(msg.id, msg.status, msg.body));
+        }
+      }
+    } catch (err) {
+      if (!this.sock.closed) throw err;
+    }
+  }
+
+  /** Sends a request; resolves with the reply body (rejects on a non-200 reply). */
+  request(command: string, body: unknown): Promise<unknown> {
+    const id = (this.nextId++).toString(36);
+    const frames = encodeRequest(command, id, body);
+    const reply = new Promise<unknown>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.sending = this.sending.then(() => this.sock.send(frames));
+    return Promise.all([reply, this.sending]).then(([b]) => b);
+  }
+
+  /** Sends without waiting for the reply; resolves once handed to ZeroMQ. */
+  post(command: string, body: unknown, onReply?: (status: "ok" | Error) => void): Promise<void> {
+    const id = (this.nextId++).toString(36);
+    const frames = encodeRequest(command, id, body);
+    this.pending.set(id, {
+      resolve: () => onReply?.("ok"),
+      reject: (e) => onReply?.(e),
+    });
+    this.sending = this.sending.then(() => this.sock.send(frames));
+    return this.sending;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  async close(): Promise<void> {
+    if (!this.sock.closed) this.sock.close();
+    await this.loop;
+  }
+}

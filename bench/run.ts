@@ -1,0 +1,723 @@
+/**
+ * `npm run bench`: gm against the raw speed of ZeroMQ and SQLite on the same machine, in the same
+ * run. Every gm workload is run right after the baseline it is compared with (bench/baseline), with
+ * the same process layout and 100-byte messages, against real `gm server` / `gm group` processes
+ * (bin/run.js, the built dist/). Prints one table on stdout (progress goes to stderr) and writes the
+ * same rows, with the machine, to bench/results/<date>.json.
+ *
+ *   npm run bench                       full run (a few minutes on 2 cores)
+ *   npm run bench -- --quick            ~1 s per workload, 100,000 instead of 1,000,000 stored
+ *                                       messages (for CI: checks that everything runs and reports)
+ *   npm run bench -- --only send32,live run some workloads (keys below; baselines they need too)
+ *   npm run bench -- --cpu-prof         write a V8 CPU profile of every gm group process to
+ *                                       bench/results/<run>-<workload>.cpuprofile; summarize with
+ *                                       bench/tools/cpuprofile-top.ts or open in Chrome DevTools
+ *   npm run bench -- --out FILE         write the JSON there instead
+ *   npm run bench -- --strict           exit 1 when a target is missed (default: only on errors)
+ *   npm run bench -- --group-node-args "--max-semi-space-size=1"
+ *                                       extra node options for every gm group process (experiments)
+ *   npm run bench -- --live-rate 200    live delivery at another rate than the target's 1,000 msg/s
+ *   npm run bench -- --group-script bench/tools/group-lean.mjs
+ *                                       run that instead of `bin/run.js group` (experiments)
+ *
+ * Workload keys: send32 window latency live history ingest memory disk oneshot help.
+ * See docs/PERFORMANCE.md for what each one does and what the numbers mean.
+ */
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import Database from "better-sqlite3";
+import * as zmq from "zeromq";
+import { type EchoResult, echo, pubsub, type SqliteRunResult, sqliteSingle } from "./baseline/index.js";
+import { gmLive, gmRequests, prefill } from "./gm/index.js";
+import {
+  BIN,
+  diskUsage,
+  type GmProcess,
+  liveTempDirs,
+  makeTempDir,
+  removeTempDir,
+  startDirectory,
+  startGroup,
+  timedRun,
+} from "./gm/procs.js";
+import {
+  fmt,
+  killAllWorkers,
+  liveWorkerCount,
+  PROJECT_ROOT,
+  progress,
+  sleep,
+  summarize,
+  table,
+} from "./lib/measure.js";
+
+const KEYS = ["send32", "window", "latency", "live", "history", "ingest", "memory", "disk", "oneshot", "help"] as const;
+type Key = (typeof KEYS)[number];
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    "cpu-prof": { type: "boolean", default: false },
+    out: { type: "string" },
+    strict: { type: "boolean", default: false },
+    "group-node-args": { type: "string" },
+    "group-script": { type: "string" },
+    "live-rate": { type: "string", default: "1000" },
+  },
+});
+
+const quick = values.quick;
+const only = new Set<string>(values.only?.split(",").map((s) => s.trim()) ?? KEYS);
+for (const k of only) if (!(KEYS as readonly string[]).includes(k)) throw new Error(`unknown workload "${k}"`);
+const want = (k: Key): boolean => only.has(k);
+
+/** Seconds of each throughput/latency measurement, and of the live-delivery stream. */
+const SECONDS = quick ? 1 : 3;
+const LIVE_SECONDS = quick ? 1 : 5;
+/** Messages per second of the live-delivery workload (the target is set at 1,000). */
+const LIVE_RATE = Number.parseInt(values["live-rate"], 10);
+const LIVE_LABEL = `live delivery to 100 members, ${LIVE_RATE.toLocaleString("en-US")} msg/s: p99`;
+const SMALL = 10_000;
+const BIG = quick ? 100_000 : 1_000_000;
+const MEMBERS = 1_000;
+const ONESHOT_RUNS = quick ? 5 : 15;
+const MB = 1_000_000;
+
+const started = new Date();
+const runId = started.toISOString().slice(0, 19).replace(/:/g, "-");
+/** CPU profiles go next to the results, as <run>-<workload>.cpuprofile (git-ignored). */
+const profileDir = path.join(PROJECT_ROOT, "bench", "results");
+
+// ---------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------
+
+export interface Row {
+  /** Workload, as in the issue's table. */
+  workload: string;
+  key: Key;
+  value: number;
+  unit: string;
+  /** The same measurement without gm (null when the target is absolute). */
+  baseline: number | null;
+  /** What the baseline is. */
+  baselineOf: string;
+  /** value / baseline. */
+  ratio: number | null;
+  /** Human-readable target, e.g. "ratio >= 0.60". */
+  target: string;
+  pass: boolean;
+  /** The run used smaller sizes than the target (--quick). */
+  reduced?: string;
+  details?: Record<string, unknown>;
+  /** Why the row fails besides its ratio (e.g. lost messages). */
+  failReason?: string;
+  error?: string;
+}
+
+const rows: Row[] = [];
+let errors = 0;
+
+type Check =
+  | { kind: "min-ratio" | "max-ratio"; ratio: number }
+  | { kind: "max-value"; value: number }
+  | { kind: "none" };
+
+function addRow(
+  r: Omit<Row, "ratio" | "pass" | "target"> & {
+    check: Check;
+    target?: string;
+    ratio?: number | null;
+    /** Fails the row whatever the check says, with this reason. */
+    forceFail?: string;
+  },
+): void {
+  const { check, forceFail, ...rest } = r;
+  const ratio = r.ratio !== undefined ? r.ratio : r.baseline === null ? null : r.value / r.baseline;
+  let pass: boolean;
+  let target: string;
+  switch (check.kind) {
+    case "min-ratio":
+      pass = ratio !== null && ratio >= check.ratio;
+      target = `ratio >= ${check.ratio.toFixed(2)}`;
+      break;
+    case "max-ratio":
+      pass = ratio !== null && ratio <= check.ratio;
+      target = `ratio <= ${check.ratio.toFixed(2)}`;
+      break;
+    case "max-value":
+      pass = r.value <= check.value;
+      target = `<= ${fmt(check.value)} ${r.unit}`;
+      break;
+    default:
+      pass = true;
+      target = "reported";
+  }
+  const row: Row = {
+    ...rest,
+    ratio,
+    target: r.target ?? target,
+    pass: Number.isFinite(r.value) && pass && forceFail === undefined,
+    ...(forceFail !== undefined && { failReason: forceFail }),
+  };
+  rows.push(row);
+  progress(
+    `=> ${row.workload}: ${fmt(row.value)} ${row.unit}` +
+      (row.baseline === null ? "" : ` vs ${fmt(row.baseline)} (ratio ${fmt(row.ratio ?? Number.NaN)})`) +
+      ` [${row.target}] ${row.pass ? "PASS" : "FAIL"}`,
+  );
+}
+
+function failRow(key: Key, workload: string, unit: string, err: unknown): void {
+  errors++;
+  const message = err instanceof Error ? err.message : String(err);
+  progress(`${workload} FAILED: ${message}`);
+  rows.push({
+    workload,
+    key,
+    value: Number.NaN,
+    unit,
+    baseline: null,
+    baselineOf: "",
+    ratio: null,
+    target: "",
+    pass: false,
+    error: message,
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The machine
+// ---------------------------------------------------------------------------
+
+function machine(): Record<string, unknown> {
+  const require = createRequire(import.meta.url);
+  const pkg = (name: string): string => {
+    try {
+      return (require(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      return "?";
+    }
+  };
+  const mem = new Database(":memory:");
+  const sqlite = (mem.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v;
+  mem.close();
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? "?",
+    cores: cpus.length,
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    zeromq: pkg("zeromq"),
+    libzmq: zmq.version,
+    betterSqlite3: pkg("better-sqlite3"),
+    sqlite,
+    tmpdir: os.tmpdir(),
+    loadavgAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// gm processes for one workload
+// ---------------------------------------------------------------------------
+
+const root = makeTempDir("gm-bench-");
+const env: NodeJS.ProcessEnv = { GM_HOME: path.join(root, "home") };
+let directory: GmProcess | undefined;
+
+function nodeArgs(label: string): string[] {
+  const extra = values["group-node-args"]?.split(" ").filter((a) => a !== "") ?? [];
+  if (!values["cpu-prof"]) return extra;
+  fs.mkdirSync(profileDir, { recursive: true });
+  return [...extra, "--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${runId}-${label}.cpuprofile`];
+}
+
+/**
+ * Starts a `gm group` on `dataDir`, runs `fn`, and stops the group server whatever happens. The
+ * group is named after the data directory (send32, window, ..., small, big): one name per store,
+ * so a server started right after another one never collides with the other's registration.
+ */
+async function withGroup<T>(
+  label: string,
+  dataDir: string,
+  fn: (g: GmProcess, group: string) => Promise<T>,
+): Promise<T> {
+  if (directory === undefined) throw new Error("no directory");
+  const group = path.basename(dataDir);
+  let g: GmProcess | undefined;
+  for (let attempt = 1; g === undefined; attempt++) {
+    try {
+      g = await startGroup(group, dataDir, directory.endpoint, {
+        env,
+        nodeArgs: nodeArgs(label),
+        ...(values["group-script"] !== undefined && { script: path.resolve(values["group-script"]) }),
+      });
+    } catch (err) {
+      // The previous server of this group is still registered (its UNREGISTER on the way out can
+      // time out on a busy machine): the directory drops it within 5 s.
+      if (attempt >= 8 || !/already registered/.test(String(err))) throw err;
+      progress(`gm group ${group}: still registered by the previous server; retrying in 1 s`);
+      await sleep(1000);
+    }
+  }
+  try {
+    return await fn(g, group);
+  } finally {
+    await g.stop(10_000);
+  }
+}
+
+function freshDataDir(label: string): string {
+  const d = path.join(root, label);
+  fs.mkdirSync(d, { recursive: true });
+  return d;
+}
+
+/** Runs a workload step; an error becomes a failed row and the run goes on. */
+async function step(key: Key, workload: string, unit: string, fn: () => Promise<void>): Promise<void> {
+  progress(`--- ${workload}`);
+  try {
+    await fn();
+  } catch (err) {
+    failRow(key, workload, unit, err);
+  }
+}
+
+/** Runs a baseline once and caches it (echo c=1 w=1 serves two workloads). */
+const cache = new Map<string, Promise<unknown>>();
+function once<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  let p = cache.get(name) as Promise<T> | undefined;
+  if (p === undefined) {
+    progress(`baseline: ${name}`);
+    p = fn();
+    cache.set(name, p);
+  }
+  return p;
+}
+const echo1 = (): Promise<EchoResult> => once("echo c=1 w=1", () => echo({ clients: 1, window: 1, seconds: SECONDS }));
+const sqlite1 = (): Promise<SqliteRunResult> => once("sqlite single", () => sqliteSingle({ seconds: SECONDS }));
+
+// ---------------------------------------------------------------------------
+// The workloads
+// ---------------------------------------------------------------------------
+
+async function durableSends(): Promise<void> {
+  if (want("send32")) {
+    await step("send32", "durable send, 32 clients, 1 outstanding each", "msg/s", async () => {
+      const base = await once("echo c=32 w=1", () => echo({ clients: 32, window: 1, seconds: SECONDS }));
+      const gm = await withGroup("send32", freshDataDir("send32"), (server, group) =>
+        gmRequests({ endpoint: server.endpoint, group, clients: 32, window: 1, seconds: SECONDS, server }),
+      );
+      addRow({
+        workload: "durable send, 32 clients, 1 outstanding each",
+        key: "send32",
+        value: gm.value,
+        unit: "msg/s",
+        baseline: base.value,
+        baselineOf: "raw ROUTER/DEALER echo, 32 client processes, 1 outstanding each",
+        check: { kind: "min-ratio", ratio: 0.6 },
+        details: {
+          processes: { gm: gm.processes, baseline: base.processes },
+          gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
+          baselineLatencyUs: { p50: base.p50, p99: base.p99 },
+          serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
+          cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
+        },
+      });
+    });
+  }
+  if (want("window")) {
+    await step("window", "durable send, 1 client, window of 100", "msg/s", async () => {
+      const base = await once("echo c=1 w=100", () => echo({ clients: 1, window: 100, seconds: SECONDS }));
+      const gm = await withGroup("window", freshDataDir("window"), (server, group) =>
+        gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 100, seconds: SECONDS, server }),
+      );
+      addRow({
+        workload: "durable send, 1 client, window of 100",
+        key: "window",
+        value: gm.value,
+        unit: "msg/s",
+        baseline: base.value,
+        baselineOf: "raw pipelined echo, 1 client, 100 in flight",
+        check: { kind: "min-ratio", ratio: 0.5 },
+        details: {
+          gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
+          baselineLatencyUs: { p50: base.p50, p99: base.p99 },
+          serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
+          cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
+        },
+      });
+    });
+  }
+  if (want("latency")) {
+    await step("latency", "durable send, 1 client, one at a time: p50", "us", async () => {
+      const e = await echo1();
+      const s = await sqlite1();
+      const gm = await withGroup("latency", freshDataDir("latency"), (server, group) =>
+        gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 1, seconds: SECONDS, server }),
+      );
+      addRow({
+        workload: "durable send, 1 client, one at a time: p50",
+        key: "latency",
+        value: gm.p50,
+        unit: "us",
+        baseline: (e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN),
+        baselineOf: "raw echo p50 (1 client) + raw SQLite one-row fsync'd commit p50",
+        check: { kind: "max-ratio", ratio: 1.5 },
+        details: {
+          gmP99: gm.p99,
+          gmRate: gm.value,
+          echoP50: e.p50,
+          sqliteCommitP50: s.p50,
+          sqliteCommitP99: s.p99,
+          serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
+          cpuCores: { gm: gm.cpuCores, echo: e.cpuCores },
+        },
+      });
+    });
+  }
+}
+
+async function live(): Promise<void> {
+  if (!want("live")) return;
+  await step("live", LIVE_LABEL, "us", async () => {
+    const base = await once("pubsub n=100", () => pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS }));
+    const gm = await withGroup("live", freshDataDir("live"), (server, group) => {
+      // Only the experimental bench/tools/group-lean.mjs (GM_LEAN_PUB=1) prints an events endpoint.
+      const events = / events (tcp:\/\/\S+)/.exec(server.readyLine)?.[1];
+      return gmLive({
+        endpoint: server.endpoint,
+        group,
+        members: 100,
+        rate: LIVE_RATE,
+        seconds: LIVE_SECONDS,
+        server,
+        ...(events !== undefined && { events }),
+      });
+    });
+    // Delivery that loses messages does not pass, whatever its latency (the baseline loses none).
+    const lossOk = gm.loss <= 0.001;
+    addRow({
+      workload: LIVE_LABEL,
+      key: "live",
+      value: gm.p99,
+      unit: "us",
+      baseline: base.p99 ?? Number.NaN,
+      baselineOf: "raw PUB/SUB p99, 100 subscribers (10 processes x 10 sockets)",
+      check: { kind: "max-ratio", ratio: 2 },
+      target: "ratio <= 2.00, loss <= 0.1%",
+      ...(!lossOk && { forceFail: `lost ${(gm.loss * 100).toFixed(2)}% of the messages` }),
+      details: {
+        layout: gm.layout,
+        gmP50: gm.p50,
+        baselineP50: base.p50,
+        sent: gm.sent,
+        sendRate: gm.publishRate,
+        received: gm.received,
+        expected: gm.expected,
+        loss: gm.loss,
+        gaps: gm.gaps,
+        duplicates: gm.duplicates,
+        baselineLoss: base.loss,
+        durableAckUs: { p50: gm.ackP50, p99: gm.ackP99 },
+        cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
+      },
+    });
+  });
+}
+
+async function cli(): Promise<void> {
+  if (!want("oneshot") && !want("help")) return;
+  await step("oneshot", "`gm user send` one-shot / `gm --help`", "ms", async () => {
+    await withGroup("oneshot", freshDataDir("oneshot"), async (_server, group) => {
+      const cliEnv: NodeJS.ProcessEnv = {
+        ...env,
+        GM_HOME: path.join(root, "cli-home"),
+        GM_SERVER: directory?.endpoint as string,
+      };
+      const text = "x".repeat(100);
+      const join = await timedRun([BIN, "user", "join", group], cliEnv);
+      if (join.code !== 0) throw new Error(`gm user join: exit ${join.code}: ${join.stderr}`);
+      const runs = { node: [] as number[], send: [] as number[], help: [] as number[] };
+      // One untimed round first (file cache), then interleaved rounds so drift hits all alike.
+      for (let i = 0; i <= ONESHOT_RUNS; i++) {
+        const n = await timedRun(["-e", "0"], cliEnv);
+        const s = want("oneshot") ? await timedRun([BIN, "user", "send", group, text], cliEnv) : undefined;
+        const h = want("help") ? await timedRun([BIN, "--help"], cliEnv) : undefined;
+        if (s !== undefined && s.code !== 0) throw new Error(`gm user send: exit ${s.code}: ${s.stderr}`);
+        if (h !== undefined && h.code !== 0) throw new Error(`gm --help: exit ${h.code}: ${h.stderr}`);
+        if (i === 0) continue;
+        runs.node.push(n.wallMs);
+        if (s !== undefined) runs.send.push(s.wallMs);
+        if (h !== undefined) runs.help.push(h.wallMs);
+      }
+      const node = summarize(runs.node);
+      const stats = (v: number[]) => {
+        const s = summarize(v);
+        return { runs: s.count, min: s.min, p50: s.p50, mean: s.mean, max: s.max };
+      };
+      if (want("oneshot")) {
+        addRow({
+          workload: "`gm user send` one-shot, whole process: p50",
+          key: "oneshot",
+          value: summarize(runs.send).p50,
+          unit: "ms",
+          baseline: node.p50,
+          baselineOf: "`node -e 0` p50",
+          check: { kind: "max-ratio", ratio: 3 },
+          details: { gm: stats(runs.send), node: stats(runs.node) },
+        });
+      }
+      if (want("help")) {
+        addRow({
+          workload: "`gm --help`: p50",
+          key: "help",
+          value: summarize(runs.help).p50,
+          unit: "ms",
+          baseline: node.p50,
+          baselineOf: "`node -e 0` p50",
+          check: { kind: "max-ratio", ratio: 2 },
+          details: { gm: stats(runs.help), node: stats(runs.node) },
+        });
+      }
+    });
+  });
+}
+
+/** Creates the group's file with gm (start and stop once), then fills it directly. */
+async function filledGroup(label: string, messages: number): Promise<{ dataDir: string; fillMs: number }> {
+  const dataDir = freshDataDir(label);
+  await withGroup(`${label}-create`, dataDir, async () => {});
+  const r = await prefill({ db: path.join(dataDir, `${label}.db`), group: label, messages, members: MEMBERS });
+  return { dataDir, fillMs: r.elapsedMs };
+}
+
+async function stored(): Promise<void> {
+  const needBig = want("history") || want("ingest") || want("memory") || want("disk");
+  if (!needBig) return;
+  const reduced = quick ? `quick: ${BIG.toLocaleString("en-US")} messages, not 1,000,000` : undefined;
+  const sizeLabel = BIG === 1_000_000 ? "1,000,000" : BIG.toLocaleString("en-US");
+
+  let small: number | undefined;
+  if (want("ingest")) {
+    await step("ingest", `ingest at ${SMALL.toLocaleString("en-US")} stored messages`, "msg/s", async () => {
+      const { dataDir } = await filledGroup("small", SMALL);
+      const r = await withGroup("ingest-small", dataDir, (server, group) =>
+        gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 100, seconds: SECONDS, server }),
+      );
+      small = r.value;
+    });
+  }
+
+  let big: { dataDir: string; fillMs: number } | undefined;
+  await step("disk", `prefill ${sizeLabel} messages`, "bytes", async () => {
+    progress(`prefill: ${BIG} messages, ${MEMBERS} members`);
+    big = await filledGroup("big", BIG);
+  });
+  if (big === undefined) return;
+  const bigDir = big.dataDir;
+
+  if (want("disk")) {
+    const usage = diskUsage(bigDir);
+    addRow({
+      workload: `disk: ${sizeLabel} messages of 100 bytes`,
+      key: "disk",
+      value: usage.bytes,
+      unit: "bytes",
+      baseline: BIG * 100,
+      baselineOf: "the message texts alone (messages x 100 bytes)",
+      check: { kind: "none" },
+      ...(reduced !== undefined && { reduced }),
+      details: {
+        bytesPerMessage: usage.bytes / BIG,
+        allocatedBytes: usage.allocated,
+        files: usage.files,
+        members: MEMBERS,
+        prefillMs: big.fillMs,
+      },
+    });
+  }
+
+  if (!(want("history") || want("ingest") || want("memory"))) return;
+  await step("history", `group of ${sizeLabel} messages`, "us", async () => {
+    const t0 = Date.now();
+    await withGroup("big", bigDir, async (server, group) => {
+      const startMs = Date.now() - t0;
+      const afterStart = server.memory();
+      if (want("history")) {
+        const e = await echo1();
+        const h = await gmRequests({
+          endpoint: server.endpoint,
+          group,
+          clients: 1,
+          window: 1,
+          seconds: SECONDS,
+          mode: "history",
+          historyMax: BIG,
+          limit: 100,
+          server,
+        });
+        const details = {
+          pages: h.count,
+          pagesPerSecond: h.value,
+          serverCpuUsPerPage: h.serverCpuUsPerRequest,
+          echoP50: e.p50,
+          echoP99: e.p99,
+        };
+        addRow({
+          workload: `history page of 100 from ${sizeLabel} (random start): p50`,
+          key: "history",
+          value: h.p50,
+          unit: "us",
+          baseline: e.p50 ?? Number.NaN,
+          baselineOf: "raw echo p50, 1 client",
+          check: { kind: "max-ratio", ratio: 5 },
+          ...(reduced !== undefined && { reduced }),
+          details: { ...details, gmP99: h.p99 },
+        });
+        addRow({
+          workload: `history page of 100 from ${sizeLabel} (random start): p99`,
+          key: "history",
+          value: h.p99,
+          unit: "us",
+          baseline: e.p99 ?? Number.NaN,
+          baselineOf: "raw echo p99, 1 client",
+          check: { kind: "max-ratio", ratio: 10 },
+          ...(reduced !== undefined && { reduced }),
+          details: { ...details, gmP50: h.p50 },
+        });
+      }
+      if (want("ingest")) {
+        const r = await gmRequests({
+          endpoint: server.endpoint,
+          group,
+          clients: 1,
+          window: 100,
+          seconds: SECONDS,
+          server,
+        });
+        if (small === undefined) throw new Error("no rate at 10,000 messages to compare with");
+        addRow({
+          workload: `ingest scale: send rate at ${sizeLabel} stored messages`,
+          key: "ingest",
+          value: r.value,
+          unit: "msg/s",
+          baseline: small,
+          baselineOf: `the same (1 client, window 100) at ${SMALL.toLocaleString("en-US")} stored messages`,
+          check: { kind: "min-ratio", ratio: 0.8 },
+          ...(reduced !== undefined && { reduced }),
+          details: { p50: r.p50, p99: r.p99, serverCpuUsPerMessage: r.serverCpuUsPerRequest },
+        });
+      }
+      if (want("memory")) {
+        const m = server.memory();
+        addRow({
+          workload: `memory: group server, ${sizeLabel} messages, ${MEMBERS.toLocaleString("en-US")} members (peak RSS)`,
+          key: "memory",
+          value: m.peak / MB,
+          unit: "MB",
+          baseline: null,
+          baselineOf: "",
+          check: { kind: "max-value", value: 100 },
+          ...(reduced !== undefined && { reduced }),
+          details: {
+            rssAfterStartMB: afterStart.rss / MB,
+            rssNowMB: m.rss / MB,
+            peakMB: m.peak / MB,
+            processes: m.processes,
+            startMs,
+            workloadsBefore: ["history" as const, "ingest" as const].filter((k) => want(k)),
+          },
+        });
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const mach = machine();
+  progress(
+    `gm bench${quick ? " --quick" : ""}: ${String(mach.cpu)} x ${String(mach.cores)}, node ${process.version}, zeromq ${String(mach.zeromq)} (libzmq ${String(mach.libzmq)})`,
+  );
+  try {
+    directory = await startDirectory({ env });
+    await durableSends();
+    await live();
+    await cli();
+    await stored();
+  } finally {
+    await directory?.stop(5000);
+    await killAllWorkers();
+    removeTempDir(root);
+  }
+
+  const leftover = liveWorkerCount();
+  const leftDirs = liveTempDirs();
+  if (leftover > 0 || leftDirs.length > 0) {
+    errors++;
+    progress(`LEAK: ${leftover} process(es) still running, temp dirs left: ${leftDirs.join(" ")}`);
+  }
+
+  const order = new Map(KEYS.map((k, i) => [k, i]));
+  rows.sort((a, b) => (order.get(a.key) ?? 0) - (order.get(b.key) ?? 0));
+  const show = (v: number | null, unit: string): string => (v === null ? "-" : `${fmt(v)} ${unit}`);
+  const lines = rows.map((r) => [
+    r.workload + (r.reduced !== undefined ? " *" : ""),
+    r.error !== undefined ? "ERROR" : show(r.value, r.unit),
+    show(r.baseline, r.key === "disk" ? "bytes" : r.unit),
+    r.ratio === null ? "-" : r.ratio.toFixed(2),
+    r.target,
+    r.error !== undefined ? "error" : r.pass ? "pass" : "FAIL",
+  ]);
+  const out: string[] = [];
+  out.push("");
+  out.push(table(["workload", "gm", "baseline", "ratio", "target", "pass"], lines));
+  out.push("");
+  out.push("baselines (same machine, same run):");
+  for (const r of rows) if (r.baselineOf !== "") out.push(`  ${r.workload}: ${r.baselineOf}`);
+  for (const r of rows) if (r.failReason !== undefined) out.push(`FAIL ${r.workload}: ${r.failReason}`);
+  for (const r of rows) if (r.error !== undefined) out.push(`ERROR ${r.workload}: ${r.error}`);
+  if (quick)
+    out.push(`* --quick: ${BIG.toLocaleString("en-US")} stored messages instead of 1,000,000; ~1 s per workload`);
+  out.push(
+    `machine: ${String(mach.cpu)}, ${String(mach.cores)} cores, ${String(mach.memoryGB)} GB, ${String(mach.os)}; node ${process.version}, zeromq ${String(mach.zeromq)}, libzmq ${String(mach.libzmq)}, SQLite ${String(mach.sqlite)}; load average at start ${String((mach.loadavgAtStart as number[])[0])}`,
+  );
+  const seconds = (Date.now() - t0) / 1000;
+  out.push(`${rows.filter((r) => r.pass).length}/${rows.length} targets met, total ${seconds.toFixed(0)} s`);
+  process.stdout.write(`${out.join("\n")}\n`);
+
+  const file =
+    values.out ??
+    path.join(PROJECT_ROOT, "bench", "results", `${runId.replace("T", "_")}${quick ? "-quick" : ""}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const json = {
+    date: started.toISOString(),
+    quick,
+    seconds: { perWorkload: SECONDS, live: LIVE_SECONDS },
+    sizes: { small: SMALL, big: BIG, members: MEMBERS, oneshotRuns: ONESHOT_RUNS, messageBytes: 100 },
+    machine: { ...mach, loadavgAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
+    results: rows,
+    totalSeconds: seconds,
+    ...(values["cpu-prof"] && { profiles: path.join(profileDir, `${runId}-*.cpuprofile`) }),
+    ...(values["group-node-args"] !== undefined && { groupNodeArgs: values["group-node-args"] }),
+    ...(values["group-script"] !== undefined && { groupScript: values["group-script"] }),
+  };
+  fs.writeFileSync(
+    file,
+    `${JSON.stringify(json, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`,
+  );
+  progress(`results written to ${path.relative(PROJECT_ROOT, file)}`);
+  if (errors > 0 || (values.strict && rows.some((r) => !r.pass))) process.exitCode = 1;
+}
+
+await main();
