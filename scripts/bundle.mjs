@@ -18,3 +18,16 @@ await build({
   },
   logLevel: "warning",
 });
+
+// `gm --help` is the first thing a newcomer runs: keep oclif's rendering of the root help as text,
+// so bin/run.js can print it without loading the CLI at all (a test checks it matches oclif's).
+const { spawnSync } = await import("node:child_process");
+const { writeFileSync } = await import("node:fs");
+const help = spawnSync(process.execPath, ["bin/run.js", "--help"], {
+  env: { ...process.env, GM_NO_HELP_CACHE: "1", NO_COLOR: "1", COLUMNS: "80" },
+  encoding: "utf8",
+});
+if (help.status !== 0) throw new Error(`gm --help failed while bundling: ${help.stderr}`);
+// The platform and Node version are those of whoever runs it: bin/run.js fills them in.
+const runtime = `${process.platform}-${process.arch} node-${process.version}`;
+writeFileSync("dist/bundle/help.txt", help.stdout.replace(runtime, "{{runtime}}"));

@@ -1,12 +1,40 @@
 import type { Writable } from "zeromq";
 
-/**
- * Serializes sends on one socket: zeromq.js allows only one pending send per socket, while
- * replies here are produced by handlers that finish in any order.
- */
-export class Outbox {
+/** A FIFO of frame sets that does not shift arrays (O(1) take). */
+class Fifo {
   private items: (Buffer[] | undefined)[] = [];
   private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(frames: Buffer[]): void {
+    this.items.push(frames);
+  }
+
+  take(): Buffer[] {
+    const frames = this.items[this.head] as Buffer[];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    }
+    return frames;
+  }
+}
+
+/** Events that may wait in one process before new ones are dropped (members then see a gap). */
+export const MAX_QUEUED_EVENTS = 50_000;
+
+/**
+ * Serializes sends on one socket: zeromq.js allows only one pending send per socket, while
+ * replies here are produced by handlers that finish in any order. Replies go before live events,
+ * so a burst of fan-out never delays an acknowledgement; the event queue is bounded.
+ */
+export class Outbox {
+  private readonly replies = new Fifo();
+  private readonly events = new Fifo();
   private busy = false;
 
   constructor(
@@ -15,34 +43,39 @@ export class Outbox {
   ) {}
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.replies.length + this.events.length;
   }
 
   push(frames: Buffer[]): void {
-    this.items.push(frames);
+    this.replies.push(frames);
     if (!this.busy) void this.drain();
+  }
+
+  /** Queues an event; false when the event queue is full and it was dropped. */
+  pushEvent(frames: Buffer[]): boolean {
+    if (this.events.length >= MAX_QUEUED_EVENTS) return false;
+    this.events.push(frames);
+    if (!this.busy) void this.drain();
+    return true;
   }
 
   private async drain(): Promise<void> {
     this.busy = true;
     try {
-      while (this.head < this.items.length) {
-        const frames = this.items[this.head] as Buffer[];
-        this.items[this.head++] = undefined;
+      while (this.length > 0) {
+        const frames = this.replies.length > 0 ? this.replies.take() : this.events.take();
         try {
           await this.socket.send(frames);
         } catch (err) {
           this.onError(err);
         }
       }
-      this.items = [];
-      this.head = 0;
     } finally {
       this.busy = false;
     }
   }
 
-  /** Resolves when everything pushed so far has been handed to the socket. */
+  /** Resolves when everything pushed so far has been handed to the socket (or the time is up). */
   async flushed(timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (this.busy && Date.now() < until) await new Promise((r) => setTimeout(r, 5));

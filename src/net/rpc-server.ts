@@ -37,6 +37,9 @@ export class RpcServer {
     // Drop connections of clients that vanished without closing, so their queues are freed.
     heartbeatInterval: 1000,
     heartbeatTimeout: 3000,
+    // A ROUTER without ROUTER_MANDATORY never blocks on send; with no timeout zeromq.js also skips
+    // a readiness poll before every send.
+    sendTimeout: 0,
   });
   private readonly outbox: Outbox;
   private inFlight = 0;
@@ -61,9 +64,12 @@ export class RpcServer {
     return this.endpoint;
   }
 
-  /** Sends frames to one peer (live events). Dropped by ZeroMQ if the peer is gone or full. */
-  push(routingId: Buffer, frames: Buffer[]): void {
-    if (!this.socket.closed) this.outbox.push([routingId, ...frames]);
+  /**
+   * Sends an event to one peer, after any pending replies. Dropped (false) when too many events
+   * wait here; ZeroMQ drops it later if the peer is gone or its queue is full.
+   */
+  push(routingId: Buffer, frames: Buffer[]): boolean {
+    return !this.socket.closed && this.outbox.pushEvent([routingId, ...frames]);
   }
 
   /** Frames queued but not yet handed to ZeroMQ. */

@@ -51,3 +51,11 @@ it("answers --help from the manifest for every command", async () => {
     assert.match(r.stdout, /EXAMPLES/, id);
   }
 });
+
+it("prints the same root help from its build-time copy as oclif renders now", async () => {
+  const cached = await gm(["--help"]);
+  const live = await gm(["--help"], { env: { GM_NO_HELP_CACHE: "1", COLUMNS: "80" } });
+  assert.equal(live.exitCode, 0, live.stderr);
+  assert.equal(cached.stdout, live.stdout);
+  assert.equal((await gm([])).stdout, live.stdout, "no arguments shows the root help too");
+});
