@@ -38,6 +38,8 @@ export default class Group extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Group);
+    // Listen for SIGINT/SIGTERM before anything is ready: a supervisor may stop us at any moment.
+    const stopping = untilSignal();
     const names = flags.name ?? [await this.askName()];
     const [{ GroupServer }, { bindEndpoint, connectEndpoint }, { stampedLogger, silent }] = await Promise.all([
       import("../group/group-server.js"),
@@ -79,7 +81,7 @@ export default class Group extends Command {
       return fail(this, new Error(rejected.map((g) => g.registration.detail).join("; ")));
     }
     this.log(`gm group: serving ${names.join(", ")} on ${server.endpoint} (pid ${process.pid})`);
-    const signal = await untilSignal();
+    const signal = await stopping;
     log(`${signal}: shutting down`);
     await server.close();
   }

@@ -19,6 +19,8 @@ export default class Server extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Server);
+    // Listen for SIGINT/SIGTERM before anything is ready: a supervisor may stop us at any moment.
+    const stopping = untilSignal();
     const [{ RpcServer }, { Directory }, { bindEndpoint }, { stampedLogger, silent }] = await Promise.all([
       import("../net/rpc-server.js"),
       import("../directory/directory.js"),
@@ -35,7 +37,7 @@ export default class Server extends Command {
     } catch (err) {
       return fail(this, err);
     }
-    const signal = await untilSignal();
+    const signal = await stopping;
     log(`${signal}: shutting down`);
     await rpc.close();
   }

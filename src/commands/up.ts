@@ -25,6 +25,8 @@ export default class Up extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Up);
+    // Listen for SIGINT/SIGTERM before anything is ready: a supervisor may stop us at any moment.
+    const stopping = untilSignal();
     const [{ RpcServer }, { Directory }, { GroupServer }, { bindEndpoint }, { stampedLogger, silent }] =
       await Promise.all([
         import("../net/rpc-server.js"),
@@ -54,7 +56,7 @@ export default class Up extends Command {
       await rpc.close();
       return fail(this, err);
     }
-    const signal = await untilSignal();
+    const signal = await stopping;
     log(`${signal}: shutting down`);
     await groups.close();
     await rpc.close();
