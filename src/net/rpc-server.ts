@@ -72,11 +72,6 @@ export class RpcServer {
     return !this.socket.closed && this.outbox.pushEvent([routingId, ...frames]);
   }
 
-  /** Frames queued but not yet handed to ZeroMQ. */
-  get backlog(): number {
-    return this.outbox.length;
-  }
-
   private log(line: string): void {
     this.options.log?.(line);
   }

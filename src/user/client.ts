@@ -120,9 +120,7 @@ export class GmClient {
 
   /** The groups this profile has joined (the original show_groups). */
   groups(): Array<{ name: string } & JoinedGroup> {
-    return Object.entries(this.profile.data.groups)
-      .map(([name, g]) => ({ name, ...g }))
-      .sort((a, b) => a.name.localeCompare(b.name));
+    return this.profile.joined();
   }
 
   /** Sends a message; resolves once the group server has it on disk (the original send_message). */

@@ -70,6 +70,13 @@ export class Profile {
     return new Profile(profile, file, data);
   }
 
+  /** The joined groups, sorted by name (the original show_groups). */
+  joined(): Array<{ name: string } & JoinedGroup> {
+    return Object.entries(this.data.groups)
+      .map(([name, g]) => ({ name, ...g }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
   save(): void {
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });

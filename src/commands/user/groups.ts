@@ -7,9 +7,7 @@ export default class Groups extends UserCommand<typeof Groups> {
   static override examples = ["<%= config.bin %> user groups"];
 
   async run(): Promise<void> {
-    const groups = Object.entries(this.profile().data.groups)
-      .map(([name, g]) => ({ name, ...g }))
-      .sort((a, b) => a.name.localeCompare(b.name));
+    const groups = this.profile().joined();
     if (this.flags.json) return this.json(groups);
     for (const line of formatJoined(groups)) this.log(line);
   }
