@@ -17,7 +17,7 @@
  *   npm run bench -- --group-node-args "--max-semi-space-size=1"
  *                                       extra node options for every gm group process (experiments)
  *   npm run bench -- --live-rate 200    live delivery at another rate than the target's 1,000 msg/s
- *   npm run bench -- --group-script bench/tools/group-lean.mjs
+ *   npm run bench -- --group-script FILE
  *                                       run that instead of `bin/run.js group` (experiments)
  *
  * Workload keys: send32 window latency live history ingest memory disk oneshot help.
@@ -387,19 +387,9 @@ async function live(): Promise<void> {
   if (!want("live")) return;
   await step("live", LIVE_LABEL, "us", async () => {
     const base = await once("pubsub n=100", () => pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS }));
-    const gm = await withGroup("live", freshDataDir("live"), (server, group) => {
-      // Only the experimental bench/tools/group-lean.mjs (GM_LEAN_PUB=1) prints an events endpoint.
-      const events = / events (tcp:\/\/\S+)/.exec(server.readyLine)?.[1];
-      return gmLive({
-        endpoint: server.endpoint,
-        group,
-        members: 100,
-        rate: LIVE_RATE,
-        seconds: LIVE_SECONDS,
-        server,
-        ...(events !== undefined && { events }),
-      });
-    });
+    const gm = await withGroup("live", freshDataDir("live"), (server, group) =>
+      gmLive({ endpoint: server.endpoint, group, members: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, server }),
+    );
     // Delivery that loses messages does not pass, whatever its latency (the baseline loses none).
     const lossOk = gm.loss <= 0.001;
     addRow({

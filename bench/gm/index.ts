@@ -111,11 +111,6 @@ export interface GmLiveOptions {
   rate: number;
   seconds: number;
   server?: GmProcess;
-  /**
-   * Experiment (bench/tools/group-lean.mjs with GM_LEAN_PUB=1): members receive from this PUB
-   * endpoint with SUB sockets instead of SUBSCRIBE events on their DEALER.
-   */
-  events?: string;
 }
 
 export interface GmLiveResult {
@@ -159,7 +154,7 @@ export async function gmLive(opts: GmLiveOptions): Promise<GmLiveResult> {
     const subs = layout.map((k, i) =>
       group.spawn<{ sockets: number }, LiveMemberResult>(
         benchPath("gm/live-member.ts"),
-        [...common, "--sockets", String(k), ...(opts.events !== undefined ? ["--events", opts.events] : [])],
+        [...common, "--sockets", String(k)],
         { label: `gm-live-member#${i}`, readyTimeoutMs, resultTimeoutMs },
       ),
     );

@@ -1,35 +1,32 @@
 /**
  * gm live delivery, the receiving side (the counterpart of bench/baseline/pubsub-sub.ts): K
- * members in one process, each its own DEALER socket (its own TCP connection to the group server)
- * and its own user. Each JOINs the group and SUBSCRIBEs; the group server then pushes every new
- * message as an event ["GM/1", "MESSAGE", group, message-json] on that socket. The subscription is
- * refreshed every 5 s, as a client must (it expires after 15 s).
+ * members in one process, each its own user, its own DEALER (JOIN, SUBSCRIBE) and its own SUB
+ * socket on the group server's events endpoint, subscribed to the group's topic from the
+ * SUBSCRIBE reply, as the gm client does. A member is ready once the server answered its hello
+ * topic (PROTOCOL.md §9), i.e. its subscription is active.
  *
  *   --endpoint tcp://127.0.0.1:PORT --group NAME   (required)
- *   --sockets K          members (sockets) in this process (default 1)
- *   --events ENDPOINT    experiment: receive from this PUB endpoint with one SUB socket per member
- *                        (subscribed to the group's topic) instead of SUBSCRIBE on the DEALER;
- *                        see bench/tools/group-lean.mjs GM_LEAN_PUB
+ *   --sockets K          members in this process (default 1)
  *
  * Child protocol (bench/lib/measure.ts):
- *   ready  -> { sockets }   once every socket's SUBSCRIBE has been answered (so it is live)
- *   stop   <-               UNSUBSCRIBE and close every socket
+ *   ready  -> { sockets }   once every member's subscription is active
+ *   stop   <-               close every socket
  *   result -> { sockets, received, duplicates, gaps, latenciesUs }
  *
  * Latency = receive time (performance.timeOrigin + performance.now(), taken as the frames come off
  * the socket) - the send time the sender put in the text, us. Only measured ("D") messages count.
  */
+import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
-import { progress, runWorker, Samples, sleep, waitForStop, wallMs, workerReady, workerResult } from "../lib/measure.js";
-import { Conn, newUser } from "./wire.js";
+import { progress, runWorker, Samples, waitForStop, wallMs, workerReady, workerResult } from "../lib/measure.js";
+import { Conn, decodeEvent, newUser } from "./wire.js";
 
 const { values } = parseArgs({
   options: {
     endpoint: { type: "string" },
     group: { type: "string" },
     sockets: { type: "string", default: "1" },
-    events: { type: "string" },
   },
 });
 
@@ -37,12 +34,10 @@ export interface LiveMemberResult {
   sockets: number;
   received: number;
   duplicates: number;
-  /** GAP events (the server dropped messages for a slow subscriber). */
+  /** Jumps in seq (events ZeroMQ dropped for a slow subscriber). */
   gaps: number;
   latenciesUs: number[];
 }
-
-const REFRESH_MS = 5_000;
 
 runWorker(async () => {
   const endpoint = values.endpoint;
@@ -55,75 +50,58 @@ runWorker(async () => {
   let duplicates = 0;
   let gaps = 0;
 
-  const subs: zmq.Subscriber[] = [];
-  const subLoops: Promise<void>[] = [];
-  const members = Array.from({ length: k }, () => {
+  const member = async () => {
+    const conn = new Conn(endpoint);
+    const { user, name } = newUser("member");
+    await conn.request("JOIN", { group, user, name });
+    const sub = (await conn.request("SUBSCRIBE", { group, user })) as { events: string; topic: string };
+    await conn.close();
+    const sock = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 10_000 });
+    const hello = `H${randomBytes(8).toString("hex")}/`;
+    sock.subscribe(sub.topic);
+    sock.subscribe(hello);
+    sock.connect(sub.events);
     let lastSeq = -1;
-    const onEvent = (kind: string, _group: string, body: unknown, t: number): void => {
-      if (kind === "GAP") {
-        gaps++;
-        return;
-      }
-      if (kind !== "MESSAGE") return;
-      const m = body as { seq: number; text: string };
-      if (m.seq <= lastSeq) {
-        duplicates++;
-        return;
-      }
-      lastSeq = m.seq;
-      const [tag, , sent] = m.text.split("|", 3);
-      if (tag !== "D") return;
-      received++;
-      latencies.push(Math.round((t - Number(sent)) * 10_000) / 10);
-    };
-    if (values.events !== undefined) {
-      const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000 });
-      sub.subscribe(group);
-      sub.connect(values.events);
-      subs.push(sub);
-      subLoops.push(
-        (async () => {
-          try {
-            for await (const [, body] of sub) {
-              const t = wallMs();
-              onEvent("MESSAGE", group, JSON.parse(String(body)), t);
-            }
-          } catch (err) {
-            if (!sub.closed) throw err;
+    let live!: () => void;
+    const isLive = new Promise<void>((r) => {
+      live = r;
+    });
+    const loop = (async () => {
+      try {
+        for await (const frames of sock) {
+          const t = wallMs();
+          const event = decodeEvent(frames);
+          if (event.type !== "event") throw new Error(`malformed event: ${event.reason}`);
+          if (event.kind === "HELLO") {
+            live();
+            continue;
           }
-        })(),
-      );
-    }
-    const conn = new Conn(endpoint, values.events === undefined ? onEvent : () => {}, wallMs);
-    return { conn, ...newUser("member") };
-  });
+          const m = event.body as { seq: number; text: string };
+          if (m.seq <= lastSeq) {
+            duplicates++;
+            continue;
+          }
+          if (lastSeq >= 0 && m.seq > lastSeq + 1) gaps++;
+          lastSeq = m.seq;
+          const [tag, , sent] = m.text.split("|", 3);
+          if (tag !== "D") continue;
+          received++;
+          latencies.push(Math.round((t - Number(sent)) * 10_000) / 10);
+        }
+      } catch (err) {
+        if (!sock.closed) throw err;
+      }
+    })();
+    await isLive;
+    return { sock, loop };
+  };
 
   const stopped = waitForStop();
-  const subscribe = (m: (typeof members)[number]): Promise<unknown> =>
-    m.conn.request("SUBSCRIBE", { group, user: m.user });
-  await Promise.all(
-    members.map(async (m) => {
-      await m.conn.request("JOIN", { group, user: m.user, name: m.name });
-      if (values.events === undefined) await subscribe(m);
-    }),
-  );
-  // SUB sockets: give the subscriptions time to reach the publisher (the sender's warm-up
-  // phase covers the rest).
-  if (values.events !== undefined) await sleep(300);
-  const refresh = setInterval(() => {
-    if (values.events === undefined) for (const m of members) void subscribe(m).catch(() => {});
-  }, REFRESH_MS);
+  const members = await Promise.all(Array.from({ length: k }, member));
   await workerReady({ sockets: k });
-
   await stopped;
-  clearInterval(refresh);
-  await Promise.race([
-    Promise.allSettled(members.map((m) => m.conn.request("UNSUBSCRIBE", { group, user: m.user }))),
-    new Promise((r) => setTimeout(r, 2000)),
-  ]);
-  await Promise.all(members.map((m) => m.conn.close()));
-  for (const s of subs) s.close();
-  await Promise.allSettled(subLoops);
+  for (const m of members) m.sock.close();
+  await Promise.all(members.map((m) => m.loop));
   progress(`gm live-member: ${k} socket(s), ${received} messages, ${gaps} gaps`);
   const result: LiveMemberResult = { sockets: k, received, duplicates, gaps, latenciesUs: latencies.toArray() };
   await workerResult(result);

@@ -32,7 +32,7 @@ import {
   workerReady,
   workerResult,
 } from "../lib/measure.js";
-import { call, dealer, decodeIncoming, encodeRequest, newUser, padText, replyError } from "./wire.js";
+import { call, dealer, decodeReply, encodeRequest, newUser, padText, replyError } from "./wire.js";
 
 const { values } = parseArgs({
   options: {
@@ -105,8 +105,8 @@ runWorker(async () => {
     while (inFlight > 0) {
       const frames = await sock.receive();
       const t = nowNs();
-      const msg = decodeIncoming(frames);
-      if (msg.type !== "reply") continue; // no events: this client never subscribes
+      const msg = decodeReply(frames);
+      if (msg.type !== "reply") throw new Error(`malformed reply: ${msg.reason}`);
       if (msg.status !== "200") throw replyError(mode, msg.status, msg.body);
       const n = Number(msg.id);
       const t0 = sentAt.get(n);

@@ -5,13 +5,13 @@
  *
  *   request  ["GM/1", command, request-id, body-json]        (DEALER -> group server ROUTER)
  *   reply    ["GM/1", "200"|"300"|"400"|"500", request-id, body-json]
- *   event    ["GM/1", "MESSAGE"|"GAP", group, body-json]     (pushed after SUBSCRIBE)
+ *   event    [topic, "GM/1", "MESSAGE", group, body-json]     (on the events socket, to SUB sockets)
  */
 import { v4 as uuidv4 } from "uuid";
 import * as zmq from "zeromq";
-import { decodeIncoming, encodeRequest } from "../../src/protocol/codec.js";
+import { decodeEvent, decodeReply, encodeRequest } from "../../src/protocol/codec.js";
 
-export { decodeIncoming, encodeRequest };
+export { decodeEvent, decodeReply, encodeRequest };
 
 /** Message texts are exactly this many bytes (ASCII). */
 export const TEXT_BYTES = 100;
@@ -51,7 +51,7 @@ export function replyError(what: string, status: string, body: unknown): Error {
 export async function call(sock: zmq.Dealer, command: string, body: unknown, id = "setup"): Promise<unknown> {
   await sock.send(encodeRequest(command, id, body));
   for (;;) {
-    const msg = decodeIncoming(await sock.receive());
+    const msg = decodeReply(await sock.receive());
     if (msg.type === "reply" && msg.id === id) {
       if (msg.status !== "200") throw replyError(command, msg.status, msg.body);
       return msg.body;
@@ -60,8 +60,8 @@ export async function call(sock: zmq.Dealer, command: string, body: unknown, id 
 }
 
 /**
- * A connection with its own receive loop: requests are matched to replies by id, events go to
- * `onEvent`. Sends are serialized (zeromq.js allows one pending send per socket).
+ * A connection with its own receive loop: requests are matched to replies by id. Sends are
+ * serialized (zeromq.js allows one pending send per socket).
  */
 export class Conn {
   readonly sock: zmq.Dealer;
@@ -70,11 +70,7 @@ export class Conn {
   private sending: Promise<void> = Promise.resolve();
   readonly loop: Promise<void>;
 
-  constructor(
-    endpoint: string,
-    private readonly onEvent: (kind: string, group: string, body: unknown, receivedAt: number) => void = () => {},
-    private readonly now: () => number = () => 0,
-  ) {
+  constructor(endpoint: string) {
     this.sock = dealer(endpoint);
     this.loop = this.receive();
   }
@@ -82,11 +78,8 @@ export class Conn {
   private async receive(): Promise<void> {
     try {
       for await (const frames of this.sock) {
-        const t = this.now();
-        const msg = decodeIncoming(frames);
-        if (msg.type === "event") {
-          this.onEvent(msg.kind, msg.group, msg.body, t);
-        } else if (msg.type === "reply") {
+        const msg = decodeReply(frames);
+        if (msg.type === "reply") {
           const p = this.pending.get(msg.id);
           if (p === undefined) continue;
           this.pending.delete(msg.id);

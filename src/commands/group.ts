@@ -11,12 +11,13 @@ export default class Group extends Command {
   static override description = [
     "Keeps each group's members and messages in SQLite under --data-dir, registers the groups with the",
     "message server (refreshing every second), and serves join, leave, send and history requests.",
+    "New messages are published to members on a second port (--events-address; any free port by default).",
     "Without --name on a terminal it asks for the name. Runs until SIGINT or SIGTERM.",
   ].join("\n");
   static override examples = [
     "<%= config.bin %> group --name general --address tcp://127.0.0.1:6001",
     "<%= config.bin %> group --name general --name random --address 127.0.0.1:6001",
-    "<%= config.bin %> group --name general --address tcp://*:6001 --advertise tcp://myhost.example:6001",
+    "<%= config.bin %> group --name general --address tcp://*:6001 --events-address tcp://*:6002 --advertise tcp://myhost.example:6001",
   ];
   static override flags = {
     name: Flags.string({ char: "n", description: "group name (repeat for several groups)", multiple: true }),
@@ -27,6 +28,10 @@ export default class Group extends Command {
     }),
     advertise: Flags.string({
       description: "address users should connect to, when it differs from --address (e.g. binding tcp://*:6001)",
+    }),
+    "events-address": Flags.string({
+      char: "e",
+      description: "endpoint to publish live messages on [default: the host of --address, any free port]",
     }),
     server: Flags.string({
       char: "s",
@@ -53,6 +58,7 @@ export default class Group extends Command {
         names,
         bind: bindEndpoint(flags.address),
         ...(flags.advertise !== undefined && { advertise: flags.advertise }),
+        ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
         directory: connectEndpoint(flags.server ?? process.env.GM_SERVER ?? DEFAULT_SERVER),
         dataDir: flags["data-dir"] ?? defaultDataDir(),
         log: flags.quiet ? silent : log,
@@ -74,6 +80,7 @@ export default class Group extends Command {
       this.log(`  messages      ${g.messages}`);
       this.log(`  registration  ${state} (${reg.detail})`);
       this.log(`  address       ${g.address}`);
+      this.log(`  events        ${g.events}`);
     }
     const rejected = server.details().filter((g) => g.registration.state === "rejected");
     if (rejected.length > 0) {

@@ -1,12 +1,24 @@
-import { advertisedEndpoint } from "../net/endpoint.js";
+import { advertisedEndpoint, eventsBindEndpoint } from "../net/endpoint.js";
+import { EventPublisher } from "../net/publisher.js";
 import { type Handler, RpcServer } from "../net/rpc-server.js";
-import { ErrorCode, EventKind, encodeEvent, GmError, GroupCommand, Limits, type Request } from "../protocol/index.js";
+import {
+  ErrorCode,
+  EventKind,
+  encodeEvent,
+  GmError,
+  GroupCommand,
+  Limits,
+  type Request,
+  Topic,
+} from "../protocol/index.js";
 import { displayName, groupName, messageText, optInt, uuid } from "../protocol/validate.js";
 import { SqliteGroupStore } from "../store/sqlite.js";
 import type { GroupStore, StoredMessage } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
 import { Registrar, type RegistrationStatus } from "./registrar.js";
-import { SUBSCRIPTION_TTL_MS, Subscribers } from "./subscribers.js";
+
+/** How often a subscribed client should repeat SUBSCRIBE (to catch up on what it may have missed). */
+export const SUBSCRIBE_REFRESH_MS = 5000;
 
 export interface GroupServerOptions {
   /** Names of the groups this server hosts (one store each). */
@@ -15,6 +27,8 @@ export interface GroupServerOptions {
   readonly bind: string;
   /** The address to register, when peers must use another one than the bound address. */
   readonly advertise?: string;
+  /** Where to bind the events (XPUB) socket; default: the host of `bind`, any free port. */
+  readonly events?: string;
   /** The directory to register with; none means run unregistered. */
   readonly directory?: string;
   readonly dataDir: string;
@@ -28,25 +42,31 @@ export interface GroupDetails {
   readonly members: number;
   readonly messages: number;
   readonly address: string;
+  readonly events: string;
   readonly registration: { state: RegistrationStatus | "unregistered"; detail: string };
 }
 
 /**
  * A group server: hosts one or more groups on one ROUTER endpoint, serves JOIN, LEAVE, SEND,
- * HISTORY, INFO and SUBSCRIBE for each, pushes live messages to subscribed members, and keeps
- * itself registered with the directory.
+ * HISTORY, INFO and SUBSCRIBE for each, publishes each new message once on its events (XPUB)
+ * socket, and keeps itself registered with the directory.
  */
 export class GroupServer {
-  private readonly subscribers = new Subscribers();
   private registrar: Registrar | undefined;
+  private readonly topics = new Map<string, Buffer>();
   endpoint = "";
   address = "";
+  /** The events endpoint subscribers connect to (advertised form). */
+  events = "";
 
   private constructor(
     private readonly stores: Map<string, GroupStore>,
     private readonly rpc: RpcServer,
+    private readonly publisher: EventPublisher,
     private readonly log: Logger,
-  ) {}
+  ) {
+    for (const s of stores.values()) this.topics.set(s.name, Buffer.from(Topic.groupPrefix + s.id, "latin1"));
+  }
 
   /** Opens the stores, binds, and registers with the directory (waiting for its first answer). */
   static async start(options: GroupServerOptions): Promise<GroupServer> {
@@ -66,11 +86,16 @@ export class GroupServer {
     }
     const handlers: Record<string, Handler> = {};
     const rpc = new RpcServer({ handlers, log });
-    const server = new GroupServer(stores, rpc, log);
+    const publisher = new EventPublisher(log);
+    const server = new GroupServer(stores, rpc, publisher, log);
     Object.assign(handlers, server.handlers());
     try {
       server.endpoint = await rpc.listen(options.bind);
+      const events = await publisher.listen(options.events ?? eventsBindEndpoint(options.bind));
+      server.events = advertisedEndpoint(events, options.advertise, true);
     } catch (err) {
+      await rpc.close(0);
+      await publisher.close(0);
       await Promise.all([...stores.values()].map((s) => s.close()));
       throw err;
     }
@@ -95,6 +120,7 @@ export class GroupServer {
       members: s.members.size,
       messages: s.durableSeq, // seq has no holes: the last one is the count
       address: this.address,
+      events: this.events,
       registration: this.registrar?.status.get(s.name) ?? { state: "unregistered", detail: "no directory given" },
     }));
   }
@@ -107,7 +133,6 @@ export class GroupServer {
       [GroupCommand.History]: (r) => this.history(r),
       [GroupCommand.Info]: (r) => this.info(r),
       [GroupCommand.Subscribe]: (r) => this.subscribe(r),
-      [GroupCommand.Unsubscribe]: (r) => this.unsubscribe(r),
       [GroupCommand.Ping]: () => ({ role: "group", groups: [...this.stores.keys()] }),
     };
   }
@@ -150,8 +175,9 @@ export class GroupServer {
     const store = this.store(body);
     const user = uuid(body, "user");
     this.log(`LEAVE REQUEST FROM ${user}`);
-    this.subscribers.removeUser(store.name, user);
     const { left } = store.members.has(user) ? await store.leave(user) : { left: false };
+    // Tells that user's followers (on any connection) to stop; they get nothing published after this.
+    if (left) this.publisher.publish(encodeEvent(this.topic(store.name), EventKind.Left, { user }));
     return { group: store.name, members: store.members.size, left };
   }
 
@@ -170,11 +196,15 @@ export class GroupServer {
     return result;
   }
 
-  /** Pushes a stored message to the group's live subscribers, encoded once for all of them. */
+  /** Publishes a stored message once; ZeroMQ copies it to every subscriber of the group's topic. */
   private publish(group: string, message: StoredMessage): void {
-    if (this.subscribers.count(group) === 0) return;
-    const frames = encodeEvent(EventKind.Message, group, Buffer.from(JSON.stringify(message)));
-    for (const routingId of this.subscribers.targets(group, Date.now())) this.rpc.push(routingId, frames);
+    this.publisher.publish(
+      encodeEvent(this.topic(group), EventKind.Message, Buffer.from(JSON.stringify(message))),
+    );
+  }
+
+  private topic(group: string): Buffer {
+    return this.topics.get(group) as Buffer;
   }
 
   /** HISTORY (PROTOCOL.md §HISTORY), the original get_messages: oldest first, paged. */
@@ -211,28 +241,27 @@ export class GroupServer {
     };
   }
 
-  /** SUBSCRIBE (PROTOCOL.md §SUBSCRIBE): live MESSAGE events to this connection, refreshed by the client. */
-  private subscribe({ body, envelope }: Request) {
+  /**
+   * SUBSCRIBE (PROTOCOL.md §SUBSCRIBE): where a member receives the group's live messages (the
+   * events endpoint and the group's topic) and how far history reaches. No state is kept here.
+   */
+  private subscribe({ body }: Request) {
     const store = this.store(body);
-    if (envelope.length > 1) {
-      // Events carry no REQ delimiter, and a REQ socket cannot receive unrequested messages.
-      throw new GmError(ErrorCode.BadRequest, "SUBSCRIBE needs a DEALER socket: a REQ socket cannot receive events");
-    }
     const user = uuid(body, "user");
     this.member(store, user);
-    this.subscribers.add(store.name, envelope[0] as Buffer, user, Date.now());
-    return { group: store.name, ttl: SUBSCRIPTION_TTL_MS, last: store.durableSeq };
-  }
-
-  private unsubscribe({ body, envelope }: Request) {
-    const store = this.store(body);
-    this.subscribers.remove(store.name, envelope[0] as Buffer);
-    return { group: store.name };
+    return {
+      group: store.name,
+      events: this.events,
+      topic: this.topic(store.name).toString("latin1"),
+      last: store.durableSeq,
+      refresh: SUBSCRIBE_REFRESH_MS,
+    };
   }
 
   /** Stops taking requests, answers those in flight, deregisters, flushes and closes the stores. */
   async close(): Promise<void> {
     await this.rpc.close();
+    await this.publisher.close();
     await this.registrar?.stop();
     await Promise.all([...this.stores.values()].map((s) => s.close()));
   }

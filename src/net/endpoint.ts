@@ -47,13 +47,23 @@ export function isWildcard(bound: string): boolean {
   return WILDCARD.has(parse(bound).host);
 }
 
+/** Where a server's events socket binds by default: the host of its main endpoint, any free port. */
+export function eventsBindEndpoint(bind: string): string {
+  const { host } = parse(bind);
+  return `tcp://${WILDCARD.has(host) ? "*" : host}:*`;
+}
+
 /**
- * The address that peers should use to reach a bound endpoint: `advertise` when given, else the
+ * The address that peers should use to reach a bound endpoint: `advertise` when given (with the
+ * bound port instead of its own when `keepPort`, for a second socket of the same server), else the
  * bound address itself, else (for a wildcard bind) this host's first non-loopback IPv4 address.
  */
-export function advertisedEndpoint(bound: string, advertise?: string): string {
-  if (advertise !== undefined) return connectEndpoint(advertise);
+export function advertisedEndpoint(bound: string, advertise?: string, keepPort = false): string {
   const { host, port } = parse(bound);
+  if (advertise !== undefined) {
+    const connect = connectEndpoint(advertise);
+    return keepPort ? `tcp://${parse(connect).host}:${port}` : connect;
+  }
   if (!WILDCARD.has(host)) return `tcp://${host}:${port}`;
   const external = Object.values(networkInterfaces())
     .flat()

@@ -1,6 +1,6 @@
 import * as zmq from "zeromq";
 import {
-  decodeIncoming,
+  decodeReply,
   ErrorCode,
   type ErrorCodeName,
   encodeRequest,
@@ -11,19 +11,11 @@ import {
 } from "../protocol/index.js";
 import { Outbox } from "./outbox.js";
 
-/** An event pushed by a server (live delivery). */
-export interface ServerEvent {
-  readonly kind: string;
-  readonly group: string;
-  readonly body: unknown;
-}
-
 export interface RpcClientOptions {
   /** How long to wait for each try's reply. */
   readonly timeoutMs?: number;
   /** Tries before giving up with a TimeoutError. */
   readonly tries?: number;
-  readonly onEvent?: (event: ServerEvent) => void;
   /** Called each time a connection to the server is (re)established; enables a socket monitor. */
   readonly onConnect?: () => void;
 }
@@ -65,7 +57,7 @@ export class RpcClient {
 
   constructor(
     readonly endpoint: string,
-    private readonly options: RpcClientOptions = {},
+    options: RpcClientOptions = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.tries = options.tries ?? DEFAULT_TRIES;
@@ -115,12 +107,8 @@ export class RpcClient {
   private async receiveLoop(): Promise<void> {
     try {
       for await (const frames of this.socket) {
-        const msg = decodeIncoming(frames);
-        if (msg.type === "event") {
-          this.options.onEvent?.({ kind: msg.kind, group: msg.group, body: msg.body });
-        } else if (msg.type === "reply") {
-          this.settle(msg.id, msg.status, msg.body);
-        }
+        const msg = decodeReply(frames);
+        if (msg.type === "reply") this.settle(msg.id, msg.status, msg.body);
       }
     } catch {
       // The socket was closed; pending requests are rejected by close().

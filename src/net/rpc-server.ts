@@ -30,8 +30,8 @@ export class RpcServer {
   private readonly socket = new zmq.Router({
     linger: 0,
     maxMessageSize: Limits.frameBytes,
-    // At most this many replies and events wait for one peer; beyond it ZeroMQ drops that peer's
-    // events, so a member who stops reading costs bounded memory (and sees a gap in seq).
+    // At most this many replies wait for one peer; beyond it ZeroMQ drops them (the client's
+    // retry asks again), so a client that stops reading costs bounded memory.
     sendHighWaterMark: 1000,
     receiveHighWaterMark: 10_000,
     // Drop connections of clients that vanished without closing, so their queues are freed.
@@ -62,14 +62,6 @@ export class RpcServer {
     this.endpoint = this.socket.lastEndpoint ?? endpoint;
     this.loop = this.receiveLoop();
     return this.endpoint;
-  }
-
-  /**
-   * Sends an event to one peer, after any pending replies. Dropped (false) when too many events
-   * wait here; ZeroMQ drops it later if the peer is gone or its queue is full.
-   */
-  push(routingId: Buffer, frames: Buffer[]): boolean {
-    return !this.socket.closed && this.outbox.pushEvent([routingId, ...frames]);
   }
 
   private log(line: string): void {

@@ -5,8 +5,8 @@
  *   [routing id] [empty delimiter, only from REQ clients] "GM/1" command request-id body-json
  * Reply, mirroring the envelope:
  *   [routing id] [empty delimiter, if the request had one] "GM/1" status request-id body-json
- * Event (server to client, unrequested):
- *   [routing id] "GM/1" kind group body-json
+ * Event (on a group server's XPUB socket, to SUB sockets; the topic says which group):
+ *   topic kind body-json
  */
 import { ErrorCode, Limits, SIGNATURE, Status, type StatusCode } from "./constants.js";
 import { GmError } from "./errors.js";
@@ -109,34 +109,60 @@ export function encodeRequest(command: string, id: string, body: unknown): Buffe
   return [SIG, Buffer.from(command, "latin1"), Buffer.from(id, "latin1"), toJsonFrame(body)];
 }
 
-/** Encodes an event frame set without envelope; the sender prepends the routing id. */
-export function encodeEvent(kind: string, group: string, body: unknown): Buffer[] {
-  return [SIG, Buffer.from(kind, "latin1"), Buffer.from(group, "utf8"), toJsonFrame(body)];
+const KIND_FRAMES = new Map<string, Buffer>();
+
+/** Encodes an event as the events (XPUB) socket publishes it: topic, kind, body. */
+export function encodeEvent(topic: Buffer, kind: string, body: unknown): Buffer[] {
+  let k = KIND_FRAMES.get(kind);
+  if (k === undefined) {
+    k = Buffer.from(kind, "latin1");
+    KIND_FRAMES.set(kind, k);
+  }
+  return [topic, k, toJsonFrame(body)];
 }
 
 function toJsonFrame(body: unknown): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body ?? {}));
 }
 
-export type Incoming =
+export type Reply =
   | { readonly type: "reply"; readonly status: StatusCode; readonly id: string; readonly body: unknown }
-  | { readonly type: "event"; readonly kind: string; readonly group: string; readonly body: unknown }
   | { readonly type: "invalid"; readonly reason: string };
 
-/** Decodes what a DEALER client receives: a reply or an event. Never throws. */
-export function decodeIncoming(frames: readonly Buffer[]): Incoming {
-  if (frames.length !== 4) return { type: "invalid", reason: `expected 4 frames, got ${frames.length}` };
-  const [sig, second, third, bodyFrame] = frames as [Buffer, Buffer, Buffer, Buffer];
-  if (!sig.equals(SIG)) return { type: "invalid", reason: "bad signature" };
-  let body: unknown;
+export type Event =
+  | {
+      readonly type: "event";
+      readonly topic: string;
+      readonly kind: string;
+      readonly body: unknown;
+    }
+  | { readonly type: "invalid"; readonly reason: string };
+
+function jsonBody(frame: Buffer): { ok: true; body: unknown } | { ok: false } {
   try {
-    body = JSON.parse(bodyFrame.toString("utf8"));
+    return { ok: true, body: JSON.parse(frame.toString("utf8")) };
   } catch {
-    return { type: "invalid", reason: "body is not JSON" };
+    return { ok: false };
   }
-  const head = second.toString("latin1");
-  if (/^[2-5]00$/.test(head)) {
-    return { type: "reply", status: head as StatusCode, id: third.toString("latin1"), body };
-  }
-  return { type: "event", kind: head, group: third.toString("utf8"), body };
+}
+
+/** Decodes a reply as a DEALER (or REQ, after its delimiter) client receives it. Never throws. */
+export function decodeReply(frames: readonly Buffer[]): Reply {
+  if (frames.length !== 4) return { type: "invalid", reason: `expected 4 frames, got ${frames.length}` };
+  const [sig, status, id, bodyFrame] = frames as [Buffer, Buffer, Buffer, Buffer];
+  if (!sig.equals(SIG)) return { type: "invalid", reason: "bad signature" };
+  const head = status.toString("latin1");
+  if (!/^[2-5]00$/.test(head)) return { type: "invalid", reason: `"${head.slice(0, 16)}" is not a status` };
+  const body = jsonBody(bodyFrame);
+  if (!body.ok) return { type: "invalid", reason: "body is not JSON" };
+  return { type: "reply", status: head as StatusCode, id: id.toString("latin1"), body: body.body };
+}
+
+/** Decodes an event as a SUB socket receives it. Never throws. */
+export function decodeEvent(frames: readonly Buffer[]): Event {
+  if (frames.length !== 3) return { type: "invalid", reason: `expected 3 frames, got ${frames.length}` };
+  const [topic, kind, bodyFrame] = frames as [Buffer, Buffer, Buffer];
+  const body = jsonBody(bodyFrame);
+  if (!body.ok) return { type: "invalid", reason: "body is not JSON" };
+  return { type: "event", topic: topic.toString("latin1"), kind: kind.toString("latin1"), body: body.body };
 }

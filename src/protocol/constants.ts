@@ -21,16 +21,26 @@ export const GroupCommand = {
   History: "HISTORY",
   Info: "INFO",
   Subscribe: "SUBSCRIBE",
-  Unsubscribe: "UNSUBSCRIBE",
   Ping: "PING",
 } as const;
 
-/** Frame 1 of a server-initiated event (as opposed to a three-digit reply status). */
+/** The kind frame of an event published on a group server's events (XPUB) socket. */
 export const EventKind = {
-  /** A message stored in a group the receiver subscribed to. */
+  /** A message stored in a group, published on the group's topic. */
   Message: "MESSAGE",
-  /** The server dropped events for this subscriber; fetch history to fill the gap. */
-  Gap: "GAP",
+  /** A member left the group (body `{"user": uuid}`), published on the group's topic. */
+  Left: "LEFT",
+  /** The answer to a subscription to a hello topic: every earlier subscription is now active. */
+  Hello: "HELLO",
+} as const;
+
+/** Topics on the events socket: the first frame of every event. */
+export const Topic = {
+  /** A group's topic is this letter and the group's id (a uuid: 36 characters, so no topic is a prefix of another). */
+  groupPrefix: "M",
+  /** Hello topics are this letter and 1 to 63 more bytes of the subscriber's choosing. */
+  helloPrefix: "H",
+  helloMaxBytes: 64,
 } as const;
 
 /**

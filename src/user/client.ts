@@ -1,6 +1,7 @@
 import { v7 as uuidv7 } from "uuid";
 import type { GroupEntry } from "../directory/directory.js";
-import { RpcClient, type ServerEvent } from "../net/rpc-client.js";
+import { RpcClient } from "../net/rpc-client.js";
+import { EventStream } from "../net/subscriber.js";
 import {
   DirectoryCommand,
   ErrorCode,
@@ -25,6 +26,14 @@ export interface ClientOptions {
   readonly live?: boolean;
 }
 
+/** The SUBSCRIBE reply: where the group's live messages are published (PROTOCOL.md §SUBSCRIBE). */
+export interface Subscription {
+  readonly events: string;
+  readonly topic: string;
+  readonly last: number;
+  readonly refresh: number;
+}
+
 export interface MessagesOptions {
   /** UTC ms: messages at or after this time. */
   readonly since?: number;
@@ -40,6 +49,11 @@ export interface MessagesOptions {
 export class GmClient {
   private readonly clients = new Map<string, RpcClient>();
   private readonly feeds = new Map<string, Feed>();
+  private readonly streams = new Map<string, EventStream>();
+  /** Groups this client is leaving: their LEFT event is expected, not news. */
+  private readonly leaving = new Set<string>();
+  /** Per followed group: the stream and topic its live messages come on. */
+  private readonly listening = new Map<string, { stream: EventStream; topic: string }>();
 
   constructor(
     readonly profile: Profile,
@@ -56,7 +70,6 @@ export class GmClient {
       c = new RpcClient(endpoint, {
         ...(this.options.timeoutMs !== undefined && { timeoutMs: this.options.timeoutMs }),
         ...(this.options.tries !== undefined && { tries: this.options.tries }),
-        onEvent: (event) => this.dispatch(event),
         ...(this.options.live === true && { onConnect: () => this.reconnected(endpoint) }),
       });
       this.clients.set(endpoint, c);
@@ -109,9 +122,15 @@ export class GmClient {
 
   /** Leaves a joined group and forgets it (the original leave_group). */
   async leave(group: string): Promise<{ group: string; members: number }> {
-    const reply = await this.onGroup(group, (rpc) =>
-      rpc.request<{ members: number }>(GroupCommand.Leave, { group, user: this.user }),
-    );
+    this.leaving.add(group);
+    let reply: { members: number };
+    try {
+      reply = await this.onGroup(group, (rpc) =>
+        rpc.request<{ members: number }>(GroupCommand.Leave, { group, user: this.user }),
+      );
+    } finally {
+      this.leaving.delete(group);
+    }
     this.unfollow(group);
     delete this.profile.data.groups[group];
     this.profile.save();
@@ -177,11 +196,59 @@ export class GmClient {
     }
   }
 
-  /** Subscribes this connection to a group's live messages (refresh before the returned ttl). */
-  subscribe(group: string): Promise<{ ttl: number; last: number }> {
-    return this.onGroup(group, (rpc) =>
-      rpc.request<{ ttl: number; last: number }>(GroupCommand.Subscribe, { group, user: this.user }),
-    );
+  /** Asks where a group's live messages are published (and checks membership). */
+  subscribe(group: string): Promise<Subscription> {
+    return this.onGroup(group, (rpc) => rpc.request<Subscription>(GroupCommand.Subscribe, { group, user: this.user }));
+  }
+
+  /**
+   * Receives a group's live messages from the given events endpoint and topic (moving them if
+   * they changed). Resolves true once the publisher confirmed the subscription, false if it did
+   * not within `timeoutMs` (ZeroMQ keeps trying to connect).
+   */
+  listen(group: string, sub: Pick<Subscription, "events" | "topic">, timeoutMs: number): Promise<boolean> {
+    const current = this.listening.get(group);
+    if (current !== undefined && (current.stream.endpoint !== sub.events || current.topic !== sub.topic)) {
+      this.unlisten(group);
+    }
+    let stream = this.streams.get(sub.events);
+    if (stream === undefined) {
+      const endpoint = sub.events;
+      stream = new EventStream(endpoint, {
+        onEvent: (g, kind, body) => this.onEvent(g, kind, body),
+        onReconnect: () => {
+          for (const [g, l] of this.listening) if (l.stream.endpoint === endpoint) this.feeds.get(g)?.resume();
+        },
+      });
+      this.streams.set(endpoint, stream);
+    }
+    this.listening.set(group, { stream, topic: sub.topic });
+    return stream.add(sub.topic, group, timeoutMs);
+  }
+
+  private onEvent(group: string, kind: string, body: unknown): void {
+    const feed = this.feeds.get(group);
+    if (feed === undefined) return;
+    if (kind === EventKind.Message) feed.onEvent(body as StoredMessage);
+    else if (kind === EventKind.Left && (body as { user?: unknown }).user === this.user && !this.leaving.has(group)) {
+      feed.end(
+        new GmError(
+          ErrorCode.NotMember,
+          `you are not a member of "${group}" any more: you left it from another gm process`,
+        ),
+      );
+    }
+  }
+
+  private unlisten(group: string): void {
+    const l = this.listening.get(group);
+    if (l === undefined) return;
+    this.listening.delete(group);
+    l.stream.remove(l.topic);
+    if (l.stream.size === 0) {
+      this.streams.delete(l.stream.endpoint);
+      void l.stream.close();
+    }
   }
 
   /**
@@ -201,15 +268,11 @@ export class GmClient {
     return feed;
   }
 
-  /** Stops following a group (the server's subscription lapses by itself). */
+  /** Stops following a group. */
   unfollow(group: string): void {
     this.feeds.get(group)?.stop();
     this.feeds.delete(group);
-  }
-
-  private dispatch(event: ServerEvent): void {
-    if (event.kind !== EventKind.Message) return;
-    this.feeds.get(event.group)?.onEvent(event.body as StoredMessage);
+    this.unlisten(group);
   }
 
   private reconnected(endpoint: string): void {
@@ -251,6 +314,8 @@ export class GmClient {
   /** Closes every socket at once; pending requests are abandoned. */
   async close(): Promise<void> {
     for (const group of [...this.feeds.keys()]) this.unfollow(group);
+    await Promise.all([...this.streams.values()].map((s) => s.close()));
+    this.streams.clear();
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     this.clients.clear();
   }

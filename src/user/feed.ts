@@ -1,4 +1,3 @@
-import { SUBSCRIPTION_TTL_MS } from "../group/subscribers.js";
 import { ErrorCode, Limits, RemoteError } from "../protocol/index.js";
 import type { StoredMessage } from "../store/types.js";
 import type { GmClient } from "./client.js";
@@ -18,15 +17,22 @@ export interface FeedOptions {
   readonly onEnd?: (reason: Error) => void;
 }
 
+/** How long to wait for the publisher to confirm a subscription before going on without it. */
+const SYNC_TIMEOUT_MS = 3000;
+/** Pause before asking again after the group server did not answer. */
+const RETRY_MS = 3000;
+
 /**
  * A live view of one group: every message exactly once, in order. Follows the ZeroMQ guide's
- * Clone pattern: subscribe first, then fetch history, then drop duplicates by sequence number; a
- * jump in sequence numbers, a reconnect or a lapsed subscription is repaired from history.
+ * Clone pattern: subscribe first (and wait until the publisher has the subscription), then fetch
+ * history, then drop duplicates by sequence number. A jump in sequence numbers or a reconnect is
+ * repaired from history, and so is anything missed, at the latest on the next periodic refresh.
  */
 export class Feed {
   private last = 0;
   private started = false;
   private repairing: Promise<void> | undefined;
+  private refreshing: Promise<void> | undefined;
   private pending: StoredMessage[] = [];
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -46,6 +52,8 @@ export class Feed {
   /** Subscribes, delivers the requested history, then goes live. */
   async start(): Promise<void> {
     const sub = await this.client.subscribe(this.group);
+    // Live first, history second: every message is then in the history, arrives live, or both.
+    this.noticeLive(await this.client.listen(this.group, sub, SYNC_TIMEOUT_MS), sub.events);
     const { since, limit } = this.options;
     const history = await this.client.messages(this.group, {
       ...(since !== undefined && { since }),
@@ -56,7 +64,7 @@ export class Feed {
     this.last = Math.max(this.last, since !== undefined || limit !== undefined ? sub.last : 0);
     this.started = true;
     await this.repair();
-    this.schedule(sub.ttl);
+    this.schedule(sub.refresh);
   }
 
   /** A MESSAGE event for this group arrived. */
@@ -75,7 +83,7 @@ export class Feed {
     void this.repair();
   }
 
-  /** The connection to the group server came back: subscribe again and fill the gap. */
+  /** The connection to the group server or its publisher came back: check in and fill the gap. */
   resume(): void {
     if (this.stopped || !this.started) return;
     void this.refresh();
@@ -111,34 +119,59 @@ export class Feed {
     return this.repairing;
   }
 
-  private schedule(ttl: number): void {
+  private schedule(ms: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.refresh(), Math.max(500, Math.floor(ttl / 3)));
+    this.timer = setTimeout(() => void this.refresh(), Math.max(500, ms));
   }
 
-  /** Renews the subscription (it is soft state on the server) and repairs any gap. */
-  private async refresh(): Promise<void> {
-    try {
-      const sub = await this.client.subscribe(this.group);
-      if (this.state !== "live") {
-        this.state = "live";
-        this.options.onState?.("live", `back in touch with "${this.group}"`);
-      }
-      await this.repair();
-      this.schedule(sub.ttl);
-    } catch (err) {
-      if (err instanceof RemoteError && (err.code === ErrorCode.NotMember || err.code === ErrorCode.UnknownGroup)) {
-        this.stop();
-        this.options.onEnd?.(err);
-        return;
-      }
-      if (this.state !== "reconnecting") {
-        this.state = "reconnecting";
-        this.options.onState?.("reconnecting", `lost "${this.group}": ${(err as Error).message}; retrying`);
-      }
-      this.schedule(SUBSCRIPTION_TTL_MS / 5);
+  private setState(state: FeedState, detail: string): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.options.onState?.(state, detail);
+  }
+
+  private noticeLive(live: boolean, events: string): void {
+    if (live) this.setState("live", `back in touch with "${this.group}"`);
+    else {
+      this.setState(
+        "reconnecting",
+        `no live messages from ${events} yet (can this machine reach that port?); checking for new ones every few seconds`,
+      );
     }
+  }
+
+  /**
+   * Checks in with the group server (where are live messages published, how far does history
+   * reach), renews the live subscription and fetches whatever was missed.
+   */
+  private refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const sub = await this.client.subscribe(this.group);
+        if (this.stopped) return;
+        this.noticeLive(await this.client.listen(this.group, sub, SYNC_TIMEOUT_MS), sub.events);
+        await this.repair();
+        this.schedule(sub.refresh);
+      } catch (err) {
+        if (err instanceof RemoteError && (err.code === ErrorCode.NotMember || err.code === ErrorCode.UnknownGroup)) {
+          this.end(err);
+          return;
+        }
+        this.setState("reconnecting", `lost "${this.group}": ${(err as Error).message}; retrying`);
+        this.schedule(RETRY_MS);
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  /** Stops for good, telling the owner why (e.g. the user left the group elsewhere). */
+  end(reason: Error): void {
+    if (this.stopped) return;
+    this.stop();
+    this.options.onEnd?.(reason);
   }
 
   stop(): void {

@@ -246,15 +246,17 @@ describe("group-level errors", () => {
     assert.deepEqual(reply, { group: "general", members: 1, left: false });
   });
 
-  test("SUBSCRIBE from a REQ socket → BAD_REQUEST (a REQ socket cannot receive events)", async (t) => {
+  test("SUBSCRIBE works from a REQ socket too (events come on a SUB socket)", async (t) => {
     const req = new zmq.Request({ linger: 0, receiveTimeout: 5000 });
     t.after(() => req.close());
     req.connect(group.endpoint);
     await req.send([SIGNATURE, "SUBSCRIBE", "s1", JSON.stringify({ group: "general", user: USER })]);
     const [, status, id, body] = (await req.receive()).map(String);
-    assert.deepEqual([status, id], ["400", "s1"]);
-    assert.equal(JSON.parse(body ?? "{}").code, "BAD_REQUEST");
-    assert.match(JSON.parse(body ?? "{}").message, /DEALER/);
+    assert.deepEqual([status, id], ["200", "s1"]);
+    const reply = JSON.parse(body ?? "{}");
+    assert.match(reply.events, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(reply.topic, /^M[0-9a-f-]{36}$/);
+    assert.equal(reply.refresh, 5000);
   });
 
   test("unknown group → UNKNOWN_GROUP naming the hosted ones", async () => {

@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
 import * as zmq from "zeromq";
 import { EndpointError } from "../../src/net/endpoint.js";
-import { RpcClient, type RpcClientOptions, type ServerEvent } from "../../src/net/rpc-client.js";
+import { RpcClient, type RpcClientOptions } from "../../src/net/rpc-client.js";
 import { type Handler, RpcServer } from "../../src/net/rpc-server.js";
-import { encodeEvent } from "../../src/protocol/codec.js";
 import { ErrorCode, SIGNATURE, Status } from "../../src/protocol/constants.js";
 import { GmError, RemoteError, TimeoutError } from "../../src/protocol/errors.js";
 
@@ -250,22 +249,6 @@ describe("RpcServer + RpcClient", () => {
 
     await req.send([SIGNATURE, "ASYNC", "req-3", "{}"]);
     assert.deepEqual((await req.receive()).map(String), [SIGNATURE, "200", "req-3", '{"later":{}}']);
-  });
-
-  test("server events reach the client's onEvent", async (t) => {
-    let server!: RpcServer;
-    const { server: s, endpoint } = await startServer(t, {
-      SUB: (r) => {
-        const routingId = r.envelope[0] as Buffer;
-        setImmediate(() => server.push(routingId, encodeEvent("MESSAGE", "café", { seq: 1 })));
-        return { subscribed: true };
-      },
-    });
-    server = s;
-    const got = gate<ServerEvent>();
-    const c = client(t, endpoint, { onEvent: (e) => got.open(e) });
-    await c.request("SUB", {});
-    assert.deepEqual(await got.promise, { kind: "MESSAGE", group: "café", body: { seq: 1 } });
   });
 
   test("close() of the server answers requests in flight and refuses new ones with 300", async (t) => {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
-  decodeIncoming,
+  decodeEvent,
+  decodeReply,
   decodeRequest,
   encodeError,
   encodeEvent,
@@ -179,18 +180,18 @@ describe("encodeReply / encodeError", () => {
   });
 });
 
-describe("decodeIncoming", () => {
+describe("decodeReply", () => {
   test("replies of every status", () => {
     for (const status of Object.values(Status)) {
-      const m = decodeIncoming([SIG, b(status), b("id7"), b('{"x":1}')]);
+      const m = decodeReply([SIG, b(status), b("id7"), b('{"x":1}')]);
       assert.deepEqual(m, { type: "reply", status, id: "id7", body: { x: 1 } });
     }
   });
 
   test("a reply produced by encodeReply/encodeError, minus the envelope", () => {
-    const ok = decodeIncoming(encodeReply([], b("a"), { n: 1 }));
+    const ok = decodeReply(encodeReply([], b("a"), { n: 1 }));
     assert.deepEqual(ok, { type: "reply", status: "200", id: "a", body: { n: 1 } });
-    const err = decodeIncoming(encodeError([], b("b"), new GmError(ErrorCode.UnknownGroup, "no such group")));
+    const err = decodeReply(encodeError([], b("b"), new GmError(ErrorCode.UnknownGroup, "no such group")));
     assert.deepEqual(err, {
       type: "reply",
       status: "400",
@@ -199,26 +200,52 @@ describe("decodeIncoming", () => {
     });
   });
 
-  test("events, with a UTF-8 group name", () => {
-    const m = decodeIncoming(encodeEvent("MESSAGE", "café", { seq: 3 }));
-    assert.deepEqual(m, { type: "event", kind: "MESSAGE", group: "café", body: { seq: 3 } });
-    assert.equal(decodeIncoming(encodeEvent("GAP", "g", {})).type, "event");
+  test("an event is not a reply", () => {
+    assert.equal(decodeReply([...encodeEvent(b("Mx"), "MESSAGE", {}), b("")]).type, "invalid");
   });
 
   test("invalid: wrong frame count, signature or body", () => {
     const frames = (n: number) => Array.from({ length: n }, () => b("{}"));
     for (const n of [0, 1, 3, 5]) {
-      assert.deepEqual(decodeIncoming(frames(n)), { type: "invalid", reason: `expected 4 frames, got ${n}` });
+      assert.deepEqual(decodeReply(frames(n)), { type: "invalid", reason: `expected 4 frames, got ${n}` });
     }
-    assert.deepEqual(decodeIncoming([b("GM/2"), b("200"), b("i"), b("{}")]), {
+    assert.deepEqual(decodeReply([b("GM/2"), b("200"), b("i"), b("{}")]), {
       type: "invalid",
       reason: "bad signature",
     });
-    assert.deepEqual(decodeIncoming([SIG, b("200"), b("i"), b("{oops")]), {
+    assert.deepEqual(decodeReply([SIG, b("200"), b("i"), b("{oops")]), {
       type: "invalid",
       reason: "body is not JSON",
     });
+    assert.deepEqual(decodeReply([SIG, b("MESSAGE"), b("g"), b("{}")]), {
+      type: "invalid",
+      reason: '"MESSAGE" is not a status',
+    });
     // The REQ delimiter is stripped by the socket; a DEALER never sees it, so it counts as a frame.
-    assert.equal(decodeIncoming([EMPTY, SIG, b("200"), b("i"), b("{}")]).type, "invalid");
+    assert.equal(decodeReply([EMPTY, SIG, b("200"), b("i"), b("{}")]).type, "invalid");
+  });
+});
+
+describe("decodeEvent", () => {
+  test("events as published: topic, kind, body", () => {
+    const m = decodeEvent(encodeEvent(b("M1234"), "MESSAGE", { seq: 3, text: "café" }));
+    assert.deepEqual(m, { type: "event", topic: "M1234", kind: "MESSAGE", body: { seq: 3, text: "café" } });
+    assert.deepEqual(decodeEvent(encodeEvent(b("Habc/1/"), "HELLO", {})), {
+      type: "event",
+      topic: "Habc/1/",
+      kind: "HELLO",
+      body: {},
+    });
+  });
+
+  test("invalid: wrong frame count or body", () => {
+    for (const n of [0, 1, 2, 4, 5]) {
+      const frames = Array.from({ length: n }, () => b("{}"));
+      assert.deepEqual(decodeEvent(frames), { type: "invalid", reason: `expected 3 frames, got ${n}` });
+    }
+    assert.deepEqual(decodeEvent([b("M"), b("MESSAGE"), b("{oops")]), {
+      type: "invalid",
+      reason: "body is not JSON",
+    });
   });
 });

@@ -1,0 +1,117 @@
+import { randomBytes } from "node:crypto";
+import * as zmq from "zeromq";
+import { decodeEvent, EventKind, Limits, Topic } from "../protocol/index.js";
+
+export interface EventStreamHandlers {
+  /** An event on one of the topics added, with the group name given for that topic. */
+  readonly onEvent: (group: string, kind: string, body: unknown) => void;
+  /**
+   * The connection to the publisher was (re)established and its subscriptions are active again:
+   * events published while it was down are lost, so followers should catch up from history.
+   */
+  readonly onReconnect?: () => void;
+}
+
+/**
+ * One SUB socket to one server's events endpoint, carrying the topics of any number of groups.
+ *
+ * `add` resolves only once the publisher has the subscription: after subscribing to a group topic
+ * it subscribes to a fresh hello topic and waits for the publisher's HELLO on it (subscriptions on
+ * one connection are applied in order). A permanent hello topic (`…/0/`) is answered on every
+ * (re)connection, which tells a follower when to catch up.
+ */
+export class EventStream {
+  private readonly socket = new zmq.Subscriber({
+    linger: 0,
+    receiveHighWaterMark: 10_000,
+    maxMessageSize: Limits.frameBytes,
+    // A publisher that vanished without closing is noticed in seconds; ZeroMQ then reconnects.
+    heartbeatInterval: 1000,
+    heartbeatTimeout: 3000,
+  });
+  private readonly hello = `${Topic.helloPrefix}${randomBytes(8).toString("hex")}/`;
+  private readonly groups = new Map<string, string>();
+  private readonly waiters = new Map<number, (ok: boolean) => void>();
+  private nextSync = 1;
+  private readonly loop: Promise<void>;
+
+  constructor(
+    readonly endpoint: string,
+    private readonly handlers: EventStreamHandlers,
+  ) {
+    this.socket.subscribe(`${this.hello}0/`);
+    this.socket.connect(endpoint);
+    this.loop = this.receiveLoop();
+  }
+
+  /** Topics subscribed to. */
+  get size(): number {
+    return this.groups.size;
+  }
+
+  /**
+   * Subscribes to a group's topic (again, if already subscribed: that re-checks it is active).
+   * Resolves true once the publisher confirmed it, false if it did not within `timeoutMs`.
+   */
+  add(topic: string, group: string, timeoutMs: number): Promise<boolean> {
+    if (this.socket.closed) return Promise.resolve(false);
+    if (!this.groups.has(topic)) {
+      this.groups.set(topic, group);
+      this.socket.subscribe(topic);
+    }
+    const n = this.nextSync++;
+    const sync = `${this.hello}${n}/`;
+    this.socket.subscribe(sync);
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(n);
+        if (!this.socket.closed) this.socket.unsubscribe(sync);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.waiters.set(n, done);
+    });
+  }
+
+  /** Stops receiving a topic. */
+  remove(topic: string): void {
+    if (!this.groups.delete(topic) || this.socket.closed) return;
+    this.socket.unsubscribe(topic);
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const frames of this.socket) {
+        const event = decodeEvent(frames);
+        if (event.type !== "event") continue;
+        if (event.kind === EventKind.Hello) {
+          this.onHello(event.topic);
+          continue;
+        }
+        const group = this.groups.get(event.topic);
+        if (group !== undefined) this.handlers.onEvent(group, event.kind, event.body);
+      }
+    } catch {
+      // The socket was closed.
+    }
+  }
+
+  private onHello(topic: string): void {
+    if (!topic.startsWith(this.hello)) return;
+    const n = Number.parseInt(topic.slice(this.hello.length), 10);
+    if (n === 0) {
+      this.handlers.onReconnect?.();
+      return;
+    }
+    // A HELLO proves every subscription made before its own, so earlier waiters are done too.
+    for (const [k, done] of this.waiters) if (k <= n) done(true);
+  }
+
+  async close(): Promise<void> {
+    if (this.socket.closed) return;
+    for (const done of this.waiters.values()) done(false);
+    this.socket.close();
+    await this.loop;
+  }
+}
