@@ -53,7 +53,8 @@ export interface GroupDetails {
  */
 export class GroupServer {
   private registrar: Registrar | undefined;
-  private readonly topics = new Map<string, Buffer>();
+  /** Each group's topic on the events socket, as a frame and as a string. */
+  private readonly topics = new Map<string, { frame: Buffer; text: string }>();
   endpoint = "";
   address = "";
   /** The events endpoint subscribers connect to (advertised form). */
@@ -65,7 +66,10 @@ export class GroupServer {
     private readonly publisher: EventPublisher,
     private readonly log: Logger,
   ) {
-    for (const s of stores.values()) this.topics.set(s.name, Buffer.from(Topic.groupPrefix + s.id, "latin1"));
+    for (const s of stores.values()) {
+      const text = Topic.groupPrefix + s.id;
+      this.topics.set(s.name, { frame: Buffer.from(text, "latin1"), text });
+    }
   }
 
   /** Opens the stores, binds, and registers with the directory (waiting for its first answer). */
@@ -177,7 +181,7 @@ export class GroupServer {
     this.log(`LEAVE REQUEST FROM ${user}`);
     const { left } = store.members.has(user) ? await store.leave(user) : { left: false };
     // Tells that user's followers (on any connection) to stop; they get nothing published after this.
-    if (left) this.publisher.publish(encodeEvent(this.topic(store.name), EventKind.Left, { user }));
+    if (left) this.publish(store.name, EventKind.Left, { user });
     return { group: store.name, members: store.members.size, left };
   }
 
@@ -191,20 +195,21 @@ export class GroupServer {
     const member = this.member(store, user);
     const result = await store.append({ id, user, name: member.name, text });
     if (!result.duplicate) {
-      this.publish(store.name, { seq: result.seq, ts: result.ts, id, user, name: member.name, text });
+      const message: StoredMessage = { seq: result.seq, ts: result.ts, id, user, name: member.name, text };
+      this.publish(store.name, EventKind.Message, message);
     }
     return result;
   }
 
-  /** Publishes a stored message once; ZeroMQ copies it to every subscriber of the group's topic. */
-  private publish(group: string, message: StoredMessage): void {
-    this.publisher.publish(
-      encodeEvent(this.topic(group), EventKind.Message, Buffer.from(JSON.stringify(message))),
-    );
+  /** Publishes an event once; ZeroMQ copies it to every subscriber of the group's topic. */
+  private publish(group: string, kind: string, body: unknown): void {
+    const topic = this.topic(group);
+    if (!this.publisher.wanted(topic.text)) return;
+    this.publisher.publish(encodeEvent(topic.frame, kind, Buffer.from(JSON.stringify(body))));
   }
 
-  private topic(group: string): Buffer {
-    return this.topics.get(group) as Buffer;
+  private topic(group: string): { frame: Buffer; text: string } {
+    return this.topics.get(group) as { frame: Buffer; text: string };
   }
 
   /** HISTORY (PROTOCOL.md §HISTORY), the original get_messages: oldest first, paged. */
@@ -252,7 +257,7 @@ export class GroupServer {
     return {
       group: store.name,
       events: this.events,
-      topic: this.topic(store.name).toString("latin1"),
+      topic: this.topic(store.name).text,
       last: store.durableSeq,
       refresh: SUBSCRIBE_REFRESH_MS,
     };

@@ -4,6 +4,9 @@ import { bindError } from "./endpoint.js";
 import { Outbox } from "./outbox.js";
 
 const SUBSCRIBE = 1;
+const UNSUBSCRIBE = 0;
+/** "M" and a uuid. */
+const GROUP_TOPIC_LENGTH = 37;
 const HELLO_FIRST_BYTE = Topic.helloPrefix.charCodeAt(0);
 
 /**
@@ -14,6 +17,9 @@ const HELLO_FIRST_BYTE = Topic.helloPrefix.charCodeAt(0);
  * Subscribers cannot tell when their subscription has reached the publisher (the "slow joiner"),
  * so a subscription to a hello topic (`H…`) is answered on that topic with a HELLO event: whoever
  * receives it knows that every subscription it made before, on that connection, is active.
+ *
+ * It also tracks which topics anyone subscribes to, so an event nobody would receive is not even
+ * encoded (a group that nobody follows costs nothing to publish to).
  */
 export class EventPublisher {
   private readonly socket = new zmq.XPublisher({
@@ -23,13 +29,18 @@ export class EventPublisher {
     sendHighWaterMark: 1000,
     // Subscriptions are small: a larger incoming message is a misbehaving peer.
     maxMessageSize: 256,
-    // Every subscription reaches us, also a repeated one (a reconnected subscriber's hello).
+    // Every subscription reaches us, also a repeated one (a reconnected subscriber's hello); an
+    // unsubscription only when the last subscriber of that topic is gone (or disconnected).
     verbosity: "allSubs",
     heartbeatInterval: 1000,
     heartbeatTimeout: 3000,
     sendTimeout: 0,
   });
   private readonly outbox: Outbox;
+  /** Topics with at least one subscriber, as libzmq reports them. */
+  private readonly exact = new Set<string>();
+  /** Subscriptions that are not a whole group topic (e.g. "" for everything): matched by prefix. */
+  private readonly partial = new Set<string>();
   private loop: Promise<void> | undefined;
   endpoint = "";
 
@@ -50,6 +61,13 @@ export class EventPublisher {
     return this.endpoint;
   }
 
+  /** Whether an event on this topic would reach anyone now. */
+  wanted(topic: string): boolean {
+    if (this.exact.has(topic)) return true;
+    for (const prefix of this.partial) if (topic.startsWith(prefix)) return true;
+    return false;
+  }
+
   /**
    * Publishes an event frame set (topic first). False when too many events already wait in this
    * process and it was dropped; subscribers then see a gap.
@@ -61,10 +79,17 @@ export class EventPublisher {
   private async receiveLoop(): Promise<void> {
     try {
       for await (const [frame] of this.socket) {
-        if (frame === undefined || frame.length < 2 || frame[0] !== SUBSCRIBE) continue;
-        if (frame[1] !== HELLO_FIRST_BYTE || frame.length > 1 + Topic.helloMaxBytes) continue;
-        // Answers go before queued events, so a joiner is not kept waiting behind a burst.
-        this.outbox.push(encodeEvent(frame.subarray(1), EventKind.Hello, {}));
+        if (frame === undefined || frame.length === 0) continue;
+        if (frame[1] === HELLO_FIRST_BYTE) {
+          if (frame[0] !== SUBSCRIBE || frame.length > 1 + Topic.helloMaxBytes) continue;
+          // Answers go before queued events, so a joiner is not kept waiting behind a burst.
+          this.outbox.push(encodeEvent(frame.subarray(1), EventKind.Hello, {}));
+          continue;
+        }
+        const topic = frame.toString("latin1", 1);
+        const set = topic.length === GROUP_TOPIC_LENGTH ? this.exact : this.partial;
+        if (frame[0] === SUBSCRIBE) set.add(topic);
+        else if (frame[0] === UNSUBSCRIBE) set.delete(topic);
       }
     } catch (err) {
       if (!this.socket.closed) this.log(`events loop stopped: ${String(err)}`);

@@ -122,4 +122,36 @@ describe("EventPublisher + EventStream", () => {
     assert.equal(event.type === "event" && event.topic, `H${"y".repeat(63)}`);
     assert.equal(event.type === "event" && event.kind, "HELLO");
   });
+
+  test("wanted: an event is only worth publishing while someone subscribes to its topic", async (t) => {
+    const pub = await publisher(t);
+    const group = `M${"0".repeat(36)}`;
+    const other = `M${"1".repeat(36)}`;
+    assert.equal(pub.wanted(group), false, "nobody subscribed yet");
+    const a = stream(t, pub.endpoint);
+    const b = stream(t, pub.endpoint);
+    assert.equal(await a.s.add(group, "g", 5000), true);
+    assert.equal(await b.s.add(group, "g", 5000), true);
+    assert.equal(pub.wanted(group), true);
+    assert.equal(pub.wanted(other), false);
+    const until = async (done: () => boolean) => {
+      const deadline = Date.now() + 5000;
+      while (!done()) {
+        assert.ok(Date.now() < deadline, "timed out");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await a.s.close();
+    // b still subscribes; once b's unsubscription has arrived too, nobody does.
+    assert.equal(pub.wanted(group), true);
+    b.s.remove(group);
+    await until(() => !pub.wanted(group));
+
+    // A subscription to a prefix (here: everything) makes every topic wanted.
+    const all = new zmq.Subscriber({ linger: 0 });
+    t.after(() => all.close());
+    all.connect(pub.endpoint);
+    all.subscribe();
+    await until(() => pub.wanted(other) && pub.wanted(group));
+  });
 });
