@@ -50,8 +50,9 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
       if (trimmed.length === 0 || trimmed.length > 64 || /\p{Cc}/u.test(trimmed)) {
         this.error("--display-name must be 1 to 64 printable characters", { exit: 2 });
       }
-      profile.data.name = trimmed;
-      profile.save();
+      profile.update((d) => {
+        d.name = trimmed;
+      });
     }
     return profile;
   }

@@ -115,8 +115,9 @@ export class GmClient {
       GroupCommand.Join,
       { group, user: this.user, name: this.profile.data.name },
     );
-    this.profile.data.groups[group] = { id: reply.id, address: entry.address, joined: Date.now() };
-    this.profile.save();
+    this.profile.update((d) => {
+      d.groups[group] = { id: reply.id, address: entry.address, joined: Date.now() };
+    });
     return { group, members: reply.members, joined: reply.joined, address: entry.address };
   }
 
@@ -132,8 +133,9 @@ export class GmClient {
       this.leaving.delete(group);
     }
     this.unfollow(group);
-    delete this.profile.data.groups[group];
-    this.profile.save();
+    this.profile.update((d) => {
+      delete d.groups[group];
+    });
     return { group, members: reply.members };
   }
 
@@ -286,7 +288,8 @@ export class GmClient {
    * group, asks the directory once where the group lives now and retries there.
    */
   private async onGroup<T>(group: string, call: (rpc: RpcClient) => Promise<T>): Promise<T> {
-    const joined = this.profile.data.groups[group];
+    // Another process (a one-shot `gm user join`) may have joined it since this one started.
+    const joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
     if (joined === undefined) {
       throw new GmError(ErrorCode.NotMember, `you have not joined "${group}"; run \`gm user join ${group}\` first`);
     }
@@ -305,8 +308,9 @@ export class GmClient {
         if (err instanceof TimeoutError) throw err;
         return call(this.rpc(entry.address));
       }
-      this.profile.data.groups[group] = { ...joined, address: entry.address };
-      this.profile.save();
+      this.profile.update((d) => {
+        d.groups[group] = { ...joined, address: entry.address };
+      });
       return call(this.rpc(entry.address));
     }
   }

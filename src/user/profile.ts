@@ -38,6 +38,8 @@ function loginName(): string {
 /**
  * A user's persistent identity and joined groups, one JSON file per profile under
  * `<GM_HOME>/profiles/`. Written atomically (temp file + rename), so a crash never leaves half a file.
+ * Several processes may use one profile at once (a shell and one-shot commands): every change
+ * re-reads the file first, so one process does not write back another's stale view.
  */
 export class Profile {
   private constructor(
@@ -70,9 +72,30 @@ export class Profile {
     return new Profile(profile, file, data);
   }
 
+  /** Picks up changes other processes made to the file (joins, leaves, a new name). */
+  refresh(): this {
+    try {
+      const fresh = JSON.parse(readFileSync(this.file, "utf8")) as Partial<ProfileData>;
+      if (fresh.uuid !== this.data.uuid) return this; // replaced by another identity: keep ours
+      if (typeof fresh.name === "string") this.data.name = fresh.name;
+      if (typeof fresh.server === "string") this.data.server = fresh.server;
+      this.data.groups = fresh.groups ?? {};
+    } catch {
+      // Unreadable or gone: keep what we have; the next save writes it back.
+    }
+    return this;
+  }
+
+  /** Applies a change to the latest version of the file and saves it. */
+  update(change: (data: ProfileData) => void): void {
+    this.refresh();
+    change(this.data);
+    this.save();
+  }
+
   /** The joined groups, sorted by name (the original show_groups). */
   joined(): Array<{ name: string } & JoinedGroup> {
-    return Object.entries(this.data.groups)
+    return Object.entries(this.refresh().data.groups)
       .map(([name, g]) => ({ name, ...g }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
