@@ -19,6 +19,7 @@
  *   npm run bench -- --live-rate 200    live delivery at another rate than the target's 1,000 msg/s
  *   npm run bench -- --rounds 5         baseline/gm pairs per send and live workload (default 3, --quick 1);
  *                                       the row is the round with the median ratio
+ *   npm run bench -- --group-nice -10   experiment: run gm group servers at that nice value (root for < 0)
  *   npm run bench -- --group-script FILE
  *                                       run that instead of `bin/run.js group` (experiments)
  *
@@ -70,6 +71,7 @@ const { values } = parseArgs({
     "group-script": { type: "string" },
     "live-rate": { type: "string", default: "1000" },
     rounds: { type: "string" },
+    "group-nice": { type: "string" },
   },
 });
 
@@ -274,11 +276,21 @@ async function withGroup<T>(
       await sleep(1000);
     }
   }
+  if (values["group-nice"] !== undefined) renice(g.pid, Number.parseInt(values["group-nice"], 10));
   try {
     return await fn(g, group);
   } finally {
     await g.stop(10_000);
   }
+}
+
+/**
+ * Experiment (--group-nice N): gives every thread of a group server the nice value N (negative
+ * values need root), to see how much of a result is CPU contention with the bench's own clients.
+ */
+function renice(pid: number, nice: number): void {
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) os.setPriority(Number(tid), nice);
+  progress(`gm group (pid ${pid}): every thread at nice ${nice}`);
 }
 
 function freshDataDir(label: string): string {
@@ -768,6 +780,10 @@ async function main(): Promise<void> {
     quick,
     seconds: { perWorkload: SECONDS, live: LIVE_SECONDS },
     rounds: ROUNDS,
+    // Experiment switches that change what is measured (absent in a normal run).
+    ...(values["group-nice"] !== undefined && { groupNice: Number(values["group-nice"]) }),
+    ...(values["group-script"] !== undefined && { groupScript: values["group-script"] }),
+    ...(values["group-node-args"] !== undefined && { groupNodeArgs: values["group-node-args"] }),
     sizes: { small: SMALL, big: BIG, members: MEMBERS, oneshotRuns: ONESHOT_RUNS, messageBytes: 100 },
     machine: { ...mach, loadavgAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
     results: rows,

@@ -18,7 +18,6 @@
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { v7 as uuidv7 } from "uuid";
 import {
   progress,
   runWorker,
@@ -31,7 +30,7 @@ import {
   workerReady,
   workerResult,
 } from "../lib/measure.js";
-import { Conn, newUser, padText } from "./wire.js";
+import { Conn, messageId, newUser, padText } from "./wire.js";
 
 const { values } = parseArgs({
   options: {
@@ -88,7 +87,7 @@ runWorker(async () => {
       }
       const sentMs = wallMs();
       const text = padText(`${kind}|${sent}|${sentMs}|`);
-      await conn.post("SEND", { group, user, id: uuidv7(), text }, (r) => {
+      await conn.post("SEND", { group, user, id: messageId(), text }, (r) => {
         if (r !== "ok") failed = r;
         else if (kind === "D") {
           acked++;

@@ -4,7 +4,7 @@
  * round trip. The same loop as the echo client (sends and receives alternate in one async loop),
  * only the frames are gm requests:
  *
- *   --mode send      SEND {group, user, id (uuid v7), text (100 bytes)}: a durable send; the
+ *   --mode send      SEND {group, user, id (UUID v7 layout, bench/gm/wire.ts messageId), text (100 bytes)}: a durable send; the
  *                    reply comes after the group server has fsync'd the message
  *   --mode history   HISTORY {group, user, after (random), limit}: one page of history, starting
  *                    at a uniformly random point of the first --history-max messages
@@ -21,7 +21,6 @@
  * result -> { count, elapsedMs, rate, latenciesUs, checked }.
  */
 import { parseArgs } from "node:util";
-import { v7 as uuidv7 } from "uuid";
 import {
   nowNs,
   progress,
@@ -32,7 +31,7 @@ import {
   workerReady,
   workerResult,
 } from "../lib/measure.js";
-import { call, dealer, decodeReply, encodeRequest, newUser, padText, replyError } from "./wire.js";
+import { call, dealer, decodeReply, encodeRequest, messageId, newUser, padText, replyError } from "./wire.js";
 
 const { values } = parseArgs({
   options: {
@@ -77,10 +76,15 @@ runWorker(async () => {
   await waitForStart();
 
   const text = padText(`gm bench ${mode} from ${process.pid} `);
+  // The constant part of each body is encoded once; only the id (or start) is new per request.
+  // Same bytes as JSON.stringify({group, user, text, id}) would give.
+  const sendHead = `${JSON.stringify({ group, user, text }).slice(0, -1)},"id":"`;
+  const historyHead = `${JSON.stringify({ group, user, limit }).slice(0, -1)},"after":`;
   const body = (): string =>
     mode === "send"
-      ? JSON.stringify({ group, user, id: uuidv7(), text })
-      : JSON.stringify({ group, user, after: Math.floor(Math.random() * (historyMax - limit)), limit });
+      ? `${sendHead}${messageId()}"}`
+      : `${historyHead}${Math.floor(Math.random() * (historyMax - limit))}}`;
+  const command = mode === "send" ? "SEND" : "HISTORY";
 
   const sentAt = new Map<number, bigint>();
   let seq = 0;
@@ -96,7 +100,7 @@ runWorker(async () => {
     let last = start;
     const sendOne = async (): Promise<void> => {
       const n = seq++;
-      const frames = encodeRequest(mode === "send" ? "SEND" : "HISTORY", String(n), Buffer.from(body()));
+      const frames = encodeRequest(command, String(n), Buffer.from(body()));
       sentAt.set(n, nowNs());
       inFlight++;
       await sock.send(frames);
@@ -110,7 +114,7 @@ runWorker(async () => {
       if (msg.status !== "200") throw replyError(mode, msg.status, msg.body);
       const n = Number(msg.id);
       const t0 = sentAt.get(n);
-      if (t0 === undefined) continue;
+      if (t0 === undefined) throw new Error(`reply to unknown request "${msg.id}"`);
       sentAt.delete(n);
       if (mode === "history") {
         const page = msg.body as { messages?: unknown[] };

@@ -104,9 +104,16 @@ export function encodeError(envelope: readonly Buffer[], id: Buffer, error: GmEr
   return [...envelope, SIG, STATUS_FRAMES[error.status] as Buffer, id, Buffer.from(body)];
 }
 
+const COMMAND_FRAMES = new Map<string, Buffer>();
+
 /** Encodes a request as a DEALER client sends it (no envelope). */
 export function encodeRequest(command: string, id: string, body: unknown): Buffer[] {
-  return [SIG, Buffer.from(command, "latin1"), Buffer.from(id, "latin1"), toJsonFrame(body)];
+  let c = COMMAND_FRAMES.get(command);
+  if (c === undefined) {
+    c = Buffer.from(command, "latin1");
+    if (COMMAND_FRAMES.size < 64) COMMAND_FRAMES.set(command, c);
+  }
+  return [SIG, c, Buffer.from(id, "latin1"), toJsonFrame(body)];
 }
 
 const KIND_FRAMES = new Map<string, Buffer>();
@@ -116,7 +123,7 @@ export function encodeEvent(topic: Buffer, kind: string, body: unknown): Buffer[
   let k = KIND_FRAMES.get(kind);
   if (k === undefined) {
     k = Buffer.from(kind, "latin1");
-    KIND_FRAMES.set(kind, k);
+    if (KIND_FRAMES.size < 64) KIND_FRAMES.set(kind, k);
   }
   return [topic, k, toJsonFrame(body)];
 }
