@@ -19,7 +19,7 @@
  *   npm run bench -- --live-rate 200    live delivery at another rate than the target's 1,000 msg/s
  *   npm run bench -- --rounds 5         baseline/gm pairs per send and live workload (default 3, --quick 1);
  *                                       the row is the round with the median ratio
- *   npm run bench -- --group-nice -10   experiment: run gm group servers at that nice value (root for < 0)
+ *   npm run bench -- --group-nice=-10   experiment: run gm group servers at that nice value (root for < 0)
  *   npm run bench -- --group-script FILE
  *                                       run that instead of `bin/run.js group` (experiments)
  *
