@@ -31,6 +31,7 @@ export default class Server extends Command {
     let rpc: InstanceType<typeof RpcServer>;
     try {
       const directory = new Directory(flags.quiet ? silent : log);
+      directory.sweepEvery();
       rpc = new RpcServer({ handlers: directory.handlers, log });
       const endpoint = await rpc.listen(bindEndpoint(flags.bind));
       this.log(`gm server: directory listening on ${endpoint} (pid ${process.pid})`);

@@ -37,7 +37,9 @@ export default class Up extends Command {
       ]);
     const log = stampedLogger();
     const requests = flags.quiet ? silent : log;
-    const rpc = new RpcServer({ handlers: new Directory(requests).handlers, log });
+    const directoryState = new Directory(requests);
+    directoryState.sweepEvery();
+    const rpc = new RpcServer({ handlers: directoryState.handlers, log });
     let groups: GroupServerType;
     try {
       const directory = await rpc.listen(bindEndpoint(flags.bind));

@@ -84,6 +84,16 @@ export class Directory {
     return { groups: this.live() };
   }
 
+  /**
+   * Drops expired registrations every `intervalMs` (not only when someone lists), so the log says
+   * when a group server died. Returns the function that stops it.
+   */
+  sweepEvery(intervalMs = REGISTER_INTERVAL_MS): () => void {
+    const timer = setInterval(() => this.live(), intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   private live(): GroupEntry[] {
     const now = this.now();
     const out: GroupEntry[] = [];
