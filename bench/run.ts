@@ -578,14 +578,10 @@ async function stored(): Promise<void> {
   const reduced = quick ? `quick: ${BIG.toLocaleString("en-US")} messages, not 1,000,000` : undefined;
   const sizeLabel = BIG === 1_000_000 ? "1,000,000" : BIG.toLocaleString("en-US");
 
-  let small: number | undefined;
+  let smallDir: string | undefined;
   if (want("ingest")) {
-    await step("ingest", `ingest at ${SMALL.toLocaleString("en-US")} stored messages`, "msg/s", async () => {
-      const { dataDir } = await filledGroup("small", SMALL);
-      const r = await withGroup("ingest-small", dataDir, (server, group) =>
-        gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 100, seconds: SECONDS, server }),
-      );
-      small = r.value;
+    await step("ingest", `prefill ${SMALL.toLocaleString("en-US")} messages`, "msg/s", async () => {
+      smallDir = (await filledGroup("small", SMALL)).dataDir;
     });
   }
 
@@ -668,25 +664,34 @@ async function stored(): Promise<void> {
         });
       }
       if (want("ingest")) {
-        const r = await gmRequests({
-          endpoint: server.endpoint,
-          group,
-          clients: 1,
-          window: 100,
-          seconds: SECONDS,
-          server,
-        });
-        if (small === undefined) throw new Error("no rate at 10,000 messages to compare with");
+        const dir = smallDir;
+        if (dir === undefined) throw new Error("no 10,000-message group to compare with");
+        // Alternating pairs as for the send workloads: the small group's server, then the big one.
+        const rs = await rounds(
+          "ingest",
+          () =>
+            withGroup("ingest-small", dir, (small, smallGroup) =>
+              gmRequests({ endpoint: small.endpoint, group: smallGroup, clients: 1, window: 100, seconds: SECONDS }),
+            ),
+          () => gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 100, seconds: SECONDS, server }),
+          (b, g) => ({ value: g.value, baseline: b.value }),
+        );
+        const r = rs.gm;
         addRow({
           workload: `ingest scale: send rate at ${sizeLabel} stored messages`,
           key: "ingest",
           value: r.value,
           unit: "msg/s",
-          baseline: small,
+          baseline: rs.base.value,
           baselineOf: `the same (1 client, window 100) at ${SMALL.toLocaleString("en-US")} stored messages`,
           check: { kind: "min-ratio", ratio: 0.8 },
           ...(reduced !== undefined && { reduced }),
-          details: { p50: r.p50, p99: r.p99, serverCpuUsPerMessage: r.serverCpuUsPerRequest },
+          details: {
+            rounds: rs.rounds,
+            p50: r.p50,
+            p99: r.p99,
+            serverCpuUsPerMessage: r.serverCpuUsPerRequest,
+          },
         });
       }
       if (want("memory")) {

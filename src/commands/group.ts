@@ -1,7 +1,7 @@
 import { Command, Flags } from "@oclif/core";
 import chalk from "chalk";
 import { fail } from "../cli/errors.js";
-import { defaultDataDir } from "../cli/server-flags.js";
+import { defaultDataDir, serverHeap } from "../cli/server-flags.js";
 import { untilSignal } from "../cli/signals.js";
 import type { GroupServer as GroupServerType } from "../group/group-server.js";
 import { DEFAULT_SERVER } from "../user/profile.js";
@@ -45,6 +45,7 @@ export default class Group extends Command {
     const { flags } = await this.parse(Group);
     // Listen for SIGINT/SIGTERM before anything is ready: a supervisor may stop us at any moment.
     const stopping = untilSignal();
+    serverHeap();
     const names = flags.name ?? [await this.askName()];
     const [{ GroupServer }, { bindEndpoint, connectEndpoint }, { stampedLogger, silent }] = await Promise.all([
       import("../group/group-server.js"),

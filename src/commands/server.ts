@@ -1,5 +1,6 @@
 import { Command, Flags } from "@oclif/core";
 import { fail } from "../cli/errors.js";
+import { serverHeap } from "../cli/server-flags.js";
 import { untilSignal } from "../cli/signals.js";
 import { DEFAULT_SERVER } from "../user/profile.js";
 
@@ -21,6 +22,7 @@ export default class Server extends Command {
     const { flags } = await this.parse(Server);
     // Listen for SIGINT/SIGTERM before anything is ready: a supervisor may stop us at any moment.
     const stopping = untilSignal();
+    serverHeap();
     const [{ RpcServer }, { Directory }, { bindEndpoint }, { stampedLogger, silent }] = await Promise.all([
       import("../net/rpc-server.js"),
       import("../directory/directory.js"),

@@ -1,6 +1,6 @@
 import { Command, Flags } from "@oclif/core";
 import { fail } from "../cli/errors.js";
-import { defaultDataDir } from "../cli/server-flags.js";
+import { defaultDataDir, serverHeap } from "../cli/server-flags.js";
 import { untilSignal } from "../cli/signals.js";
 import type { GroupServer as GroupServerType } from "../group/group-server.js";
 import { DEFAULT_SERVER } from "../user/profile.js";
@@ -27,6 +27,7 @@ export default class Up extends Command {
     const { flags } = await this.parse(Up);
     // Listen for SIGINT/SIGTERM before anything is ready: a supervisor may stop us at any moment.
     const stopping = untilSignal();
+    serverHeap();
     const [{ RpcServer }, { Directory }, { GroupServer }, { bindEndpoint }, { stampedLogger, silent }] =
       await Promise.all([
         import("../net/rpc-server.js"),
