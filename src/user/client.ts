@@ -270,6 +270,13 @@ export class GmClient {
     return feed;
   }
 
+  /** Forgets a feed that ended by itself (its user left the group, the group is gone). */
+  forget(feed: Feed): void {
+    if (this.feeds.get(feed.group) !== feed) return;
+    this.feeds.delete(feed.group);
+    this.unlisten(feed.group);
+  }
+
   /** Stops following a group. */
   unfollow(group: string): void {
     this.feeds.get(group)?.stop();

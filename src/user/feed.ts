@@ -171,6 +171,7 @@ export class Feed {
   end(reason: Error): void {
     if (this.stopped) return;
     this.stop();
+    this.client.forget(this);
     this.options.onEnd?.(reason);
   }
 

@@ -228,6 +228,48 @@ describe("GmClient", () => {
     assert.ok((await alice.messages("general")).length > 0);
   });
 
+  test("a follower stops at once when its user leaves from another client, and can follow again", async () => {
+    // Two clients of one profile, as a shell and a one-shot command in two processes would be.
+    const shell = clientFor("carol");
+    const oneShot = clientFor("carol");
+    await shell.join("general");
+    const seen: string[] = [];
+    let ended: ((e: Error) => void) | undefined;
+    const end = new Promise<Error>((r) => {
+      ended = r;
+    });
+    await shell.follow("general", { limit: 0, onMessage: (m) => seen.push(m.text), onEnd: (e) => ended?.(e) });
+    const before = await alice.send("general", "before carol leaves");
+    await oneShot.leave("general");
+    await alice.send("general", "after carol left");
+    const reason = await end;
+    assert.match(reason.message, /not a member of "general" any more: you left it from another gm process/);
+    assert.equal((reason as GmError).code, "NOT_MEMBER");
+    // The LEFT event comes before anything published after the LEAVE; what came before may show.
+    assert.ok(!seen.includes("after carol left"), `carol saw ${JSON.stringify(seen)}`);
+    assert.ok(seen.every((t) => t === "before carol leaves"));
+    assert.ok(before.seq > 0);
+
+    // The ended feed was forgotten: joining and following again works and delivers live.
+    await shell.join("general");
+    const again: string[] = [];
+    let got: (() => void) | undefined;
+    const arrived = new Promise<void>((r) => {
+      got = r;
+    });
+    await shell.follow("general", {
+      limit: 0,
+      onMessage: (m) => {
+        again.push(m.text);
+        if (m.text === "welcome back") got?.();
+      },
+    });
+    await alice.send("general", "welcome back");
+    await arrived;
+    assert.deepEqual(again, ["welcome back"]);
+    shell.unfollow("general");
+  });
+
   test("an empty or oversized message is refused before it is sent", async () => {
     await assert.rejects(alice.send("general", "   "), { code: "EMPTY_MESSAGE" });
     await assert.rejects(alice.send("general", "x".repeat(64 * 1024 + 1)), { code: "MESSAGE_TOO_LARGE" });
