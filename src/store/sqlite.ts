@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS messages (
   seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, ts INTEGER NOT NULL,
   user TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+-- No index on ts: ts never decreases as seq grows, so a time is found by bisecting seq (one page
+-- fewer to write per commit, ~30 bytes less per message). Stores made before this dropped it.
+DROP INDEX IF EXISTS messages_ts;
 `;
 
 interface Row {
@@ -150,9 +152,7 @@ export class SqliteGroupStore implements GroupStore {
       after: this.db.prepare<[number, number, number], Row>(
         "SELECT * FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
       ),
-      since: this.db.prepare<[number, number, number], Row>(
-        "SELECT * FROM messages WHERE ts >= ? AND seq <= ? ORDER BY seq LIMIT ?",
-      ),
+      tsOf: this.db.prepare<[number], { ts: number }>("SELECT ts FROM messages WHERE seq = ?"),
       before: this.db.prepare<[number, number, number], Row>(
         "SELECT * FROM messages WHERE seq < ? AND seq <= ? ORDER BY seq DESC LIMIT ?",
       ),
@@ -231,10 +231,26 @@ export class SqliteGroupStore implements GroupStore {
       return { messages: (more ? rows.slice(1) : rows).map(toMessage), more };
     }
     if (query.after !== undefined) rows = this.stmt.after.all(query.after, this.durable, limit);
-    else if (query.since !== undefined) rows = this.stmt.since.all(query.since, this.durable, limit);
+    else if (query.since !== undefined) rows = this.stmt.after.all(this.lastBefore(query.since), this.durable, limit);
     else rows = this.stmt.after.all(0, this.durable, limit);
     const more = rows.length === limit;
     return { messages: (more ? rows.slice(0, -1) : rows).map(toMessage), more };
+  }
+
+  /**
+   * The highest durable seq whose ts is before `time` (0 if none): seqs have no holes and ts never
+   * decreases as seq grows, so a bisection over seq finds it in ~20 lookups for a million messages.
+   */
+  private lastBefore(time: number): number {
+    let lo = 0; // ts(lo) < time, taking ts(0) as -infinity
+    let hi = this.durable + 1; // ts(hi) >= time, taking ts(durable + 1) as +infinity
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      const ts = this.stmt.tsOf.get(mid)?.ts;
+      if (ts !== undefined && ts < time) lo = mid;
+      else hi = mid;
+    }
+    return lo;
   }
 
   count(): number {

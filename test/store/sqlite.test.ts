@@ -275,6 +275,23 @@ describe("SqliteGroupStore: history", () => {
     assert.equal(store.history({ since: 0, limit: 100 }).messages.length, 7);
     assert.deepEqual(store.history({ since: Math.max(...late.map((r) => r.ts)) + 1, limit: 10 }).messages, []);
   });
+
+  test("`since` finds the first message at each time among many, equal times included", async (t) => {
+    const store = setup(t).open();
+    const all: Array<{ seq: number; ts: number }> = [];
+    // Bursts of concurrent sends share a ms (equal ts); between bursts the clock moves on.
+    for (let b = 0; b < 12; b++) {
+      const burst = await appendMany(store, 1 + (b % 5), `b${b}-`);
+      all.push(...burst);
+      clockPast(Math.max(...burst.map((r) => r.ts)));
+    }
+    const byTime = [...new Set(all.map((r) => r.ts))];
+    for (const time of [0, ...byTime, ...byTime.map((x) => x + 1), Number.MAX_SAFE_INTEGER]) {
+      const expected = all.filter((r) => r.ts >= time).map((r) => r.seq);
+      const got = store.history({ since: time, limit: 1000 }).messages.map((m) => m.seq);
+      assert.deepEqual(got, expected, `since ${time}`);
+    }
+  });
 });
 
 describe("SqliteGroupStore: durability and identity", () => {
