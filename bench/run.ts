@@ -359,68 +359,61 @@ async function rounds<B, G>(
 // The workloads
 // ---------------------------------------------------------------------------
 
+/** A durable-send throughput workload against echo with the same clients and window. */
+async function sendThroughput(
+  key: "send32" | "window",
+  workload: string,
+  layout: { clients: number; window: number },
+  baselineOf: string,
+  minRatio: number,
+): Promise<void> {
+  if (!want(key)) return;
+  await step(key, workload, "msg/s", async () => {
+    const r = await rounds(
+      key,
+      () => echo({ ...layout, seconds: SECONDS }),
+      (dir) =>
+        withGroup(key, dir, (server, group) =>
+          gmRequests({ endpoint: server.endpoint, group, ...layout, seconds: SECONDS, server }),
+        ),
+      (b, g) => ({ value: g.value, baseline: b.value }),
+    );
+    const { base, gm } = r;
+    addRow({
+      workload,
+      key,
+      value: gm.value,
+      unit: "msg/s",
+      baseline: base.value,
+      baselineOf,
+      check: { kind: "min-ratio", ratio: minRatio },
+      details: {
+        rounds: r.rounds,
+        processes: { gm: gm.processes, baseline: base.processes },
+        gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
+        baselineLatencyUs: { p50: base.p50, p99: base.p99 },
+        serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
+        cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
+      },
+    });
+  });
+}
+
 async function durableSends(): Promise<void> {
-  if (want("send32")) {
-    await step("send32", "durable send, 32 clients, 1 outstanding each", "msg/s", async () => {
-      const r = await rounds(
-        "send32",
-        () => echo({ clients: 32, window: 1, seconds: SECONDS }),
-        (dir) =>
-          withGroup("send32", dir, (server, group) =>
-            gmRequests({ endpoint: server.endpoint, group, clients: 32, window: 1, seconds: SECONDS, server }),
-          ),
-        (b, g) => ({ value: g.value, baseline: b.value }),
-      );
-      const { base, gm } = r;
-      addRow({
-        workload: "durable send, 32 clients, 1 outstanding each",
-        key: "send32",
-        value: gm.value,
-        unit: "msg/s",
-        baseline: base.value,
-        baselineOf: "raw ROUTER/DEALER echo, 32 client processes, 1 outstanding each",
-        check: { kind: "min-ratio", ratio: 0.6 },
-        details: {
-          rounds: r.rounds,
-          processes: { gm: gm.processes, baseline: base.processes },
-          gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
-          baselineLatencyUs: { p50: base.p50, p99: base.p99 },
-          serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
-          cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
-        },
-      });
-    });
-  }
-  if (want("window")) {
-    await step("window", "durable send, 1 client, window of 100", "msg/s", async () => {
-      const r = await rounds(
-        "window",
-        () => echo({ clients: 1, window: 100, seconds: SECONDS }),
-        (dir) =>
-          withGroup("window", dir, (server, group) =>
-            gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 100, seconds: SECONDS, server }),
-          ),
-        (b, g) => ({ value: g.value, baseline: b.value }),
-      );
-      const { base, gm } = r;
-      addRow({
-        workload: "durable send, 1 client, window of 100",
-        key: "window",
-        value: gm.value,
-        unit: "msg/s",
-        baseline: base.value,
-        baselineOf: "raw pipelined echo, 1 client, 100 in flight",
-        check: { kind: "min-ratio", ratio: 0.5 },
-        details: {
-          rounds: r.rounds,
-          gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
-          baselineLatencyUs: { p50: base.p50, p99: base.p99 },
-          serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
-          cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
-        },
-      });
-    });
-  }
+  await sendThroughput(
+    "send32",
+    "durable send, 32 clients, 1 outstanding each",
+    { clients: 32, window: 1 },
+    "raw ROUTER/DEALER echo, 32 client processes, 1 outstanding each",
+    0.6,
+  );
+  await sendThroughput(
+    "window",
+    "durable send, 1 client, window of 100",
+    { clients: 1, window: 100 },
+    "raw pipelined echo, 1 client, 100 in flight",
+    0.5,
+  );
   if (want("latency")) {
     await step("latency", "durable send, 1 client, one at a time: p50", "us", async () => {
       const r = await rounds(

@@ -1,12 +1,10 @@
 import * as zmq from "zeromq";
 import { EventKind, encodeEvent, Topic } from "../protocol/index.js";
-import { bindError } from "./endpoint.js";
+import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
 
 const SUBSCRIBE = 1;
 const UNSUBSCRIBE = 0;
-/** "M" and a uuid. */
-const GROUP_TOPIC_LENGTH = 37;
 const HELLO_FIRST_BYTE = Topic.helloPrefix.charCodeAt(0);
 
 /**
@@ -50,13 +48,7 @@ export class EventPublisher {
 
   /** Binds; resolves with the bound endpoint (the real port for `:*`). */
   async listen(endpoint: string): Promise<string> {
-    try {
-      await this.socket.bind(endpoint.replace(/:0$/, ":*"));
-    } catch (err) {
-      this.socket.close();
-      throw bindError(endpoint, err);
-    }
-    this.endpoint = this.socket.lastEndpoint ?? endpoint;
+    this.endpoint = await bindSocket(this.socket, endpoint);
     this.loop = this.receiveLoop();
     return this.endpoint;
   }
@@ -87,7 +79,7 @@ export class EventPublisher {
           continue;
         }
         const topic = frame.toString("latin1", 1);
-        const set = topic.length === GROUP_TOPIC_LENGTH ? this.exact : this.partial;
+        const set = topic.length === Topic.groupLength ? this.exact : this.partial;
         if (frame[0] === SUBSCRIBE) set.add(topic);
         else if (frame[0] === UNSUBSCRIBE) set.delete(topic);
       }

@@ -9,7 +9,7 @@ import {
   type Request,
   Status,
 } from "../protocol/index.js";
-import { bindError } from "./endpoint.js";
+import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
 
 /** Handles one decoded request; returns the reply body or throws a GmError. */
@@ -53,13 +53,7 @@ export class RpcServer {
 
   /** Binds and starts serving; resolves with the bound endpoint (the real port for `:*`/`:0`). */
   async listen(endpoint: string): Promise<string> {
-    try {
-      await this.socket.bind(endpoint.replace(/:0$/, ":*"));
-    } catch (err) {
-      this.socket.close();
-      throw bindError(endpoint, err);
-    }
-    this.endpoint = this.socket.lastEndpoint ?? endpoint;
+    this.endpoint = await bindSocket(this.socket, endpoint);
     this.loop = this.receiveLoop();
     return this.endpoint;
   }

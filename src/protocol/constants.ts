@@ -38,6 +38,7 @@ export const EventKind = {
 export const Topic = {
   /** A group's topic is this letter and the group's id (a uuid: 36 characters, so no topic is a prefix of another). */
   groupPrefix: "M",
+  groupLength: 37,
   /** Hello topics are this letter and 1 to 63 more bytes of the subscriber's choosing. */
   helloPrefix: "H",
   helloMaxBytes: 64,

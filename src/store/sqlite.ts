@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS messages (
   user TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL
 );
 -- No index on ts: ts never decreases as seq grows, so a time is found by bisecting seq (one page
--- fewer to write per commit, ~30 bytes less per message). Stores made before this dropped it.
+-- fewer to write per commit, ~17 bytes less per message). Stores made before this dropped it.
 DROP INDEX IF EXISTS messages_ts;
 `;
 

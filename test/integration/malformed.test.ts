@@ -238,6 +238,8 @@ describe("group-level errors", () => {
   test("not a member → NOT_MEMBER", async () => {
     await assert.rejects(send({ user: STRANGER }), { code: "NOT_MEMBER", message: /not a member of "general"/ });
     await assert.rejects(c.request("HISTORY", { group: "general", user: STRANGER }), { code: "NOT_MEMBER" });
+    // Only members are told where the group's live messages are published.
+    await assert.rejects(c.request("SUBSCRIBE", { group: "general", user: STRANGER }), { code: "NOT_MEMBER" });
     await assert.rejects(send({ group: "random" }), { code: "NOT_MEMBER" }, "a member of one group only");
   });
 
