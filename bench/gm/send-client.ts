@@ -31,7 +31,7 @@ import {
   workerReady,
   workerResult,
 } from "../lib/measure.js";
-import { call, dealer, decodeReply, encodeRequest, messageId, newUser, padText, replyError } from "./wire.js";
+import { call, dealer, decodeReply, encodeRequestJson, messageId, newUser, padText, replyError } from "./wire.js";
 
 const { values } = parseArgs({
   options: {
@@ -100,7 +100,7 @@ runWorker(async () => {
     let last = start;
     const sendOne = async (): Promise<void> => {
       const n = seq++;
-      const frames = encodeRequest(command, String(n), Buffer.from(body()));
+      const frames = encodeRequestJson(command, String(n), body());
       sentAt.set(n, nowNs());
       inFlight++;
       await sock.send(frames);

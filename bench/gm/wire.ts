@@ -3,16 +3,16 @@
  * src/protocol (pure: no gm client library in the way), so what is measured is the group server,
  * the network and the protocol, with clients as lean as the baseline echo clients.
  *
- *   request  ["GM/1", command, request-id, body-json]        (DEALER -> group server ROUTER)
- *   reply    ["GM/1", "200"|"300"|"400"|"500", request-id, body-json]
- *   event    [topic, "GM/1", "MESSAGE", group, body-json]     (on the events socket, to SUB sockets)
+ *   request  "GM/2 <command> <request-id>\n<body-json>"    (DEALER -> group server ROUTER)
+ *   reply    "GM/2 <200|300|400|500> <request-id>\n<body-json>"
+ *   event    "<topic> <MESSAGE|LEFT|HELLO>\n<body-json>"  (on the events socket, to SUB sockets)
  */
 import { randomBytes } from "node:crypto";
 import { v4 as uuidv4 } from "uuid";
 import * as zmq from "zeromq";
-import { decodeEvent, decodeReply, encodeRequest } from "../../src/protocol/codec.js";
+import { decodeEvent, decodeReply, encodeRequest, encodeRequestJson } from "../../src/protocol/codec.js";
 
-export { decodeEvent, decodeReply, encodeRequest };
+export { decodeEvent, decodeReply, encodeRequest, encodeRequestJson };
 
 /** Message texts are exactly this many bytes (ASCII). */
 export const TEXT_BYTES = 100;

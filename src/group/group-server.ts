@@ -53,8 +53,8 @@ export interface GroupDetails {
  */
 export class GroupServer {
   private registrar: Registrar | undefined;
-  /** Each group's topic on the events socket, as a frame and as a string. */
-  private readonly topics = new Map<string, { frame: Buffer; text: string }>();
+  /** Each group's topic on the events socket. */
+  private readonly topics = new Map<string, string>();
   endpoint = "";
   address = "";
   /** The events endpoint subscribers connect to (advertised form). */
@@ -66,10 +66,7 @@ export class GroupServer {
     private readonly publisher: EventPublisher,
     private readonly log: Logger,
   ) {
-    for (const s of stores.values()) {
-      const text = Topic.groupPrefix + s.id;
-      this.topics.set(s.name, { frame: Buffer.from(text, "latin1"), text });
-    }
+    for (const s of stores.values()) this.topics.set(s.name, Topic.groupPrefix + s.id);
   }
 
   /** Opens the stores, binds, and registers with the directory (waiting for its first answer). */
@@ -204,12 +201,12 @@ export class GroupServer {
   /** Publishes an event once; ZeroMQ copies it to every subscriber of the group's topic. */
   private publish(group: string, kind: string, body: unknown): void {
     const topic = this.topic(group);
-    if (!this.publisher.wanted(topic.text)) return;
-    this.publisher.publish(encodeEvent(topic.frame, kind, Buffer.from(JSON.stringify(body))));
+    if (!this.publisher.wanted(topic)) return;
+    this.publisher.publish(encodeEvent(topic, kind, body));
   }
 
-  private topic(group: string): { frame: Buffer; text: string } {
-    return this.topics.get(group) as { frame: Buffer; text: string };
+  private topic(group: string): string {
+    return this.topics.get(group) as string;
   }
 
   /** HISTORY (PROTOCOL.md §HISTORY), the original get_messages: oldest first, paged. */
@@ -257,7 +254,7 @@ export class GroupServer {
     return {
       group: store.name,
       events: this.events,
-      topic: this.topic(store.name).text,
+      topic: this.topic(store.name),
       last: store.durableSeq,
       refresh: SUBSCRIBE_REFRESH_MS,
     };

@@ -1,20 +1,21 @@
 import type { Writable } from "zeromq";
+import type { Frame } from "../protocol/codec.js";
 
 /** A FIFO of frame sets that does not shift arrays (O(1) take). */
 class Fifo {
-  private items: (Buffer[] | undefined)[] = [];
+  private items: (Frame[] | undefined)[] = [];
   private head = 0;
 
   get length(): number {
     return this.items.length - this.head;
   }
 
-  push(frames: Buffer[]): void {
+  push(frames: Frame[]): void {
     this.items.push(frames);
   }
 
-  take(): Buffer[] {
-    const frames = this.items[this.head] as Buffer[];
+  take(): Frame[] {
+    const frames = this.items[this.head] as Frame[];
     this.items[this.head++] = undefined;
     if (this.head === this.items.length) {
       this.items = [];
@@ -46,13 +47,13 @@ export class Outbox {
     return this.replies.length + this.events.length;
   }
 
-  push(frames: Buffer[]): void {
+  push(frames: Frame[]): void {
     this.replies.push(frames);
     if (!this.busy) void this.drain();
   }
 
   /** Queues an event; false when the event queue is full and it was dropped. */
-  pushEvent(frames: Buffer[]): boolean {
+  pushEvent(frames: Frame[]): boolean {
     if (this.events.length >= MAX_QUEUED_EVENTS) return false;
     this.events.push(frames);
     if (!this.busy) void this.drain();

@@ -1,15 +1,17 @@
 import * as zmq from "zeromq";
-import { EventKind, encodeEvent, Topic } from "../protocol/index.js";
+import { EventKind, encodeEvent, type Frame, Topic } from "../protocol/index.js";
 import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
 
 const SUBSCRIBE = 1;
 const UNSUBSCRIBE = 0;
 const HELLO_FIRST_BYTE = Topic.helloPrefix.charCodeAt(0);
+/** A HELLO event is the subscribed hello topic, byte for byte, and then this. */
+const HELLO_REST = Buffer.from(encodeEvent("", EventKind.Hello, {})[0] as string);
 
 /**
- * The live side of a server: one XPUB socket. Each event is sent once, with its topic as the first
- * frame, and libzmq copies it to every matching subscriber on its I/O thread, so the cost of a
+ * The live side of a server: one XPUB socket. Each event is sent once, starting with its topic,
+ * and libzmq copies it to every matching subscriber on its I/O thread, so the cost of a
  * message does not grow with the number of members in JavaScript.
  *
  * Subscribers cannot tell when their subscription has reached the publisher (the "slow joiner"),
@@ -61,10 +63,10 @@ export class EventPublisher {
   }
 
   /**
-   * Publishes an event frame set (topic first). False when too many events already wait in this
+   * Publishes an encoded event (its topic first). False when too many events already wait in this
    * process and it was dropped; subscribers then see a gap.
    */
-  publish(frames: Buffer[]): boolean {
+  publish(frames: Frame[]): boolean {
     return !this.socket.closed && this.outbox.pushEvent(frames);
   }
 
@@ -74,8 +76,10 @@ export class EventPublisher {
         if (frame === undefined || frame.length === 0) continue;
         if (frame[1] === HELLO_FIRST_BYTE) {
           if (frame[0] !== SUBSCRIBE || frame.length > 1 + Topic.helloMaxBytes) continue;
+          // A space or LF would end the topic early in the event's header: not a hello topic.
+          if (frame.indexOf(0x20) > 0 || frame.indexOf(0x0a) > 0) continue;
           // Answers go before queued events, so a joiner is not kept waiting behind a burst.
-          this.outbox.push(encodeEvent(frame.subarray(1), EventKind.Hello, {}));
+          this.outbox.push([Buffer.concat([frame.subarray(1), HELLO_REST])]);
           continue;
         }
         const topic = frame.toString("latin1", 1);

@@ -4,6 +4,7 @@ import {
   ErrorCode,
   type ErrorCodeName,
   encodeRequest,
+  type Frame,
   RemoteError,
   Status,
   type StatusCode,
@@ -21,7 +22,7 @@ export interface RpcClientOptions {
 }
 
 interface Pending {
-  readonly frames: Buffer[];
+  readonly frames: Frame[];
   readonly resolve: (body: unknown) => void;
   readonly reject: (err: Error) => void;
   tries: number;

@@ -1,31 +1,40 @@
 /**
- * Encoding and decoding of gm frames (docs/PROTOCOL.md, "Framing"). Pure: no sockets, no clock.
+ * Encoding and decoding of gm messages (docs/PROTOCOL.md §3). Pure: no sockets, no clock.
  *
- * Request, as a server's ROUTER socket receives it:
- *   [routing id] [empty delimiter, only from REQ clients] "GM/1" command request-id body-json
- * Reply, mirroring the envelope:
- *   [routing id] [empty delimiter, if the request had one] "GM/1" status request-id body-json
- * Event (on a group server's XPUB socket, to SUB sockets; the topic says which group):
- *   topic kind body-json
+ * Every request, reply and event is ONE ZeroMQ frame: a header line of ASCII words separated by
+ * single spaces, a line feed, then a JSON body (UTF-8):
+ *   request  "GM/2 <command> <request-id>\n<body>"   after [routing id] [empty delimiter, REQ only]
+ *   reply    "GM/2 <status> <request-id>\n<body>"    with the request's envelope in front
+ *   event    "<topic> <kind>\n<body>"                on a group server's XPUB socket
+ * One frame, not one per field, because each frame costs zeromq.js about 2 us to send and again to
+ * receive: with four frames a request and its reply spent more in framing than the server spent on
+ * the message (bench/tools/frames-micro.ts).
  */
 import { ErrorCode, Limits, SIGNATURE, Status, type StatusCode } from "./constants.js";
 import { GmError } from "./errors.js";
 
-const SIG = Buffer.from(SIGNATURE);
+/** What a socket is given to send: a Buffer, or a string it encodes as UTF-8. */
+export type Frame = Buffer | string;
+
 const EMPTY = Buffer.alloc(0);
-const STATUS_FRAMES: Record<string, Buffer> = Object.fromEntries(Object.values(Status).map((s) => [s, Buffer.from(s)]));
+const LF = 0x0a;
+/** The longest header a request or reply can have: signature, command (32), id (64), spaces. */
+const MAX_HEADER = SIGNATURE.length + 1 + 32 + 1 + Limits.requestIdBytes;
+/** Request ids and commands: printable ASCII without space. */
+const WORD = /^[\x21-\x7e]+$/;
 
 export interface Request {
   /** Frames to put back in front of the reply: routing id, and the REQ delimiter if any. */
   readonly envelope: Buffer[];
   readonly command: string;
-  readonly id: Buffer;
+  /** The request id, echoed in the reply ("" when the request's id could not be read). */
+  readonly id: string;
   readonly body: Record<string, unknown>;
 }
 
 export type DecodedRequest =
   | { readonly ok: true; readonly request: Request }
-  | { readonly ok: false; readonly envelope: Buffer[]; readonly id: Buffer; readonly error: GmError };
+  | { readonly ok: false; readonly envelope: Buffer[]; readonly id: string; readonly error: GmError };
 
 /** Splits off the envelope that a ROUTER socket adds (and the empty delimiter REQ adds). */
 function splitEnvelope(frames: readonly Buffer[]): [Buffer[], Buffer[]] {
@@ -35,11 +44,20 @@ function splitEnvelope(frames: readonly Buffer[]): [Buffer[], Buffer[]] {
   return [[routingId], frames.slice(1)];
 }
 
+/** The header line of a frame (its bytes up to the first LF, or -1 for `lf` if there is none). */
+function headerOf(frame: Buffer, max: number): { words: string[]; lf: number } {
+  const lf = frame.indexOf(LF);
+  const end = lf < 0 ? Math.min(frame.length, max) : lf;
+  return { words: frame.toString("latin1", 0, Math.min(end, max)).split(" "), lf };
+}
+
 /** Decodes a request received on a ROUTER socket. Never throws. */
 export function decodeRequest(frames: readonly Buffer[]): DecodedRequest {
   const [envelope, payload] = splitEnvelope(frames);
-  const rawId = payload[2];
-  const id = rawId !== undefined && rawId.length <= Limits.requestIdBytes ? rawId : EMPTY;
+  const frame = payload[0] ?? EMPTY;
+  const { words, lf } = headerOf(frame, MAX_HEADER + 1);
+  const [sig = "", command = "", rawId = ""] = words;
+  const id = rawId.length <= Limits.requestIdBytes && WORD.test(rawId) ? rawId : "";
   const fail = (code: GmError["code"], message: string): DecodedRequest => ({
     ok: false,
     envelope,
@@ -47,89 +65,81 @@ export function decodeRequest(frames: readonly Buffer[]): DecodedRequest {
     error: new GmError(code, message),
   });
 
-  const sig = payload[0];
-  if (sig === undefined || !sig.equals(SIG)) {
-    if (sig !== undefined && sig.subarray(0, 3).toString("latin1") === "GM/") {
+  if (sig !== SIGNATURE) {
+    if (sig.startsWith("GM/")) {
       return fail(
         ErrorCode.UnsupportedVersion,
-        `unsupported protocol version "${sig.toString("latin1", 0, 16)}": this server speaks ${SIGNATURE}`,
+        `unsupported protocol version "${sig.slice(0, 16)}": this server speaks ${SIGNATURE}`,
       );
     }
-    return fail(ErrorCode.BadSignature, `not a gm request: the first frame must be "${SIGNATURE}"`);
-  }
-  if (payload.length !== 4) {
     return fail(
-      ErrorCode.BadFrames,
-      `a request has 4 frames (signature, command, request id, body), got ${payload.length}`,
+      ErrorCode.BadSignature,
+      `not a gm request: it must start with "${SIGNATURE} <command> <request-id>" and a line feed`,
     );
   }
-  const [, commandFrame, idFrame, bodyFrame] = payload as [Buffer, Buffer, Buffer, Buffer];
-  if (idFrame.length === 0 || idFrame.length > Limits.requestIdBytes) {
-    return fail(ErrorCode.BadFrames, `the request id must be 1 to ${Limits.requestIdBytes} bytes`);
+  if (payload.length !== 1) {
+    return fail(
+      ErrorCode.BadFrames,
+      `a request is one frame (header line, line feed, JSON body), got ${payload.length} frames`,
+    );
   }
-  if (commandFrame.length === 0 || commandFrame.length > 32) {
-    return fail(ErrorCode.UnknownCommand, "the command frame must be 1 to 32 bytes");
+  if (lf < 0 || lf > MAX_HEADER || words.length !== 3) {
+    return fail(
+      ErrorCode.BadFrames,
+      `the header line must be "${SIGNATURE} <command> <request-id>", at most ${MAX_HEADER} bytes, then a line feed`,
+    );
   }
-  if (bodyFrame.length > Limits.bodyBytes) {
-    return fail(ErrorCode.TooLarge, `request body is ${bodyFrame.length} bytes; the limit is ${Limits.bodyBytes}`);
+  if (id === "") {
+    return fail(ErrorCode.BadFrames, `the request id must be 1 to ${Limits.requestIdBytes} printable ASCII bytes`);
+  }
+  if (command.length === 0 || command.length > 32 || !WORD.test(command)) {
+    return fail(ErrorCode.UnknownCommand, "the command must be 1 to 32 printable ASCII bytes");
+  }
+  const bodyBytes = frame.length - lf - 1;
+  if (bodyBytes > Limits.bodyBytes) {
+    return fail(ErrorCode.TooLarge, `request body is ${bodyBytes} bytes; the limit is ${Limits.bodyBytes}`);
   }
   let body: unknown;
   try {
-    body = bodyFrame.length === 0 ? {} : JSON.parse(bodyFrame.toString("utf8"));
+    body = bodyBytes === 0 ? {} : JSON.parse(frame.toString("utf8", lf + 1));
   } catch (err) {
     return fail(ErrorCode.BadJson, `the body is not valid JSON: ${(err as Error).message}`);
   }
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     return fail(ErrorCode.BadJson, "the body must be a JSON object");
   }
-  return {
-    ok: true,
-    request: {
-      envelope,
-      command: commandFrame.toString("latin1"),
-      id: idFrame,
-      body: body as Record<string, unknown>,
-    },
-  };
+  return { ok: true, request: { envelope, command, id, body: body as Record<string, unknown> } };
 }
 
-/** Encodes a successful reply. `body` may be pre-encoded JSON to avoid re-encoding. */
-export function encodeReply(envelope: readonly Buffer[], id: Buffer, body: unknown): Buffer[] {
-  return [...envelope, SIG, STATUS_FRAMES[Status.Ok] as Buffer, id, toJsonFrame(body)];
+/** Encodes a successful reply. */
+export function encodeReply(envelope: readonly Buffer[], id: string, body: unknown): Frame[] {
+  return [...envelope, `${SIGNATURE} ${Status.Ok} ${id}\n${JSON.stringify(body ?? {})}`];
 }
 
 /** Encodes an error reply from a GmError. */
-export function encodeError(envelope: readonly Buffer[], id: Buffer, error: GmError): Buffer[] {
+export function encodeError(envelope: readonly Buffer[], id: string, error: GmError): Frame[] {
   const body = JSON.stringify({ code: error.code, message: error.message });
-  return [...envelope, SIG, STATUS_FRAMES[error.status] as Buffer, id, Buffer.from(body)];
+  return [...envelope, `${SIGNATURE} ${error.status} ${id}\n${body}`];
 }
 
-const COMMAND_FRAMES = new Map<string, Buffer>();
-
-/** Encodes a request as a DEALER client sends it (no envelope). */
-export function encodeRequest(command: string, id: string, body: unknown): Buffer[] {
-  let c = COMMAND_FRAMES.get(command);
-  if (c === undefined) {
-    c = Buffer.from(command, "latin1");
-    if (COMMAND_FRAMES.size < 64) COMMAND_FRAMES.set(command, c);
-  }
-  return [SIG, c, Buffer.from(id, "latin1"), toJsonFrame(body)];
+/** Encodes a request as a DEALER client sends it (no envelope). `id`: printable ASCII, no space. */
+export function encodeRequest(command: string, id: string, body: unknown): Frame[] {
+  return encodeRequestJson(command, id, JSON.stringify(body ?? {}));
 }
 
-const KIND_FRAMES = new Map<string, Buffer>();
-
-/** Encodes an event as the events (XPUB) socket publishes it: topic, kind, body. */
-export function encodeEvent(topic: Buffer, kind: string, body: unknown): Buffer[] {
-  let k = KIND_FRAMES.get(kind);
-  if (k === undefined) {
-    k = Buffer.from(kind, "latin1");
-    if (KIND_FRAMES.size < 64) KIND_FRAMES.set(kind, k);
-  }
-  return [topic, k, toJsonFrame(body)];
+/** The same, with the body already encoded as JSON (a client that builds bodies from a template). */
+export function encodeRequestJson(command: string, id: string, json: string): Frame[] {
+  return [`${SIGNATURE} ${command} ${id}\n${json}`];
 }
 
-function toJsonFrame(body: unknown): Buffer {
-  return Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body ?? {}));
+/** The header of an event on `topic` (a group topic or a hello topic) of this kind, with its LF. */
+export function eventHeader(topic: string, kind: string): string {
+  return `${topic} ${kind}\n`;
+}
+
+/** Encodes an event as the events (XPUB) socket publishes it. `body` may be pre-encoded JSON. */
+export function encodeEvent(topic: string, kind: string, body: unknown): Frame[] {
+  return [eventHeader(topic, kind) + (typeof body === "string" ? body : JSON.stringify(body ?? {}))];
 }
 
 export type Reply =
@@ -145,31 +155,41 @@ export type Event =
     }
   | { readonly type: "invalid"; readonly reason: string };
 
-function jsonBody(frame: Buffer): { ok: true; body: unknown } | { ok: false } {
+function jsonBody(frame: Buffer, from: number): { ok: true; body: unknown } | { ok: false } {
   try {
-    return { ok: true, body: JSON.parse(frame.toString("utf8")) };
+    return { ok: true, body: JSON.parse(frame.toString("utf8", from)) };
   } catch {
     return { ok: false };
   }
 }
 
+const STATUS = /^[2-5]00$/;
+
 /** Decodes a reply as a DEALER (or REQ, after its delimiter) client receives it. Never throws. */
 export function decodeReply(frames: readonly Buffer[]): Reply {
-  if (frames.length !== 4) return { type: "invalid", reason: `expected 4 frames, got ${frames.length}` };
-  const [sig, status, id, bodyFrame] = frames as [Buffer, Buffer, Buffer, Buffer];
-  if (!sig.equals(SIG)) return { type: "invalid", reason: "bad signature" };
-  const head = status.toString("latin1");
-  if (!/^[2-5]00$/.test(head)) return { type: "invalid", reason: `"${head.slice(0, 16)}" is not a status` };
-  const body = jsonBody(bodyFrame);
+  const frame = frames[0];
+  if (frames.length !== 1 || frame === undefined) {
+    return { type: "invalid", reason: `expected 1 frame, got ${frames.length}` };
+  }
+  const { words, lf } = headerOf(frame, MAX_HEADER + 1);
+  const [sig, status = "", id] = words;
+  if (sig !== SIGNATURE) return { type: "invalid", reason: "bad signature" };
+  if (lf < 0 || words.length !== 3) return { type: "invalid", reason: "bad header line" };
+  if (!STATUS.test(status)) return { type: "invalid", reason: `"${status.slice(0, 16)}" is not a status` };
+  const body = jsonBody(frame, lf + 1);
   if (!body.ok) return { type: "invalid", reason: "body is not JSON" };
-  return { type: "reply", status: head as StatusCode, id: id.toString("latin1"), body: body.body };
+  return { type: "reply", status: status as StatusCode, id: id as string, body: body.body };
 }
 
 /** Decodes an event as a SUB socket receives it. Never throws. */
 export function decodeEvent(frames: readonly Buffer[]): Event {
-  if (frames.length !== 3) return { type: "invalid", reason: `expected 3 frames, got ${frames.length}` };
-  const [topic, kind, bodyFrame] = frames as [Buffer, Buffer, Buffer];
-  const body = jsonBody(bodyFrame);
+  const frame = frames[0];
+  if (frames.length !== 1 || frame === undefined) {
+    return { type: "invalid", reason: `expected 1 frame, got ${frames.length}` };
+  }
+  const { words, lf } = headerOf(frame, 128);
+  if (lf < 0 || words.length !== 2) return { type: "invalid", reason: "bad header line" };
+  const body = jsonBody(frame, lf + 1);
   if (!body.ok) return { type: "invalid", reason: "body is not JSON" };
-  return { type: "event", topic: topic.toString("latin1"), kind: kind.toString("latin1"), body: body.body };
+  return { type: "event", topic: words[0] as string, kind: words[1] as string, body: body.body };
 }

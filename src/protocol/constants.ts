@@ -2,8 +2,8 @@
  * Wire constants of the gm protocol (docs/PROTOCOL.md). Pure data: no I/O.
  */
 
-/** First frame of every gm message: protocol name and major version. */
-export const SIGNATURE = "GM/1";
+/** First word of every request and reply: protocol name and major version. */
+export const SIGNATURE = "GM/2";
 
 /** Request commands understood by the directory (`gm server`). */
 export const DirectoryCommand = {
@@ -24,7 +24,7 @@ export const GroupCommand = {
   Ping: "PING",
 } as const;
 
-/** The kind frame of an event published on a group server's events (XPUB) socket. */
+/** The kind of an event (second word of its header) published on a group server's events (XPUB) socket. */
 export const EventKind = {
   /** A message stored in a group, published on the group's topic. */
   Message: "MESSAGE",
@@ -34,12 +34,12 @@ export const EventKind = {
   Hello: "HELLO",
 } as const;
 
-/** Topics on the events socket: the first frame of every event. */
+/** Topics on the events socket: the first word of every event's header, what SUB sockets match. */
 export const Topic = {
   /** A group's topic is this letter and the group's id (a uuid: 36 characters, so no topic is a prefix of another). */
   groupPrefix: "M",
   groupLength: 37,
-  /** Hello topics are this letter and 1 to 63 more bytes of the subscriber's choosing. */
+  /** Hello topics are this letter and 1 to 63 more bytes of the subscriber's choosing (no space, no LF). */
   helloPrefix: "H",
   helloMaxBytes: 64,
 } as const;

@@ -57,7 +57,21 @@ after(async () => {
   if (root !== undefined) rmSync(root, { recursive: true, force: true });
 });
 
-/** A raw DEALER connected to a server; `call` sends frames and returns the decoded reply. */
+/** One reply frame split into its header words and its JSON body (and the frame count, for checks). */
+function parseReply(frames: Buffer[]) {
+  assert.equal(frames.length, 1, "a reply is one frame");
+  const text = String(frames[0]);
+  const lf = text.indexOf("\n");
+  assert.ok(lf > 0, "the reply has a header line");
+  const [sig = "", status = "", id = "", ...extra] = text.slice(0, lf).split(" ");
+  assert.deepEqual(extra, [], "the header line has three words");
+  return { sig, status, id, body: JSON.parse(text.slice(lf + 1)) };
+}
+
+/** A request frame: header line, LF, body. */
+const frame = (header: string, body = "{}") => `${header}\n${body}`;
+
+/** A raw DEALER connected to a server; `call` sends frames and returns the parsed reply. */
 function rawDealer(t: TestContext, endpoint: string, receiveTimeout = 5000) {
   const socket = new zmq.Dealer({ linger: 0, receiveTimeout });
   socket.connect(endpoint);
@@ -66,8 +80,7 @@ function rawDealer(t: TestContext, endpoint: string, receiveTimeout = 5000) {
     socket,
     async call(frames: (string | Buffer)[]) {
       await socket.send(frames);
-      const [sig, status, id, body] = await socket.receive();
-      return { sig: String(sig), status: String(status), id: String(id), body: JSON.parse(String(body)) };
+      return parseReply(await socket.receive());
     },
   };
 }
@@ -98,45 +111,50 @@ const targets: Array<[string, () => string]> = [
 for (const [role, ep] of targets) {
   describe(`malformed frames to the ${role}`, () => {
     test("wrong signature → BAD_SIGNATURE", (t) =>
-      expectRejected(t, ep(), ["HELLO", "PING", "r1", "{}"], "BAD_SIGNATURE", "r1"));
+      expectRejected(t, ep(), [frame("HELLO PING r1")], "BAD_SIGNATURE", "r1"));
 
-    test("another protocol version → UNSUPPORTED_VERSION", (t) =>
-      expectRejected(t, ep(), ["GM/2", "PING", "r2", "{}"], "UNSUPPORTED_VERSION", "r2", /GM\/2/));
+    test("another protocol version → UNSUPPORTED_VERSION", async (t) => {
+      await expectRejected(t, ep(), [frame("GM/3 PING r2")], "UNSUPPORTED_VERSION", "r2", /GM\/3/);
+      // A GM/1 client (four frames per request) is told which version this server speaks.
+      await expectRejected(t, ep(), ["GM/1", "PING", "r2", "{}"], "UNSUPPORTED_VERSION", "", /GM\/1.*GM\/2/);
+    });
 
-    test("too few and too many frames → BAD_FRAMES", async (t) => {
-      await expectRejected(t, ep(), [SIGNATURE, "PING", "r3"], "BAD_FRAMES", "r3", /got 3/);
-      await expectRejected(t, ep(), [SIGNATURE, "PING", "r4", "{}", "{}"], "BAD_FRAMES", "r4", /got 5/);
+    test("more than one frame, or a bad header line → BAD_FRAMES", async (t) => {
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r3`), "{}"], "BAD_FRAMES", "r3", /got 2 frames/);
+      await expectRejected(t, ep(), [`${SIGNATURE} PING r4`], "BAD_FRAMES", "r4", /line feed/);
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r4 extra`)], "BAD_FRAMES", "r4", /header line/);
       await expectRejected(t, ep(), [SIGNATURE], "BAD_FRAMES", "");
     });
 
-    test("empty or oversized request id → BAD_FRAMES", async (t) => {
-      await expectRejected(t, ep(), [SIGNATURE, "PING", "", "{}"], "BAD_FRAMES", "");
-      await expectRejected(t, ep(), [SIGNATURE, "PING", "i".repeat(65), "{}"], "BAD_FRAMES", "");
+    test("empty, oversized or non-ASCII request id → BAD_FRAMES", async (t) => {
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING `)], "BAD_FRAMES", "");
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING ${"i".repeat(65)}`)], "BAD_FRAMES", "");
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING né`)], "BAD_FRAMES", "");
     });
 
     test("invalid JSON, or JSON that is not an object → BAD_JSON", async (t) => {
-      await expectRejected(t, ep(), [SIGNATURE, "PING", "r5", "{not json"], "BAD_JSON", "r5");
-      await expectRejected(t, ep(), [SIGNATURE, "PING", "r6", "[1,2,3]"], "BAD_JSON", "r6");
-      await expectRejected(t, ep(), [SIGNATURE, "PING", "r7", "null"], "BAD_JSON", "r7");
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r5`, "{not json")], "BAD_JSON", "r5");
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r6`, "[1,2,3]")], "BAD_JSON", "r6");
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r7`, "null")], "BAD_JSON", "r7");
     });
 
     test("unknown command → UNKNOWN_COMMAND", async (t) => {
-      await expectRejected(t, ep(), [SIGNATURE, "DELETE_ALL", "r8", "{}"], "UNKNOWN_COMMAND", "r8", /DELETE_ALL/);
-      await expectRejected(t, ep(), [SIGNATURE, "ping", "r9", "{}"], "UNKNOWN_COMMAND", "r9");
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} DELETE_ALL r8`)], "UNKNOWN_COMMAND", "r8", /DELETE_ALL/);
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} ping r9`)], "UNKNOWN_COMMAND", "r9");
     });
 
     test("a body over 512 KiB → TOO_LARGE", async (t) => {
       const body = JSON.stringify({ group: "general", user: USER, id: randomUUID(), text: "x".repeat(600 * 1024) });
       assert.ok(body.length > Limits.bodyBytes && body.length < Limits.frameBytes);
-      await expectRejected(t, ep(), [SIGNATURE, "SEND", "r10", body], "TOO_LARGE", "r10", /524288/);
+      await expectRejected(t, ep(), [frame(`${SIGNATURE} SEND r10`, body)], "TOO_LARGE", "r10", /524288/);
     });
 
     test("a frame over 1 MiB drops the connection without a reply; the server serves others", async (t) => {
       const offender = rawDealer(t, ep(), 250);
-      await offender.socket.send([SIGNATURE, "PING", "huge", Buffer.alloc(Limits.frameBytes + 1024, 0x61)]);
+      await offender.socket.send([frame(`${SIGNATURE} PING huge`, "a".repeat(Limits.frameBytes + 1024))]);
 
       // Another client is served as usual.
-      const other = await rawDealer(t, ep()).call([SIGNATURE, "PING", "other", "{}"]);
+      const other = await rawDealer(t, ep()).call([frame(`${SIGNATURE} PING other`)]);
       assert.equal(other.status, "200");
       assert.equal(other.id, "other");
 
@@ -146,10 +164,9 @@ for (const [role, ep] of targets) {
       const deadline = Date.now() + 10_000;
       let answered: { status: string; id: string } | undefined;
       for (let i = 0; answered === undefined && Date.now() < deadline; i++) {
-        await offender.socket.send([SIGNATURE, "PING", `ping-${i}`, "{}"]);
+        await offender.socket.send([frame(`${SIGNATURE} PING ping-${i}`)]);
         try {
-          const [, status, id] = (await offender.socket.receive()).map(String);
-          answered = { status: status as string, id: id as string };
+          answered = parseReply(await offender.socket.receive());
         } catch (err) {
           if ((err as { code?: string }).code !== "EAGAIN") throw err;
         }
@@ -252,10 +269,9 @@ describe("group-level errors", () => {
     const req = new zmq.Request({ linger: 0, receiveTimeout: 5000 });
     t.after(() => req.close());
     req.connect(group.endpoint);
-    await req.send([SIGNATURE, "SUBSCRIBE", "s1", JSON.stringify({ group: "general", user: USER })]);
-    const [, status, id, body] = (await req.receive()).map(String);
+    await req.send(frame(`${SIGNATURE} SUBSCRIBE s1`, JSON.stringify({ group: "general", user: USER })));
+    const { status, id, body: reply } = parseReply(await req.receive());
     assert.deepEqual([status, id], ["200", "s1"]);
-    const reply = JSON.parse(body ?? "{}");
     assert.match(reply.events, /^tcp:\/\/127\.0\.0\.1:\d+$/);
     assert.match(reply.topic, /^M[0-9a-f-]{36}$/);
     assert.equal(reply.refresh, 5000);
