@@ -57,7 +57,9 @@ export function decodeRequest(frames: readonly Buffer[]): DecodedRequest {
   const frame = payload[0] ?? EMPTY;
   const { words, lf } = headerOf(frame, MAX_HEADER + 1);
   const [sig = "", command = "", rawId = ""] = words;
-  const id = rawId.length <= Limits.requestIdBytes && WORD.test(rawId) ? rawId : "";
+  const wellFormed = lf >= 0 && lf <= MAX_HEADER && words.length === 3;
+  // Echoed only from a header that parses, so a reply never carries a word that is not the id.
+  const id = wellFormed && rawId.length <= Limits.requestIdBytes && WORD.test(rawId) ? rawId : "";
   const fail = (code: GmError["code"], message: string): DecodedRequest => ({
     ok: false,
     envelope,
@@ -83,7 +85,7 @@ export function decodeRequest(frames: readonly Buffer[]): DecodedRequest {
       `a request is one frame (header line, line feed, JSON body), got ${payload.length} frames`,
     );
   }
-  if (lf < 0 || lf > MAX_HEADER || words.length !== 3) {
+  if (!wellFormed) {
     return fail(
       ErrorCode.BadFrames,
       `the header line must be "${SIGNATURE} <command> <request-id>", at most ${MAX_HEADER} bytes, then a line feed`,

@@ -136,6 +136,12 @@ describe("decodeRequest: malformed", () => {
     expectError(dealer(frame(`${SIGNATURE}  PING r`)), ErrorCode.BadFrames, /header line/);
   });
 
+  test("the id of a header that does not parse is not echoed (no other word is taken for it)", () => {
+    assert.equal(expectError(dealer(frame(`${SIGNATURE}  LIST r6`)), ErrorCode.BadFrames).id, "");
+    const long = frame(`${SIGNATURE} ${"C".repeat(40)} ${"i".repeat(60)}`);
+    assert.equal(expectError(dealer(long), ErrorCode.BadFrames).id, "");
+  });
+
   test("a header line over the limit → BAD_FRAMES", () => {
     expectError(dealer(frame(`${SIGNATURE} PING r${" ".repeat(200)}`)), ErrorCode.BadFrames, /at most 102 bytes/);
   });
