@@ -466,6 +466,10 @@ async function live(): Promise<void> {
       (b, g) => ({ value: g.p99, baseline: b.p99 ?? Number.NaN }),
     );
     const { base, gm } = r;
+    // Not a target: the same PUB/SUB with gm's process layout (a sender, a relay that publishes
+    // and acknowledges, the subscribers) and nothing stored. What no server design can beat here.
+    progress("live: PUB/SUB through a relay process (gm's layout, nothing stored)");
+    const relay = await pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, relay: true });
     // Delivery that loses messages does not pass, whatever its latency (the baseline loses none).
     const worstLoss = Math.max(...r.all.map((x) => x.gm.loss));
     const lossOk = worstLoss <= 0.001;
@@ -493,6 +497,13 @@ async function live(): Promise<void> {
         duplicates: gm.duplicates,
         baselineLoss: base.loss,
         durableAckUs: { p50: gm.ackP50, p99: gm.ackP99 },
+        relayFloor: {
+          p50: relay.p50,
+          p99: relay.p99,
+          ratio: (relay.p99 ?? Number.NaN) / (base.p99 ?? Number.NaN),
+          loss: relay.loss,
+          cpuCores: relay.cpuCores,
+        },
         cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
       },
     });

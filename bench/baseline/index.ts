@@ -12,6 +12,7 @@ import { MAX_SUBSCRIBER_PROCESSES, subscriberLayout } from "../lib/pubsub-layout
 import type { EchoClientResult } from "./echo-client.js";
 import type { PublisherResult } from "./pubsub.js";
 import type { SubscriberResult } from "./pubsub-sub.js";
+import type { RelayResult } from "./relay.js";
 import type { SqliteResult } from "./sqlite.js";
 
 export interface BenchResult {
@@ -101,6 +102,11 @@ export interface PubsubOptions {
   seconds: number;
   /** Cap on subscriber processes (default MAX_SUBSCRIBER_PROCESSES = 10); see bench/lib/pubsub-layout.ts. */
   maxProcesses?: number;
+  /**
+   * Send each message through a relay process (bench/baseline/relay.ts) that publishes and
+   * acknowledges it: gm's live-delivery layout (sender, server, members) with nothing stored.
+   */
+  relay?: boolean;
 }
 
 export interface PubsubResult extends BenchResult {
@@ -120,8 +126,8 @@ export interface PubsubResult extends BenchResult {
   duplicates: number;
   /** Wall time from first spawn until every subscriber was ready, ms. */
   setupMs: number;
-  /** CPU used while publishing (warm-up included), in cores: publisher, and all subscriber processes. */
-  cpuCores: { publisher: number; subscribers: number };
+  /** CPU used while publishing (warm-up included), in cores: publisher, relay (if any), all subscriber processes. */
+  cpuCores: { publisher: number; relay?: number; subscribers: number };
 }
 
 /**
@@ -138,12 +144,21 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
   const resultTimeoutMs = readyTimeoutMs + (seconds + 30) * 1000;
   const t0 = Date.now();
   return group.run(async () => {
+    const relay = opts.relay
+      ? group.spawn<{ router: string; pub: string }, RelayResult>(benchPath("baseline/relay.ts"), [], {
+          label: "relay",
+          readyTimeoutMs,
+          resultTimeoutMs,
+        })
+      : undefined;
+    const via = relay === undefined ? undefined : await relay.ready;
     const pub = group.spawn<{ endpoint: string }, PublisherResult>(
       benchPath("baseline/pubsub.ts"),
-      ["--rate", String(rate), "--seconds", String(seconds)],
+      ["--rate", String(rate), "--seconds", String(seconds), ...(via === undefined ? [] : ["--via", via.router])],
       { label: "pubsub", readyTimeoutMs, resultTimeoutMs },
     );
-    const { endpoint } = await pub.ready;
+    const endpoint = via?.pub ?? (await pub.ready).endpoint;
+    await pub.ready;
     const subs = layout.map((k, i) =>
       group.spawn<{ sockets: number }, SubscriberResult>(
         benchPath("baseline/pubsub-sub.ts"),
@@ -166,13 +181,15 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
     for (const s of subs) s.send({ type: "stop" });
     const results = await Promise.all(subs.map((s) => s.result));
     pub.send({ type: "stop" });
+    relay?.send({ type: "stop" });
+    await relay?.result;
 
     const latencies = results.flatMap((r) => r.latenciesUs);
     const received = results.reduce((a, r) => a + r.received, 0);
     const expected = p.sent * subscribers;
     const s = summarize(latencies);
     return {
-      name: `pubsub n=${subscribers} r=${rate}`,
+      name: `pubsub n=${subscribers} r=${rate}${relay === undefined ? "" : " via relay"}`,
       value: received / (p.elapsedMs / 1000),
       unit: "msg/s",
       p50: s.p50,
@@ -190,6 +207,7 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
       setupMs,
       cpuCores: {
         publisher: cpuBetween(cpu0, cpu1, (l) => l === "pubsub") / wallMs,
+        ...(relay !== undefined && { relay: cpuBetween(cpu0, cpu1, (l) => l === "relay") / wallMs }),
         subscribers: cpuBetween(cpu0, cpu1, (l) => l.startsWith("pubsub-sub")) / wallMs,
       },
     };

@@ -8,6 +8,8 @@
  *   --seconds S      length of the measured phase (default 1)
  *   --warmup-ms M    interval of warm-up messages before start (default 5)
  *   --warmup-seconds W  unmeasured warm-up at the full rate after start (default 0.5)
+ *   --via ENDPOINT   send each message to a relay (bench/baseline/relay.ts) over a DEALER
+ *                    instead of publishing it here; the relay publishes it and acknowledges it
  *
  * Child protocol (see bench/lib/measure.ts):
  *   ready  -> { endpoint }
@@ -50,6 +52,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "1" },
     "warmup-ms": { type: "string", default: "5" },
     "warmup-seconds": { type: "string", default: "0.5" },
+    via: { type: "string" },
   },
 });
 
@@ -68,9 +71,27 @@ runWorker(async () => {
 
   // A generous per-peer high-water mark: a subscriber process that is not
   // scheduled for a while should see late messages, not silently lose them.
-  const sock = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000 });
-  await sock.bind("tcp://127.0.0.1:*");
-  const endpoint = sock.lastEndpoint;
+  let sock: zmq.Publisher | zmq.Dealer;
+  let endpoint: string | null;
+  let acks: Promise<void> | undefined;
+  if (values.via === undefined) {
+    sock = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000 });
+    await sock.bind("tcp://127.0.0.1:*");
+    endpoint = sock.lastEndpoint;
+  } else {
+    // Through a relay: its acknowledgements are read and dropped (the sender does not wait).
+    const dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    dealer.connect(values.via);
+    acks = (async () => {
+      try {
+        for await (const _ of dealer);
+      } catch (err) {
+        if (!dealer.closed) throw err;
+      }
+    })();
+    sock = dealer;
+    endpoint = values.via;
+  }
   if (endpoint === null) throw new Error("no endpoint after bind");
   const stopped = waitForStop();
 
@@ -127,4 +148,5 @@ runWorker(async () => {
   // Keep the socket open until told to stop, so queued messages are delivered.
   await stopped;
   sock.close();
+  await acks;
 });
