@@ -119,10 +119,11 @@ const toMessage = (r: Row): StoredMessage => ({
  * Where the sync runs: a lone writer's batch (one write, nothing else syncing, the store idle
  * before it) is synced right on the event loop, which saves the two thread hops of the pool
  * (60-70 us on the development VM) when syncs are cheap. Every other batch is synced on libuv's
- * thread pool, so the loop keeps receiving, and syncs overlap: a batch committed while earlier
- * ones sync starts its own fdatasync at once instead of waiting for theirs to end. Any fdatasync
- * covers every commit made before it started, so batches are acknowledged in commit order, each as
- * soon as a sync that covers it has ended.
+ * thread pool, so the loop keeps receiving during the flush. A batch committed while a sync runs
+ * waits for the next one, unless the running sync has already taken longer than syncs usually
+ * do: then it starts its own at once (up to 4 at a time), so one slow flush does not hold up the
+ * writes behind it. Any fdatasync covers every commit made before it started, so batches are
+ * acknowledged in commit order, each as soon as a sync that covers it has ended.
  */
 export class SqliteGroupStore implements GroupStore {
   readonly id: string;
@@ -150,8 +151,9 @@ export class SqliteGroupStore implements GroupStore {
   private readonly runBatch: (batch: Op[]) => void;
   /** Smoothed duration of one fdatasync, in ms. */
   private syncCost = 0;
-  /** When the last fdatasync ended (performance.now()). */
+  /** When the last fdatasync ended, and when the newest one on the pool started (performance.now()). */
   private lastSyncEnd = 0;
+  private lastSyncStart = 0;
 
   static open(dataDir: string, name: string): SqliteGroupStore {
     mkdirSync(dataDir, { recursive: true });
@@ -321,7 +323,7 @@ export class SqliteGroupStore implements GroupStore {
     this.commits++;
     this.waiting.push({ commit: this.commits, seq: this.lastSeq, ops: batch });
     if (batch.length === 1 && this.lone()) this.syncInline();
-    else if (this.syncsInFlight < MAX_SYNCS) this.syncOnPool();
+    else if (this.syncsInFlight === 0 || (this.syncsInFlight < MAX_SYNCS && this.stalled())) this.syncOnPool();
     else this.syncWanted = true;
   }
 
@@ -345,6 +347,15 @@ export class SqliteGroupStore implements GroupStore {
     );
   }
 
+  /**
+   * Whether the newest sync in flight has run longer than syncs usually take: then a batch starts
+   * its own instead of waiting behind it. Otherwise it waits and the next sync takes it along,
+   * which keeps the number of syncs (each costs CPU) down under a steady stream of writes.
+   */
+  private stalled(): boolean {
+    return performance.now() - this.lastSyncStart > this.syncCost;
+  }
+
   private syncInline(): void {
     const covers = this.commits;
     const start = performance.now();
@@ -360,6 +371,7 @@ export class SqliteGroupStore implements GroupStore {
   private syncOnPool(): void {
     const covers = this.commits;
     const start = performance.now();
+    this.lastSyncStart = start;
     this.syncsInFlight++;
     fdatasync(this.walFd, (err) => {
       this.syncsInFlight--;

@@ -343,7 +343,7 @@ describe("SqliteGroupStore: durability and identity", () => {
     await assert.rejects(store.join(USER, "x"), StoreError);
   });
 
-  test("batches committed while others sync (overlapping syncs) are acknowledged in seq order", async (t) => {
+  test("batches committed while others sync are acknowledged in seq order", async (t) => {
     const env = setup(t);
     const store = env.open();
     const acked: number[] = [];
