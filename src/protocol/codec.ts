@@ -1,5 +1,5 @@
 /**
- * Encoding and decoding of gm messages (docs/PROTOCOL.md §3). Pure: no sockets, no clock.
+ * Encoding and decoding of gm messages (docs/PROTOCOL.md §2). Pure: no sockets, no clock.
  *
  * Every request, reply and event is ONE ZeroMQ frame: a header line of ASCII words separated by
  * single spaces, a line feed, then a JSON body (UTF-8):
