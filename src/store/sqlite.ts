@@ -77,8 +77,13 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
   }
 }
 
-/** A lone writer's fdatasync runs on the event loop while syncs take less than this (smoothed). */
-const INLINE_SYNC_MS = 1;
+/**
+ * A lone writer's fdatasync runs on the event loop while syncs take less than this (smoothed):
+ * about what one takes on an idle SSD or virtio disk (0.11-0.2 ms on the development VM). A busy
+ * machine makes them slower and more variable (0.4 ms at the median, several ms at p90), and then
+ * one stuck on the loop would hold up every request behind it.
+ */
+const INLINE_SYNC_MS = 0.4;
 /** At most this many fdatasyncs at once on libuv's thread pool (its default size is 4). */
 const MAX_SYNCS = 4;
 
