@@ -379,6 +379,7 @@ async function sendThroughput(
       (b, g) => ({ value: g.value, baseline: b.value }),
     );
     const { base, gm } = r;
+    const floor = await durableEchoFloor(key, layout);
     addRow({
       workload,
       key,
@@ -394,9 +395,20 @@ async function sendThroughput(
         baselineLatencyUs: { p50: base.p50, p99: base.p99 },
         serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
         cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
+        durableEchoFloor: { value: floor.value, ratio: floor.value / base.value, p50: floor.p50 },
       },
     });
   });
+}
+
+/**
+ * Not a target: the smallest durable echo (echo-server.ts --durable: group commit, one write and
+ * one fdatasync per batch, on the event loop) with the same clients, measured once per run. What
+ * any server that syncs before it answers gets on this machine, next to gm's row.
+ */
+async function durableEchoFloor(key: string, layout: { clients: number; window: number }): Promise<EchoResult> {
+  progress(`${key}: durable echo (write + fdatasync per batch, no gm code)`);
+  return echo({ ...layout, seconds: SECONDS, durable: true });
 }
 
 async function durableSends(): Promise<void> {
@@ -430,6 +442,7 @@ async function durableSends(): Promise<void> {
       );
       const { e, s } = r.base;
       const gm = r.gm;
+      const floor = await durableEchoFloor("latency", { clients: 1, window: 1 });
       addRow({
         workload: "durable send, 1 client, one at a time: p50",
         key: "latency",
@@ -447,6 +460,10 @@ async function durableSends(): Promise<void> {
           sqliteCommitP99: s.p99,
           serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
           cpuCores: { gm: gm.cpuCores, echo: e.cpuCores },
+          durableEchoFloor: {
+            p50: floor.p50,
+            ratio: (floor.p50 ?? Number.NaN) / ((e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN)),
+          },
         },
       });
     });

@@ -2,18 +2,30 @@
  * Baseline echo server: a ROUTER bound to tcp://127.0.0.1:* that sends every
  * message it receives straight back to its sender (all frames, unchanged).
  *
+ *   --durable   the smallest durable echo: every message that arrives in one turn of the event
+ *               loop is written (its last frame) to a file in one write and fdatasync'ed, and only
+ *               then echoed (group commit, the sync on the event loop). The file is 4 MB, written
+ *               round and round (overwriting, as a SQLite WAL in steady state), in a fresh
+ *               temporary directory removed at exit. What any durable server pays on this machine.
+ *
  * Child protocol (see bench/lib/measure.ts):
  *   ready  -> { endpoint }   the real endpoint, from `lastEndpoint`
  *   stop   <-                close the socket, which ends the receive loop
- *   result -> { echoed }     number of messages echoed
+ *   result -> { echoed, syncs }   messages echoed, fdatasyncs done
  *
- * One `for await` receive loop; each echo is awaited before the next receive,
- * so there is never more than one pending send on the socket.
+ * Never more than one pending send on the socket.
  *
- * Run by hand: node --import tsx bench/baseline/echo-server.ts
+ * Run by hand: node --import tsx bench/baseline/echo-server.ts [--durable]
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
 import { progress, runWorker, waitForStop, workerReady, workerResult } from "../lib/measure.js";
+
+const { values } = parseArgs({ options: { durable: { type: "boolean", default: false } } });
+const RING = 4 * 1024 * 1024;
 
 runWorker(async () => {
   const sock = new zmq.Router({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
@@ -22,21 +34,64 @@ runWorker(async () => {
   if (endpoint === null) throw new Error("no endpoint after bind");
 
   let echoed = 0;
-  const loop = (async () => {
-    try {
-      for await (const frames of sock) {
-        await sock.send(frames);
-        echoed++;
+  let syncs = 0;
+  let loop: Promise<void>;
+  if (!values.durable) {
+    loop = (async () => {
+      try {
+        for await (const frames of sock) {
+          await sock.send(frames);
+          echoed++;
+        }
+      } catch (err) {
+        // Closing the socket while a send is pending rejects it; that is the normal way out.
+        if (!sock.closed) throw err;
       }
-    } catch (err) {
-      // Closing the socket while a send is pending rejects it; that is the normal way out.
-      if (!sock.closed) throw err;
-    }
-  })();
+    })();
+  } else {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-bench-durable-echo-"));
+    process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    const fd = fs.openSync(path.join(dir, "log"), "w+");
+    fs.writeSync(fd, Buffer.alloc(RING));
+    fs.fsyncSync(fd);
+    let offset = 0;
+    let pending: Buffer[][] = [];
+    let flushing: Promise<void> | undefined;
+    const flush = async (): Promise<void> => {
+      while (pending.length > 0) {
+        const batch = pending;
+        pending = [];
+        const data = Buffer.concat(batch.map((f) => f[f.length - 1] as Buffer));
+        if (offset + data.length > RING) offset = 0;
+        fs.writeSync(fd, data, 0, data.length, offset);
+        offset += data.length;
+        fs.fdatasyncSync(fd);
+        syncs++;
+        for (const frames of batch) {
+          await sock.send(frames);
+          echoed++;
+        }
+      }
+      flushing = undefined;
+    };
+    loop = (async () => {
+      try {
+        for await (const frames of sock) {
+          pending.push(frames);
+          if (flushing === undefined) {
+            flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(flush);
+          }
+        }
+      } catch (err) {
+        if (!sock.closed) throw err;
+      }
+      await flushing?.catch(() => {});
+    })();
+  }
 
   void waitForStop().then(() => sock.close());
   await workerReady({ endpoint });
-  progress(`echo-server: listening on ${endpoint}`);
+  progress(`echo-server: listening on ${endpoint}${values.durable ? " (durable)" : ""}`);
   await loop;
-  await workerResult({ echoed });
+  await workerResult({ echoed, syncs });
 });

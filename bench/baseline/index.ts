@@ -32,6 +32,8 @@ export interface EchoOptions {
   /** Requests in flight per client; 1 = strict request/reply. */
   window: number;
   seconds: number;
+  /** Echo only after writing and fdatasync'ing each batch (echo-server.ts --durable). */
+  durable?: boolean;
 }
 
 export interface EchoResult extends BenchResult {
@@ -51,10 +53,11 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
   const group = new WorkerGroup();
   const resultTimeoutMs = (seconds + 30) * 1000;
   return group.run(async () => {
-    const server = group.spawn<{ endpoint: string }, { echoed: number }>(benchPath("baseline/echo-server.ts"), [], {
-      label: "echo-server",
-      resultTimeoutMs,
-    });
+    const server = group.spawn<{ endpoint: string }, { echoed: number }>(
+      benchPath("baseline/echo-server.ts"),
+      opts.durable ? ["--durable"] : [],
+      { label: "echo-server", resultTimeoutMs },
+    );
     const { endpoint } = await server.ready;
     const workers = Array.from({ length: clients }, (_, i) =>
       group.spawn<{ endpoint: string }, EchoClientResult>(
@@ -76,7 +79,7 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
     const latencies = results.flatMap((r) => r.latenciesUs);
     const s = summarize(latencies);
     return {
-      name: `echo c=${clients} w=${window}`,
+      name: `echo c=${clients} w=${window}${opts.durable ? " durable" : ""}`,
       value: results.reduce((a, r) => a + r.rate, 0),
       unit: "msg/s",
       p50: s.p50,
