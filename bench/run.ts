@@ -237,6 +237,10 @@ function machine(): Record<string, unknown> {
 // gm processes for one workload
 // ---------------------------------------------------------------------------
 
+/** Entries named gm-bench-* in the temp directory: the bench's and its workers' temporary dirs. */
+const benchTempEntries = (): string[] => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("gm-bench-"));
+// Taken before this run makes any, so a directory a worker fails to remove shows up as a leak.
+const tempBefore = new Set(benchTempEntries());
 const root = makeTempDir("gm-bench-");
 const env: NodeJS.ProcessEnv = { GM_HOME: path.join(root, "home") };
 let directory: GmProcess | undefined;
@@ -763,7 +767,12 @@ async function main(): Promise<void> {
   }
 
   const leftover = liveWorkerCount();
-  const leftDirs = liveTempDirs();
+  const leftDirs = [
+    ...liveTempDirs(),
+    ...benchTempEntries()
+      .filter((n) => !tempBefore.has(n))
+      .map((n) => path.join(os.tmpdir(), n)),
+  ].filter((d, i, all) => all.indexOf(d) === i);
   if (leftover > 0 || leftDirs.length > 0) {
     errors++;
     progress(`LEAK: ${leftover} process(es) still running, temp dirs left: ${leftDirs.join(" ")}`);

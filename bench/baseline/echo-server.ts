@@ -36,6 +36,7 @@ runWorker(async () => {
   let echoed = 0;
   let syncs = 0;
   let loop: Promise<void>;
+  let cleanup = (): void => {};
   if (!values.durable) {
     loop = (async () => {
       try {
@@ -50,7 +51,11 @@ runWorker(async () => {
     })();
   } else {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-bench-durable-echo-"));
-    process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    // Removed when the run ends, and however this process ends (the parent stops workers with
+    // SIGTERM): only SIGKILL, after the parent's grace period, can skip it.
+    cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+    process.on("exit", cleanup);
+    process.on("SIGTERM", () => process.exit(143));
     const fd = fs.openSync(path.join(dir, "log"), "w+");
     fs.writeSync(fd, Buffer.alloc(RING));
     fs.fsyncSync(fd);
@@ -93,5 +98,6 @@ runWorker(async () => {
   await workerReady({ endpoint });
   progress(`echo-server: listening on ${endpoint}${values.durable ? " (durable)" : ""}`);
   await loop;
+  cleanup();
   await workerResult({ echoed, syncs });
 });
