@@ -407,8 +407,9 @@ async function sendThroughput(
 
 /**
  * Not a target: the smallest durable echo (echo-server.ts --durable: group commit, one write and
- * one fdatasync per batch, on the event loop) with the same clients, measured once per run. What
- * any server that syncs before it answers gets on this machine, next to gm's row.
+ * one fdatasync per batch, on the event loop) with the same clients, measured once per run. A
+ * reference for gm's row: what a server that syncs before it answers, and does nothing else, gets
+ * on this machine.
  */
 async function durableEchoFloor(key: string, layout: { clients: number; window: number }): Promise<EchoResult> {
   progress(`${key}: durable echo (write + fdatasync per batch, no gm code)`);
@@ -488,7 +489,7 @@ async function live(): Promise<void> {
     );
     const { base, gm } = r;
     // Not a target: the same PUB/SUB with gm's process layout (a sender, a relay that publishes
-    // and acknowledges, the subscribers) and nothing stored. What no server design can beat here.
+    // and acknowledges, the subscribers) and nothing stored: what the layout alone costs here.
     progress("live: PUB/SUB through a relay process (gm's layout, nothing stored)");
     const relay = await pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, relay: true });
     // Delivery that loses messages does not pass, whatever its latency (the baseline loses none).

@@ -160,8 +160,8 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
       ["--rate", String(rate), "--seconds", String(seconds), ...(via === undefined ? [] : ["--via", via.router])],
       { label: "pubsub", readyTimeoutMs, resultTimeoutMs },
     );
-    const endpoint = via?.pub ?? (await pub.ready).endpoint;
-    await pub.ready;
+    const { endpoint: own } = await pub.ready;
+    const endpoint = via?.pub ?? own;
     const subs = layout.map((k, i) =>
       group.spawn<{ sockets: number }, SubscriberResult>(
         benchPath("baseline/pubsub-sub.ts"),

@@ -47,8 +47,7 @@ function splitEnvelope(frames: readonly Buffer[]): [Buffer[], Buffer[]] {
 /** The header line of a frame (its bytes up to the first LF, or -1 for `lf` if there is none). */
 function headerOf(frame: Buffer, max: number): { words: string[]; lf: number } {
   const lf = frame.indexOf(LF);
-  const end = lf < 0 ? Math.min(frame.length, max) : lf;
-  return { words: frame.toString("latin1", 0, Math.min(end, max)).split(" "), lf };
+  return { words: frame.toString("latin1", 0, Math.min(lf < 0 ? frame.length : lf, max)).split(" "), lf };
 }
 
 /** Decodes a request received on a ROUTER socket. Never throws. */
@@ -134,14 +133,9 @@ export function encodeRequestJson(command: string, id: string, json: string): Fr
   return [`${SIGNATURE} ${command} ${id}\n${json}`];
 }
 
-/** The header of an event on `topic` (a group topic or a hello topic) of this kind, with its LF. */
-export function eventHeader(topic: string, kind: string): string {
-  return `${topic} ${kind}\n`;
-}
-
-/** Encodes an event as the events (XPUB) socket publishes it. `body` may be pre-encoded JSON. */
+/** Encodes an event on `topic` (a group topic or a hello topic) as the events (XPUB) socket publishes it. */
 export function encodeEvent(topic: string, kind: string, body: unknown): Frame[] {
-  return [eventHeader(topic, kind) + (typeof body === "string" ? body : JSON.stringify(body ?? {}))];
+  return [`${topic} ${kind}\n${JSON.stringify(body ?? {})}`];
 }
 
 export type Reply =

@@ -285,8 +285,8 @@ describe("decodeEvent", () => {
     });
   });
 
-  test("a pre-encoded JSON body is published as is", () => {
-    assert.deepEqual(encodeEvent("M1", "LEFT", '{"user":"u"}'), ['M1 LEFT\n{"user":"u"}']);
+  test("the frame is the topic, the kind, a line feed and the JSON body, nothing else", () => {
+    assert.deepEqual(encodeEvent("M1", "LEFT", { user: "u" }), ['M1 LEFT\n{"user":"u"}']);
   });
 
   test("invalid: wrong frame count, header or body", () => {
