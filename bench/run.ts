@@ -399,7 +399,12 @@ async function sendThroughput(
         baselineLatencyUs: { p50: base.p50, p99: base.p99 },
         serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
         cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
-        durableEchoFloor: { value: floor.value, ratio: floor.value / base.value, p50: floor.p50 },
+        durableEchoFloor: {
+          value: floor.value,
+          ratio: floor.value / base.value,
+          p50: floor.p50,
+          cpuCores: floor.cpuCores,
+        },
       },
     });
   });

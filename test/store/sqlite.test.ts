@@ -21,7 +21,7 @@ const STORE_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/store
 
 interface Env {
   readonly dir: string;
-  open(name?: string): SqliteGroupStore;
+  open(name?: string, options?: { loopSyncMaxMs?: number }): SqliteGroupStore;
 }
 
 /** A fresh temp dir; every store opened through `open` is closed, then the dir removed, after the test. */
@@ -34,8 +34,8 @@ function setup(t: TestContext): Env {
   });
   return {
     dir,
-    open(name = "general") {
-      const s = SqliteGroupStore.open(dir, name);
+    open(name = "general", options = {}) {
+      const s = SqliteGroupStore.open(dir, name, options);
       stores.push(s);
       return s;
     },
@@ -343,69 +343,76 @@ describe("SqliteGroupStore: durability and identity", () => {
     await assert.rejects(store.join(USER, "x"), StoreError);
   });
 
-  test("batches committed while others sync are acknowledged in seq order", async (t) => {
-    const env = setup(t);
-    const store = env.open();
-    const acked: number[] = [];
-    const all: Promise<unknown>[] = [];
-    // Ten waves of three, each in its own turn of the event loop: each wave is its own commit, and
-    // most start while earlier waves are still syncing.
-    for (let wave = 0; wave < 10; wave++) {
-      for (let i = 0; i < 3; i++) {
-        all.push(
-          store.append(msg(`w${wave}-${i}`)).then((r) => {
-            assert.ok(store.durableSeq >= r.seq, "visible in history only once durable");
-            acked.push(r.seq);
-          }),
-        );
-      }
-      await new Promise((r) => setImmediate(r));
-    }
-    await Promise.all(all);
-    assert.deepEqual(
-      acked,
-      Array.from({ length: 30 }, (_, i) => i + 1),
-    );
-    assert.equal(store.durableSeq, 30);
-    await store.close();
-    const again = env.open();
-    assert.deepEqual(
-      again.history({ limit: 100 }).messages.map((m) => m.text),
-      Array.from({ length: 30 }, (_, i) => `w${Math.floor(i / 3)}-${i % 3}`),
-    );
-  });
-
-  test("a failed disk sync stops the store: that write and every later one are refused", async (t) => {
-    const env = setup(t);
-    const store = env.open();
-    await store.append(msg("before"));
-    // Break the store's own descriptor on its WAL (SQLite keeps its own): its next fdatasync fails
-    // with EBADF, as one would after a disk error.
-    const wal = join(env.dir, "general.db-wal");
-    const readOnly = (n: number) =>
-      (Number.parseInt(/flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${n}`, "utf8"))?.[1] ?? "2", 8) & 3) === 0;
-    const fds = readdirSync("/proc/self/fd")
-      .map(Number)
-      .filter((n) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${n}`) === wal;
-        } catch {
-          return false;
+  // A fast disk's syncs run on the event loop, a slow disk's on the thread pool (loopSyncMaxMs 0
+  // forces that here): the same guarantees either way.
+  for (const [where, options] of [
+    ["on the event loop", {}],
+    ["on the thread pool", { loopSyncMaxMs: 0 }],
+  ] as const) {
+    test(`batches committed while others sync are acknowledged in seq order (syncs ${where})`, async (t) => {
+      const env = setup(t);
+      const store = env.open("general", options);
+      const acked: number[] = [];
+      const all: Promise<unknown>[] = [];
+      // Ten waves of three, each in its own turn of the event loop: each wave is its own commit, and
+      // most start while earlier waves are still syncing.
+      for (let wave = 0; wave < 10; wave++) {
+        for (let i = 0; i < 3; i++) {
+          all.push(
+            store.append(msg(`w${wave}-${i}`)).then((r) => {
+              assert.ok(store.durableSeq >= r.seq, "visible in history only once durable");
+              acked.push(r.seq);
+            }),
+          );
         }
-      });
-    // SQLite's descriptor is read-write; the store's own, which it fdatasyncs, is read-only.
-    const ours = fds.filter(readOnly);
-    assert.equal(ours.length, 1, `one read-only descriptor on the WAL among ${fds.join(", ")}`);
-    closeSync(ours[0] as number);
-    await assert.rejects(store.append(msg("during")), (err: Error) => {
-      assert.ok(err instanceof StoreError);
-      assert.match(err.message, /stopped taking writes after a failed disk sync .*restart the group server/);
-      return true;
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(all);
+      assert.deepEqual(
+        acked,
+        Array.from({ length: 30 }, (_, i) => i + 1),
+      );
+      assert.equal(store.durableSeq, 30);
+      await store.close();
+      const again = env.open();
+      assert.deepEqual(
+        again.history({ limit: 100 }).messages.map((m) => m.text),
+        Array.from({ length: 30 }, (_, i) => `w${Math.floor(i / 3)}-${i % 3}`),
+      );
     });
-    await assert.rejects(store.join(randomUUID(), "Bo"), StoreError);
-    await assert.rejects(store.append(msg("after")), /failed disk sync/);
-    assert.equal(store.durableSeq, 1, "nothing after the failure is visible");
-  });
+
+    test(`a failed disk sync stops the store: that write and every later one are refused (syncs ${where})`, async (t) => {
+      const env = setup(t);
+      const store = env.open("general", options);
+      await store.append(msg("before"));
+      // Break the store's own descriptor on its WAL (SQLite keeps its own): its next fdatasync fails
+      // with EBADF, as one would after a disk error.
+      const wal = join(env.dir, "general.db-wal");
+      const flags = (n: number) => /flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${n}`, "utf8"))?.[1] ?? "2";
+      const readOnly = (n: number) => (Number.parseInt(flags(n), 8) & 3) === 0;
+      const fds = readdirSync("/proc/self/fd")
+        .map(Number)
+        .filter((n) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${n}`) === wal;
+          } catch {
+            return false;
+          }
+        });
+      // SQLite's descriptor is read-write; the store's own, which it fdatasyncs, is read-only.
+      const ours = fds.filter(readOnly);
+      assert.equal(ours.length, 1, `one read-only descriptor on the WAL among ${fds.join(", ")}`);
+      closeSync(ours[0] as number);
+      await assert.rejects(store.append(msg("during")), (err: Error) => {
+        assert.ok(err instanceof StoreError);
+        assert.match(err.message, /stopped taking writes after a failed disk sync .*restart the group server/);
+        return true;
+      });
+      await assert.rejects(store.join(randomUUID(), "Bo"), StoreError);
+      await assert.rejects(store.append(msg("after")), /failed disk sync/);
+      assert.equal(store.durableSeq, 1, "nothing after the failure is visible");
+    });
+  }
 
   test("the group id and creation time persist across reopen; each group has its own", async (t) => {
     const env = setup(t);
