@@ -84,6 +84,13 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
  * the thread pool instead, so that a flush does not hold up every other request for that long.
  */
 export const LOOP_SYNC_MAX_MS = 2;
+/**
+ * A single write's fdatasync runs on the event loop only while syncs take less than this
+ * (smoothed): an idle SSD or virtio disk (0.11-0.2 ms here). Under load they take longer and
+ * vary more (0.4 ms at the median, several ms at p90), and a trickle of single writes is then
+ * better served by the pool, where a stuck flush does not hold up the next write.
+ */
+const LONE_SYNC_MAX_MS = 0.4;
 /** How many recent fdatasyncs the median is taken over. */
 const RECENT_SYNCS = 15;
 /** At most this many fdatasyncs at once on libuv's thread pool (its default size is 4). */
@@ -123,17 +130,19 @@ const toMessage = (r: Row): StoredMessage => ({
  * synchronous=FULL would give, with one sync per batch, and it survives a power cut, not only a
  * crash.
  *
- * Where the sync runs: on a fast disk (recent syncs under LOOP_SYNC_MAX_MS at the median), right
- * on the event loop, as the smallest durable server would: what arrives meanwhile waits in
- * ZeroMQ's queues and makes the next batch. That costs the least CPU per message (no thread hops,
- * and larger batches), which is what limits throughput when clients and server share the cores:
- * in alternating runs it carried ~15 % more messages/s than syncing on the pool. On a slow disk,
- * batches are synced on libuv's thread pool, so the loop keeps serving during the flush. A batch
- * committed while a pool sync runs waits for the next one, unless the running sync has already
- * taken longer than syncs usually do: then it starts its own at once (up to 4 at a time), so one
- * slow flush does not hold up the writes behind it. Any fdatasync covers every commit made before
- * it started, so batches are acknowledged in commit order, each as soon as a sync that covers it
- * has ended.
+ * Where the sync runs. A batch of several writes, with no sync running, on a fast disk (recent
+ * syncs under LOOP_SYNC_MAX_MS at the median), is synced right on the event loop, as the smallest
+ * durable server would: what arrives meanwhile waits in ZeroMQ's queues and makes the next batch.
+ * That costs the least CPU per message (no thread hops, larger batches), which is what limits
+ * throughput when clients and server share the cores: in alternating runs it carried ~15 % more
+ * messages/s than syncing such batches on the pool. A single write is synced on the loop only
+ * while the machine is quiet (see lone()), which saves a lone writer the pool's two thread hops
+ * (60-70 us here). Every other batch, and every batch on a slow disk, is synced on libuv's thread
+ * pool, so the loop keeps serving during the flush. A batch committed while a pool sync runs
+ * waits for the next one, unless the running sync has already taken longer than syncs usually
+ * do: then it starts its own at once (up to 4 at a time), so one slow flush does not hold up the
+ * writes behind it. Any fdatasync covers every commit made before it started, so batches are
+ * acknowledged in commit order, each as soon as a sync that covers it has ended.
  */
 export class SqliteGroupStore implements GroupStore {
   readonly id: string;
@@ -163,8 +172,11 @@ export class SqliteGroupStore implements GroupStore {
   private syncCost = 0;
   private readonly recent = new Float64Array(RECENT_SYNCS);
   private syncs = 0;
-  /** When the newest fdatasync on the pool started (performance.now()). */
+  /** When the newest fdatasync on the pool started, and when the last one ended (performance.now()). */
   private lastSyncStart = 0;
+  private lastSyncEnd = 0;
+  /** Smoothed duration of one fdatasync (ms): how busy the machine is now. */
+  private syncEma = 0;
 
   /**
    * `loopSyncMaxMs`: syncs run on the event loop while their recent median is below this many ms
@@ -338,7 +350,8 @@ export class SqliteGroupStore implements GroupStore {
     }
     this.commits++;
     this.waiting.push({ commit: this.commits, seq: this.lastSeq, ops: batch });
-    if (this.syncsInFlight === 0 && this.syncCost < this.loopSyncMaxMs) this.syncInline();
+    const fast = this.syncCost < this.loopSyncMaxMs;
+    if (this.syncsInFlight === 0 && fast && (batch.length > 1 || this.lone())) this.syncInline();
     else if (this.syncsInFlight === 0 || (this.syncsInFlight < MAX_SYNCS && this.stalled())) this.syncOnPool();
     else this.syncWanted = true;
   }
@@ -355,6 +368,15 @@ export class SqliteGroupStore implements GroupStore {
    * its own instead of waiting behind it. Otherwise it waits and the next sync takes it along,
    * which keeps the number of syncs (each costs CPU) down under a steady stream of writes.
    */
+  /**
+   * Whether a single write may be synced on the loop: syncs are quick right now, and the store was
+   * idle for at least half a sync before it (a write that comes right after a sync ended was
+   * waiting for it, and more are probably coming).
+   */
+  private lone(): boolean {
+    return this.syncEma < LONE_SYNC_MAX_MS && performance.now() - this.lastSyncEnd > this.syncEma / 2;
+  }
+
   private stalled(): boolean {
     return performance.now() - this.lastSyncStart > this.syncCost;
   }
@@ -394,7 +416,9 @@ export class SqliteGroupStore implements GroupStore {
    * not yet acknowledged.
    */
   private synced(covers: number, start: number, failure: unknown): void {
-    this.recent[this.syncs++ % RECENT_SYNCS] = performance.now() - start;
+    this.lastSyncEnd = performance.now();
+    this.syncEma = 0.8 * this.syncEma + 0.2 * (this.lastSyncEnd - start);
+    this.recent[this.syncs++ % RECENT_SYNCS] = this.lastSyncEnd - start;
     const known = this.recent.slice(0, Math.min(this.syncs, RECENT_SYNCS)).sort();
     this.syncCost = known[known.length >> 1] as number;
     if (failure !== undefined && this.broken === undefined) {
