@@ -7,6 +7,7 @@ import {
   encodeEvent,
   GmError,
   GroupCommand,
+  JsonText,
   Limits,
   type Request,
   Topic,
@@ -221,13 +222,16 @@ export class GroupServer {
     const given = [since, after, before].filter((v) => v !== undefined).length;
     if (given > 1) throw new GmError(ErrorCode.BadRequest, `give at most one of "since", "after" and "before"`);
     const limit = optInt(body, "limit", 1, Limits.historyPageMax) ?? Limits.historyPage;
-    const page = store.history({
+    const page = store.historyJson({
       limit,
       ...(since !== undefined && { since }),
       ...(after !== undefined && { after }),
       ...(before !== undefined && { before }),
     });
-    return { group: store.name, ...page, last: store.durableSeq };
+    // The same object as {group, messages, more, last}, with the messages as SQLite wrote them.
+    return new JsonText(
+      `{"group":${JSON.stringify(store.name)},"messages":${page.messages},"more":${page.more},"last":${store.durableSeq}}`,
+    );
   }
 
   /** INFO (PROTOCOL.md §INFO), the original get_details. */

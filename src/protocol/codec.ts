@@ -113,8 +113,14 @@ export function decodeRequest(frames: readonly Buffer[]): DecodedRequest {
 }
 
 /** Encodes a successful reply. */
+/** A reply body that is JSON text already (a history page built by SQLite): sent as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 export function encodeReply(envelope: readonly Buffer[], id: string, body: unknown): Frame[] {
-  return [...envelope, `${SIGNATURE} ${Status.Ok} ${id}\n${JSON.stringify(body ?? {})}`];
+  const json = body instanceof JsonText ? body.text : JSON.stringify(body ?? {});
+  return [...envelope, `${SIGNATURE} ${Status.Ok} ${id}\n${json}`];
 }
 
 /** Encodes an error reply from a GmError. */

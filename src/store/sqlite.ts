@@ -1,8 +1,8 @@
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
-import { parse as uuidParse, stringify as uuidStringify, v4 as uuidv4 } from "uuid";
-import type { AppendResult, GroupStore, HistoryPage, HistoryQuery, Member, StoredMessage } from "./types.js";
+import { parse as uuidParse, v4 as uuidv4 } from "uuid";
+import type { AppendResult, GroupStore, HistoryPage, HistoryPageJson, HistoryQuery, Member } from "./types.js";
 
 /** The store refused to open: another process holds the group, or the file is not a gm store. */
 export class StoreError extends Error {
@@ -23,14 +23,10 @@ CREATE TABLE IF NOT EXISTS messages (
 DROP INDEX IF EXISTS messages_ts;
 `;
 
-interface Row {
-  seq: number;
-  id: Buffer;
-  ts: number;
-  user: string;
-  name: string;
-  text: string;
-}
+/** A message row as the JSON object of PROTOCOL.md (a StoredMessage), id as a lower-case uuid. */
+const UUID_SQL =
+  "lower(substr(hex(id),1,8)||'-'||substr(hex(id),9,4)||'-'||substr(hex(id),13,4)||'-'||substr(hex(id),17,4)||'-'||substr(hex(id),21,12))";
+const MESSAGE_JSON = `json_object('seq',seq,'ts',ts,'id',${UUID_SQL},'user',user,'name',name,'text',text)`;
 
 /**
  * Opens a group's database and takes its exclusive lock (a second server of the group fails
@@ -112,15 +108,6 @@ interface Op {
   resolve(value: unknown): void;
   reject(err: unknown): void;
 }
-
-const toMessage = (r: Row): StoredMessage => ({
-  seq: r.seq,
-  ts: r.ts,
-  id: uuidStringify(r.id),
-  user: r.user,
-  name: r.name,
-  text: r.text,
-});
 
 /**
  * One group's members and message log in one SQLite file (WAL, exclusive lock: one process owns
@@ -206,13 +193,17 @@ export class SqliteGroupStore implements GroupStore {
         "INSERT INTO members (user, name, joined) VALUES (?, ?, ?) ON CONFLICT (user) DO UPDATE SET name = excluded.name",
       ),
       leave: this.db.prepare("DELETE FROM members WHERE user = ?"),
-      after: this.db.prepare<[number, number, number], Row>(
-        "SELECT * FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-      ),
+      after: this.db
+        .prepare<[number, number, number], string>(
+          `SELECT ${MESSAGE_JSON} FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+        )
+        .pluck(),
       tsOf: this.db.prepare<[number], { ts: number }>("SELECT ts FROM messages WHERE seq = ?"),
-      before: this.db.prepare<[number, number, number], Row>(
-        "SELECT * FROM messages WHERE seq < ? AND seq <= ? ORDER BY seq DESC LIMIT ?",
-      ),
+      before: this.db
+        .prepare<[number, number, number], string>(
+          `SELECT ${MESSAGE_JSON} FROM messages WHERE seq < ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
+        )
+        .pluck(),
       count: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM messages"),
     };
     this.loadMembers();
@@ -280,18 +271,28 @@ export class SqliteGroupStore implements GroupStore {
   }
 
   history(query: HistoryQuery): HistoryPage {
+    const page = this.historyJson(query);
+    return { messages: JSON.parse(page.messages), more: page.more };
+  }
+
+  /**
+   * One page of durable messages, oldest first, as JSON text made by SQLite: half the CPU of
+   * building row objects and stringifying them (bench/tools/history-micro.ts: ~320 -> ~165 us for
+   * 100 messages).
+   */
+  historyJson(query: HistoryQuery): HistoryPageJson {
     const limit = query.limit + 1;
-    let rows: Row[];
+    let rows: string[];
     if (query.before !== undefined) {
       rows = this.stmt.before.all(query.before, this.durable, limit).reverse();
       const more = rows.length === limit;
-      return { messages: (more ? rows.slice(1) : rows).map(toMessage), more };
+      return { messages: `[${(more ? rows.slice(1) : rows).join(",")}]`, more };
     }
     if (query.after !== undefined) rows = this.stmt.after.all(query.after, this.durable, limit);
     else if (query.since !== undefined) rows = this.stmt.after.all(this.lastBefore(query.since), this.durable, limit);
     else rows = this.stmt.after.all(0, this.durable, limit);
     const more = rows.length === limit;
-    return { messages: (more ? rows.slice(0, -1) : rows).map(toMessage), more };
+    return { messages: `[${(more ? rows.slice(0, -1) : rows).join(",")}]`, more };
   }
 
   /**

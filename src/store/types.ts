@@ -34,6 +34,13 @@ export interface HistoryPage {
   readonly more: boolean;
 }
 
+/** A page of history as JSON text, as the server sends it (built by SQLite, not by JavaScript). */
+export interface HistoryPageJson {
+  /** A JSON array of the page's messages (StoredMessage objects), oldest first. */
+  readonly messages: string;
+  readonly more: boolean;
+}
+
 export interface AppendResult {
   readonly seq: number;
   readonly ts: number;
@@ -53,6 +60,8 @@ export interface GroupStore {
   leave(user: string): Promise<{ left: boolean }>;
   append(message: { id: string; user: string; name: string; text: string }): Promise<AppendResult>;
   history(query: HistoryQuery): HistoryPage;
+  /** The same page as history(), as JSON text. */
+  historyJson(query: HistoryQuery): HistoryPageJson;
   count(): number;
   close(): Promise<void>;
 }

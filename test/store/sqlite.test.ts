@@ -133,6 +133,21 @@ describe("SqliteGroupStore: appends", () => {
     assert.deepEqual(store.history({ limit: 10 }).messages, [{ seq: 1, ts: r.ts, id, user: USER, name: "Ana", text }]);
   });
 
+  test("history pages are JSON text that SQLite writes: every character survives it", async (t) => {
+    const store = setup(t).open();
+    const texts = ["tab\tcr\r\u0001\u001f end", "\u2028\u2029 separators", '</script> & "quotes" \\ /', "日本語 𝄞 😀"];
+    const sent = [];
+    for (const text of texts) {
+      const id = randomUUID();
+      const r = await store.append({ id, user: USER, name: 'A "quoted" \\ name', text });
+      sent.push({ seq: r.seq, ts: r.ts, id, user: USER, name: 'A "quoted" \\ name', text });
+    }
+    const page = store.historyJson({ limit: 10 });
+    assert.deepEqual(JSON.parse(page.messages), sent);
+    assert.equal(page.more, false);
+    assert.deepEqual(JSON.parse(store.historyJson({ before: 3, limit: 1 }).messages), [sent[1]]);
+  });
+
   test("an id given in upper case is the same message", async (t) => {
     const store = setup(t).open();
     const id = randomUUID();
