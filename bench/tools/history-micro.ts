@@ -3,10 +3,11 @@
  * event loop: the SQLite query plus turning the rows into the JSON reply frame. Compares what
  * src/store/sqlite.ts + src/group/group-server.ts do today with alternatives:
  *
- *   current    SqliteGroupStore.history() (row objects, id BLOB -> uuid string via uuid's
- *              stringify, which validates with a regex) + JSON.stringify of the reply
- *   sqljson    one row per message, built by SQLite: json_object(...) with the uuid formatted in
- *              SQL, .pluck() -> strings, joined into the reply with string concatenation
+ *   objects    row objects (SELECT *), id BLOB -> uuid string via uuid's stringify (which
+ *              validates with a regex), JSON.stringify of the reply: what gm did before session 4
+ *   server     SqliteGroupStore.historyJson(): one JSON object per message, built by SQLite
+ *              (json_object, the uuid formatted in SQL), joined into the reply with string
+ *              concatenation, as the group server does
  *   sqlarray   the whole page as one JSON array built by SQLite (json_group_array)
  *
  *   node --import tsx bench/tools/history-micro.ts [--messages 200000] [--pages 5000]
@@ -16,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
-import { v4 as uuidv4, v7 as uuidv7 } from "uuid";
+import { stringify as uuidStringify, v4 as uuidv4, v7 as uuidv7 } from "uuid";
 import { SqliteGroupStore } from "../../src/store/sqlite.js";
 
 const { values } = parseArgs({
@@ -63,25 +64,39 @@ const db = (store as unknown as { db: Database.Database }).db;
 const uuidSql = (col: string): string =>
   `lower(substr(hex(${col}),1,8)||'-'||substr(hex(${col}),9,4)||'-'||substr(hex(${col}),13,4)||'-'||substr(hex(${col}),17,4)||'-'||substr(hex(${col}),21,12))`;
 const rowJson = `json_object('seq',seq,'ts',ts,'id',${uuidSql("id")},'user',user,'name',name,'text',text)`;
-const sqlJson = db
-  .prepare<[number, number, number], string>(
-    `SELECT ${rowJson} FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
-  )
-  .pluck();
+interface Row {
+  seq: number;
+  id: Buffer;
+  ts: number;
+  user: string;
+  name: string;
+  text: string;
+}
+const rowsAfter = db.prepare<[number, number, number], Row>(
+  "SELECT * FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+);
 const sqlArray = db.prepare<[number, number, number], { page: string; n: number }>(
   `SELECT json_group_array(${rowJson}) AS page, count(*) AS n FROM (SELECT * FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?)`,
 );
 
 const variants: Record<string, (after: number) => Buffer> = {
-  current: (after) => {
-    const page = store.history({ after, limit: LIMIT });
-    return Buffer.from(JSON.stringify({ group: "h", ...page, last }));
-  },
-  sqljson: (after) => {
-    const rows = sqlJson.all(after, last, LIMIT + 1);
+  objects: (after) => {
+    const rows = rowsAfter.all(after, last, LIMIT + 1);
     const more = rows.length > LIMIT;
     if (more) rows.pop();
-    return Buffer.from(`{"group":"h","messages":[${rows.join(",")}],"more":${more},"last":${last}}`);
+    const messages = rows.map((r) => ({
+      seq: r.seq,
+      ts: r.ts,
+      id: uuidStringify(r.id),
+      user: r.user,
+      name: r.name,
+      text: r.text,
+    }));
+    return Buffer.from(JSON.stringify({ group: "h", messages, more, last }));
+  },
+  server: (after) => {
+    const page = store.historyJson({ after, limit: LIMIT });
+    return Buffer.from(`{"group":"h","messages":${page.messages},"more":${page.more},"last":${last}}`);
   },
   sqlarray: (after) => {
     // The page and whether there is more: LIMIT+1 rows aggregated, the extra one cut in JS is
@@ -99,9 +114,9 @@ const parsed = Object.fromEntries(
     JSON.stringify((JSON.parse(f(probe).toString()) as { messages: unknown }).messages),
   ]),
 );
-for (const k of ["sqljson", "sqlarray"])
-  if (parsed[k] !== parsed.current)
-    throw new Error(`${k} differs: ${String(parsed[k]).slice(0, 300)} vs ${String(parsed.current).slice(0, 300)}`);
+for (const k of ["server", "sqlarray"])
+  if (parsed[k] !== parsed.objects)
+    throw new Error(`${k} differs: ${String(parsed[k]).slice(0, 300)} vs ${String(parsed.objects).slice(0, 300)}`);
 
 console.log(`${N} messages, pages of ${LIMIT} from a random start`);
 for (const [name, f] of Object.entries(variants)) time(name, f);
