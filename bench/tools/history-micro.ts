@@ -18,7 +18,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { stringify as uuidStringify, v4 as uuidv4, v7 as uuidv7 } from "uuid";
-import { SqliteGroupStore } from "../../src/store/sqlite.js";
+import { MESSAGE_JSON, SqliteGroupStore } from "../../src/store/sqlite.js";
 
 const { values } = parseArgs({
   options: { messages: { type: "string", default: "200000" }, pages: { type: "string", default: "5000" } },
@@ -61,9 +61,6 @@ function time(name: string, page: (after: number) => Buffer): void {
 
 // The same connection the store uses (private in TypeScript only).
 const db = (store as unknown as { db: Database.Database }).db;
-const uuidSql = (col: string): string =>
-  `lower(substr(hex(${col}),1,8)||'-'||substr(hex(${col}),9,4)||'-'||substr(hex(${col}),13,4)||'-'||substr(hex(${col}),17,4)||'-'||substr(hex(${col}),21,12))`;
-const rowJson = `json_object('seq',seq,'ts',ts,'id',${uuidSql("id")},'user',user,'name',name,'text',text)`;
 interface Row {
   seq: number;
   id: Buffer;
@@ -76,7 +73,7 @@ const rowsAfter = db.prepare<[number, number, number], Row>(
   "SELECT * FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
 );
 const sqlArray = db.prepare<[number, number, number], { page: string; n: number }>(
-  `SELECT json_group_array(${rowJson}) AS page, count(*) AS n FROM (SELECT * FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?)`,
+  `SELECT json_group_array(${MESSAGE_JSON}) AS page, count(*) AS n FROM (SELECT * FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?)`,
 );
 
 const variants: Record<string, (after: number) => Buffer> = {

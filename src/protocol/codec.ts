@@ -112,12 +112,12 @@ export function decodeRequest(frames: readonly Buffer[]): DecodedRequest {
   return { ok: true, request: { envelope, command, id, body: body as Record<string, unknown> } };
 }
 
-/** Encodes a successful reply. */
 /** A reply body that is JSON text already (a history page built by SQLite): sent as it is. */
 export class JsonText {
   constructor(readonly text: string) {}
 }
 
+/** Encodes a successful reply. */
 export function encodeReply(envelope: readonly Buffer[], id: string, body: unknown): Frame[] {
   const json = body instanceof JsonText ? body.text : JSON.stringify(body ?? {});
   return [...envelope, `${SIGNATURE} ${Status.Ok} ${id}\n${json}`];

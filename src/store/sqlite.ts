@@ -23,10 +23,11 @@ CREATE TABLE IF NOT EXISTS messages (
 DROP INDEX IF EXISTS messages_ts;
 `;
 
-/** A message row as the JSON object of PROTOCOL.md (a StoredMessage), id as a lower-case uuid. */
+/** The message id (a 16-byte BLOB) as a lower-case uuid string, in SQL. */
 const UUID_SQL =
   "lower(substr(hex(id),1,8)||'-'||substr(hex(id),9,4)||'-'||substr(hex(id),13,4)||'-'||substr(hex(id),17,4)||'-'||substr(hex(id),21,12))";
-const MESSAGE_JSON = `json_object('seq',seq,'ts',ts,'id',${UUID_SQL},'user',user,'name',name,'text',text)`;
+/** A message row as the JSON object of PROTOCOL.md (a StoredMessage), in SQL. */
+export const MESSAGE_JSON = `json_object('seq',seq,'ts',ts,'id',${UUID_SQL},'user',user,'name',name,'text',text)`;
 
 /**
  * Opens a group's database and takes its exclusive lock (a second server of the group fails
@@ -79,7 +80,7 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
  * two cores are busy). A slower disk (a spinning one, network storage: 5-20 ms) gets its syncs on
  * the thread pool instead, so that a flush does not hold up every other request for that long.
  */
-export const LOOP_SYNC_MAX_MS = 2;
+const LOOP_SYNC_MAX_MS = 2;
 /**
  * A single write's fdatasync runs on the event loop only while syncs take less than this
  * (smoothed): an idle SSD or virtio disk (0.11-0.2 ms here). Under load they take longer and
@@ -365,11 +366,6 @@ export class SqliteGroupStore implements GroupStore {
   }
 
   /**
-   * Whether the newest sync in flight has run longer than syncs usually take: then a batch starts
-   * its own instead of waiting behind it. Otherwise it waits and the next sync takes it along,
-   * which keeps the number of syncs (each costs CPU) down under a steady stream of writes.
-   */
-  /**
    * Whether a single write may be synced on the loop: syncs are quick right now, and the store was
    * idle for at least half a sync before it (a write that comes right after a sync ended was
    * waiting for it, and more are probably coming).
@@ -378,6 +374,11 @@ export class SqliteGroupStore implements GroupStore {
     return this.syncEma < LONE_SYNC_MAX_MS && performance.now() - this.lastSyncEnd > this.syncEma / 2;
   }
 
+  /**
+   * Whether the newest sync in flight has run longer than syncs usually take: then a batch starts
+   * its own instead of waiting behind it. Otherwise it waits and the next sync takes it along,
+   * which keeps the number of syncs (each costs CPU) down under a steady stream of writes.
+   */
   private stalled(): boolean {
     return performance.now() - this.lastSyncStart > this.syncCost;
   }
