@@ -67,6 +67,11 @@ for (const [id, us] of selfUs) {
     total.set(k, (total.get(k) ?? 0) + us);
   }
 }
+// Piped into `head`, the rest of the output has nowhere to go: stop quietly instead of throwing.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
 const wall = p.endTime - p.startTime;
 const busy = all - (self.get("(idle)") ?? 0);
 process.stdout.write(
