@@ -14,7 +14,7 @@
  *                                       bench/tools/cpuprofile-top.ts or open in Chrome DevTools
  *   npm run bench -- --out FILE         write the JSON there instead
  *   npm run bench -- --strict           exit 1 when a target is missed (default: only on errors)
- *   npm run bench -- --group-node-args "--max-semi-space-size=1"
+ *   npm run bench -- --group-node-args="--max-semi-space-size=1"   (with =: the value starts with a dash)
  *                                       extra node options for every gm group process (experiments)
  *   npm run bench -- --live-rate 200    live delivery at another rate than the target's 1,000 msg/s
  *   npm run bench -- --rounds 5         baseline/gm pairs per send and live workload (default 3, --quick 1);
