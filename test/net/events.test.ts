@@ -100,7 +100,17 @@ describe("EventPublisher + EventStream", () => {
     await until(() => reconnects === 1); // the first connection counts too
     await first.close(0);
 
-    const second = await publisher(t, endpoint);
+    // libzmq closes the listening socket on its I/O thread after close() returns, so the port can
+    // still be taken for a moment: bind again once it is free.
+    let second: EventPublisher | undefined;
+    for (const until = Date.now() + 5000; second === undefined; ) {
+      try {
+        second = await publisher(t, endpoint);
+      } catch (err) {
+        if (!/already in use/.test(String(err)) || Date.now() > until) throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
     await until(() => reconnects === 2, 10_000);
     // The stream's subscriptions were replayed on the new connection; confirm, then publish.
     assert.equal(await s.add("Mr", "r", 5000), true);
