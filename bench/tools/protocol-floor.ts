@@ -25,8 +25,11 @@ import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { parse as uuidParse } from "uuid";
 import * as zmq from "zeromq";
+import { bindSocket } from "../../src/net/bind.js";
 import { Outbox } from "../../src/net/outbox.js";
+import type { Frame } from "../../src/protocol/codec.js";
 import { decodeRequest, ErrorCode, encodeError, encodeReply, GmError } from "../../src/protocol/index.js";
+import { SqliteGroupStore } from "../../src/store/sqlite.js";
 
 const { values } = parseArgs({
   options: {
@@ -45,7 +48,7 @@ const dataDir = values["data-dir"];
 if (mode !== "instant" && dataDir === undefined) throw new Error(`FLOOR_MODE=${mode} needs --data-dir`);
 
 interface Pending {
-  reply: (string | Buffer)[];
+  reply: Frame[];
   frame: Buffer;
   seq: number;
   ts: number;
@@ -55,7 +58,7 @@ interface Pending {
 }
 
 /** Makes one batch durable (by mode) before its replies go out. */
-function makeSyncer(): (batch: Pending[]) => void {
+async function makeSyncer(): Promise<(batch: Pending[]) => void> {
   const dir = dataDir as string;
   fs.mkdirSync(dir, { recursive: true });
   if (mode === "sync") {
@@ -72,14 +75,13 @@ function makeSyncer(): (batch: Pending[]) => void {
       fs.fdatasyncSync(fd);
     };
   }
+  // The real store creates the file (gm's schema and meta); then it is reopened as the store opens it.
+  await SqliteGroupStore.open(dir, "floor").close();
   const file = path.join(dir, "floor.db");
   const db = new Database(file);
   db.pragma("locking_mode = EXCLUSIVE");
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
-  db.exec(
-    "CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, ts INTEGER NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL)",
-  );
   const insert = db.prepare("INSERT INTO messages (seq, id, ts, user, name, text) VALUES (?, ?, ?, ?, ?, ?)");
   const commit = db.transaction((batch: Pending[]) => {
     for (const p of batch) insert.run(p.seq, Buffer.from(uuidParse(p.id)), p.ts, p.user, "floor", p.text);
@@ -94,7 +96,7 @@ function makeSyncer(): (batch: Pending[]) => void {
 
 const sock = new zmq.Router({ linger: 0, sendTimeout: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 10_000 });
 const outbox = new Outbox(sock, (err) => process.stderr.write(`send failed: ${String(err)}\n`));
-const syncBatch = mode === "instant" ? undefined : makeSyncer();
+const syncBatch = mode === "instant" ? undefined : await makeSyncer();
 let pending: Pending[] = [];
 let scheduled = false;
 let seq = 0;
@@ -107,8 +109,8 @@ const flush = (): void => {
   for (const p of batch) outbox.push(p.reply);
 };
 
-await sock.bind(`tcp://${values.address}`);
-process.stdout.write(`gm group: serving ${values.name} (protocol floor, ${mode}) on ${sock.lastEndpoint}\n`);
+const endpoint = await bindSocket(sock, `tcp://${values.address}`);
+process.stdout.write(`gm group: serving ${values.name} (protocol floor, ${mode}) on ${endpoint}\n`);
 const stop = () => sock.close();
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
@@ -124,21 +126,14 @@ try {
     if (command === "JOIN") {
       outbox.push(encodeReply(envelope, id, { group: values.name, members: 1, joined: true }));
     } else if (command === "SEND") {
-      const p: Pending = {
-        reply: [],
-        frame: frames[frames.length - 1] as Buffer,
-        seq: ++seq,
-        ts: Date.now(),
-        id: String(body.id),
-        user: String(body.user),
-        text: String(body.text),
-      };
-      p.reply = encodeReply(envelope, id, { seq: p.seq, ts: p.ts, duplicate: false });
+      const ts = Date.now();
+      const reply = encodeReply(envelope, id, { seq: ++seq, ts, duplicate: false });
       if (syncBatch === undefined) {
-        outbox.push(p.reply);
+        outbox.push(reply);
         continue;
       }
-      pending.push(p);
+      const frame = frames[frames.length - 1] as Buffer;
+      pending.push({ reply, frame, seq, ts, id: String(body.id), user: String(body.user), text: String(body.text) });
       if (!scheduled) {
         scheduled = true;
         setImmediate(flush);

@@ -103,11 +103,11 @@ describe("EventPublisher + EventStream", () => {
     // libzmq closes the listening socket on its I/O thread after close() returns, so the port can
     // still be taken for a moment: bind again once it is free.
     let second: EventPublisher | undefined;
-    for (const until = Date.now() + 5000; second === undefined; ) {
+    for (const deadline = Date.now() + 5000; second === undefined; ) {
       try {
         second = await publisher(t, endpoint);
       } catch (err) {
-        if (!/already in use/.test(String(err)) || Date.now() > until) throw err;
+        if (!/already in use/.test(String(err)) || Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 10));
       }
     }
