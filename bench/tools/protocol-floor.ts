@@ -7,9 +7,9 @@
  *   instant   at once: the protocol alone (decode, JSON, reply), nothing stored
  *   sync      per turn of the event loop, the batch's request frames written to a 4 MB file (round
  *             and round) and fdatasync'ed on the loop, then the replies: the durable echo, in GM/2
- *   sqlite    per turn of the event loop, the batch inserted into a table with the columns and
- *             unique id of gm's `messages` in one transaction (WAL, synchronous=NORMAL, exclusive
- *             lock, as the store opens it), the WAL fdatasync'ed on the loop, then the replies
+ *   sqlite    per turn of the event loop, the batch inserted into gm's `messages` table (a file the
+ *             real store created) in one transaction (WAL, synchronous=NORMAL, exclusive lock, as
+ *             the store opens it), the WAL fdatasync'ed on the loop, then the replies
  *
  * The bench runs it in place of `gm group` (same arguments, same ready line):
  *
