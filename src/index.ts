@@ -1,5 +1,5 @@
 /** gm as a library: the same pieces the CLI is built from. */
-export { Directory, type GroupEntry } from "./directory/directory.js";
+export { Directory } from "./directory/directory.js";
 export { GroupServer, type GroupServerOptions } from "./group/group-server.js";
 export { EventPublisher } from "./net/publisher.js";
 export { RpcClient } from "./net/rpc-client.js";
@@ -7,6 +7,6 @@ export { RpcServer } from "./net/rpc-server.js";
 export { EventStream } from "./net/subscriber.js";
 export * from "./protocol/index.js";
 export { SqliteGroupStore } from "./store/sqlite.js";
-export type { GroupStore, StoredMessage } from "./store/types.js";
-export { GmClient, type Subscription } from "./user/client.js";
+export type { GroupStore } from "./store/types.js";
+export { GmClient } from "./user/client.js";
 export { Profile } from "./user/profile.js";

@@ -1,17 +1,15 @@
 import type { Handler } from "../net/rpc-server.js";
-import { DirectoryCommand, ErrorCode, GmError, type Request } from "../protocol/index.js";
+import {
+  DirectoryCommand,
+  ErrorCode,
+  GmError,
+  type GroupEntry,
+  REGISTER_INTERVAL_MS,
+  REGISTRATION_TTL_MS,
+  type Request,
+} from "../protocol/index.js";
 import { endpoint, groupName, optInt, optStr, uuid } from "../protocol/validate.js";
 import { type Logger, silent } from "../util/log.js";
-
-/** A group as the directory lists it (docs/PROTOCOL.md, "LIST"). */
-export interface GroupEntry {
-  readonly name: string;
-  readonly id: string;
-  readonly address: string;
-  readonly members: number;
-  /** Milliseconds since the group server last refreshed its registration. */
-  readonly age: number;
-}
 
 interface Registration {
   name: string;
@@ -20,10 +18,6 @@ interface Registration {
   members: number;
   seen: number;
 }
-
-/** How often group servers refresh their registration, and when the directory forgets them. */
-export const REGISTER_INTERVAL_MS = 1000;
-export const REGISTRATION_TTL_MS = 5000;
 
 /**
  * The message server's state: which groups exist and where. Registrations are soft state: a group

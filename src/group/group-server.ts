@@ -10,16 +10,15 @@ import {
   JsonText,
   Limits,
   type Request,
+  type StoredMessage,
+  SUBSCRIBE_REFRESH_MS,
   Topic,
 } from "../protocol/index.js";
 import { displayName, groupName, messageText, optInt, uuid } from "../protocol/validate.js";
 import { SqliteGroupStore } from "../store/sqlite.js";
-import type { GroupStore, StoredMessage } from "../store/types.js";
+import type { GroupStore } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
 import { Registrar, type RegistrationStatus } from "./registrar.js";
-
-/** How often a subscribed client should repeat SUBSCRIBE (to catch up on what it may have missed). */
-export const SUBSCRIBE_REFRESH_MS = 5000;
 
 export interface GroupServerOptions {
   /** Names of the groups this server hosts (one store each). */

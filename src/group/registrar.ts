@@ -1,6 +1,5 @@
-import { REGISTER_INTERVAL_MS } from "../directory/directory.js";
 import { RpcClient } from "../net/rpc-client.js";
-import { DirectoryCommand, ErrorCode, GmError } from "../protocol/index.js";
+import { DirectoryCommand, ErrorCode, GmError, REGISTER_INTERVAL_MS } from "../protocol/index.js";
 import type { Logger } from "../util/log.js";
 
 export interface Registration {

@@ -1,5 +1,5 @@
 import * as zmq from "zeromq";
-import { EventKind, encodeEvent, type Frame, Topic } from "../protocol/index.js";
+import { EventKind, encodeEvent, type Frame, HEARTBEAT, Topic } from "../protocol/index.js";
 import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
 
@@ -32,8 +32,7 @@ export class EventPublisher {
     // Every subscription reaches us, also a repeated one (a reconnected subscriber's hello); an
     // unsubscription only when the last subscriber of that topic is gone (or disconnected).
     verbosity: "allSubs",
-    heartbeatInterval: 1000,
-    heartbeatTimeout: 3000,
+    ...HEARTBEAT,
     sendTimeout: 0,
   });
   private readonly outbox: Outbox;

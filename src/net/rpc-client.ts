@@ -5,6 +5,9 @@ import {
   type ErrorCodeName,
   encodeRequest,
   type Frame,
+  HEARTBEAT,
+  REQUEST_TIMEOUT_MS,
+  REQUEST_TRIES,
   RemoteError,
   Status,
   type StatusCode,
@@ -30,10 +33,6 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** Defaults from the ZeroMQ guide's Lazy Pirate numbers: 2.5 s a try, 3 tries. */
-export const DEFAULT_TIMEOUT_MS = 2500;
-export const DEFAULT_TRIES = 3;
-
 /**
  * Request/reply over one DEALER socket, with request ids, a timeout per try and a bounded number
  * of tries. Retries resend the same request id, so a late reply to an earlier try still counts;
@@ -44,10 +43,7 @@ export class RpcClient {
     linger: 0,
     sendHighWaterMark: 10_000,
     receiveHighWaterMark: 10_000,
-    // ZMTP heartbeats: a peer that vanished without closing (host down, link cut) is noticed in
-    // seconds and the socket reconnects, instead of waiting for TCP to give up.
-    heartbeatInterval: 1000,
-    heartbeatTimeout: 3000,
+    ...HEARTBEAT,
   });
   private readonly outbox: Outbox;
   private readonly pending = new Map<string, Pending>();
@@ -60,8 +56,8 @@ export class RpcClient {
     readonly endpoint: string,
     options: RpcClientOptions = {},
   ) {
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.tries = options.tries ?? DEFAULT_TRIES;
+    this.timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.tries = options.tries ?? REQUEST_TRIES;
     this.outbox = new Outbox(this.socket, () => {});
     const onConnect = options.onConnect;
     if (onConnect !== undefined) this.socket.events.on("handshake", () => onConnect());

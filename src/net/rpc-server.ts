@@ -5,6 +5,7 @@ import {
   encodeError,
   encodeReply,
   GmError,
+  HEARTBEAT,
   Limits,
   type Request,
   Status,
@@ -34,9 +35,7 @@ export class RpcServer {
     // retry asks again), so a client that stops reading costs bounded memory.
     sendHighWaterMark: 1000,
     receiveHighWaterMark: 10_000,
-    // Drop connections of clients that vanished without closing, so their queues are freed.
-    heartbeatInterval: 1000,
-    heartbeatTimeout: 3000,
+    ...HEARTBEAT,
     // A ROUTER without ROUTER_MANDATORY never blocks on send; with no timeout zeromq.js also skips
     // a readiness poll before every send.
     sendTimeout: 0,

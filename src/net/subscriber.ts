@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
-import { decodeEvent, EventKind, Limits, Topic } from "../protocol/index.js";
+import { decodeEvent, EventKind, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
 
 export interface EventStreamHandlers {
   /** An event on one of the topics added, with the group name given for that topic. */
@@ -25,9 +25,7 @@ export class EventStream {
     linger: 0,
     receiveHighWaterMark: 10_000,
     maxMessageSize: Limits.frameBytes,
-    // A publisher that vanished without closing is noticed in seconds; ZeroMQ then reconnects.
-    heartbeatInterval: 1000,
-    heartbeatTimeout: 3000,
+    ...HEARTBEAT,
   });
   private readonly hello = `${Topic.helloPrefix}${randomBytes(8).toString("hex")}/`;
   private readonly groups = new Map<string, string>();

@@ -1,15 +1,4 @@
-/** A message as stored and as sent on the wire (docs/PROTOCOL.md, "Message object"). */
-export interface StoredMessage {
-  /** Per-group sequence number, strictly increasing from 1, assigned by the server. */
-  readonly seq: number;
-  /** Server time of the commit, UTC milliseconds; never decreases as seq grows. */
-  readonly ts: number;
-  /** Client-generated message id (a UUID); a retried send with the same id is not stored twice. */
-  readonly id: string;
-  readonly user: string;
-  readonly name: string;
-  readonly text: string;
-}
+import type { AppendResult, HistoryPage } from "../protocol/types.js";
 
 export interface Member {
   readonly user: string;
@@ -27,25 +16,11 @@ export interface HistoryQuery {
   readonly limit: number;
 }
 
-export interface HistoryPage {
-  /** Oldest first. */
-  readonly messages: StoredMessage[];
-  /** True when more messages match beyond this page. */
-  readonly more: boolean;
-}
-
 /** A page of history as JSON text, as the server sends it (built by SQLite, not by JavaScript). */
 export interface HistoryPageJson {
   /** A JSON array of the page's messages (StoredMessage objects), oldest first. */
   readonly messages: string;
   readonly more: boolean;
-}
-
-export interface AppendResult {
-  readonly seq: number;
-  readonly ts: number;
-  /** True when this id was already stored: the original seq and ts are returned. */
-  readonly duplicate: boolean;
 }
 
 /** A group's durable state. Every write resolves only after it is on disk. */

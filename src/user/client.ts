@@ -1,19 +1,22 @@
 import { v7 as uuidv7 } from "uuid";
-import type { GroupEntry } from "../directory/directory.js";
 import { RpcClient } from "../net/rpc-client.js";
 import { EventStream } from "../net/subscriber.js";
 import {
+  type AppendResult,
   DirectoryCommand,
   ErrorCode,
   EventKind,
   GmError,
   GroupCommand,
+  type GroupEntry,
+  type HistoryPage,
   Limits,
   RemoteError,
+  type StoredMessage,
+  type Subscription,
   TimeoutError,
 } from "../protocol/index.js";
 import { messageText } from "../protocol/validate.js";
-import type { AppendResult, HistoryPage, StoredMessage } from "../store/types.js";
 import { Feed, type FeedOptions } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
@@ -24,14 +27,6 @@ export interface ClientOptions {
   readonly tries?: number;
   /** Keep connections watched for reconnects (long-lived clients that follow groups). */
   readonly live?: boolean;
-}
-
-/** The SUBSCRIBE reply: where the group's live messages are published (PROTOCOL.md §SUBSCRIBE). */
-export interface Subscription {
-  readonly events: string;
-  readonly topic: string;
-  readonly last: number;
-  readonly refresh: number;
 }
 
 export interface MessagesOptions {

@@ -1,5 +1,4 @@
-import { ErrorCode, Limits, RemoteError } from "../protocol/index.js";
-import type { StoredMessage } from "../store/types.js";
+import { ErrorCode, Limits, RemoteError, type StoredMessage } from "../protocol/index.js";
 import type { GmClient } from "./client.js";
 
 export type FeedState = "live" | "reconnecting";

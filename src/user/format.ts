@@ -1,6 +1,5 @@
 import chalk from "chalk";
-import type { GroupEntry } from "../directory/directory.js";
-import type { StoredMessage } from "../store/types.js";
+import type { GroupEntry, StoredMessage } from "../protocol/types.js";
 
 const pad = (n: number) => String(n).padStart(2, "0");
 

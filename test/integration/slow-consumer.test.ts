@@ -14,7 +14,7 @@ import { Directory } from "../../src/directory/directory.js";
 import { GroupServer } from "../../src/group/group-server.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
 import { decodeEvent } from "../../src/protocol/codec.js";
-import type { StoredMessage } from "../../src/store/types.js";
+import type { StoredMessage } from "../../src/protocol/types.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
 

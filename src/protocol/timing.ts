@@ -1,0 +1,23 @@
+/**
+ * Timing that both ends of a connection rely on (docs/PROTOCOL.md §8): how often group servers
+ * refresh their registration and when the directory forgets them, how often a follower checks in,
+ * how long a client waits for a reply, and the ZMTP heartbeats every gm socket uses.
+ */
+
+/** Group servers refresh their registration this often (the heartbeat of the directory). */
+export const REGISTER_INTERVAL_MS = 1000;
+/** The directory drops a registration not refreshed for this long. */
+export const REGISTRATION_TTL_MS = 5000;
+/** A follower repeats SUBSCRIBE this often, to catch up on anything it may have missed. */
+export const SUBSCRIBE_REFRESH_MS = 5000;
+
+/** Defaults from the ZeroMQ guide's Lazy Pirate numbers: 2.5 s a try, 3 tries. */
+export const REQUEST_TIMEOUT_MS = 2500;
+export const REQUEST_TRIES = 3;
+
+/**
+ * ZMTP heartbeats (RFC 37 PING/PONG) on every gm socket: a peer that vanished without closing
+ * (host down, link cut) is noticed in seconds, its queues freed, and a client socket reconnects,
+ * instead of waiting for TCP to give up.
+ */
+export const HEARTBEAT = { heartbeatInterval: 1000, heartbeatTimeout: 3000 } as const;

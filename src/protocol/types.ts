@@ -1,0 +1,51 @@
+/**
+ * The objects that cross the wire, as docs/PROTOCOL.md defines them. Both sides use these: the
+ * servers to build replies, the client to read them. Pure types: no code.
+ */
+
+/** A message as stored and as sent on the wire (PROTOCOL.md, "Message object"). */
+export interface StoredMessage {
+  /** Per-group sequence number, strictly increasing from 1, assigned by the server. */
+  readonly seq: number;
+  /** Server time of the commit, UTC milliseconds; never decreases as seq grows. */
+  readonly ts: number;
+  /** Client-generated message id (a UUID); a retried send with the same id is not stored twice. */
+  readonly id: string;
+  readonly user: string;
+  readonly name: string;
+  readonly text: string;
+}
+
+/** The SEND reply (PROTOCOL.md §SEND). */
+export interface AppendResult {
+  readonly seq: number;
+  readonly ts: number;
+  /** True when this id was already stored: the original seq and ts are returned. */
+  readonly duplicate: boolean;
+}
+
+/** A page of history (PROTOCOL.md §HISTORY). */
+export interface HistoryPage {
+  /** Oldest first. */
+  readonly messages: StoredMessage[];
+  /** True when more messages match beyond this page. */
+  readonly more: boolean;
+}
+
+/** A group as the directory lists it (PROTOCOL.md §LIST). */
+export interface GroupEntry {
+  readonly name: string;
+  readonly id: string;
+  readonly address: string;
+  readonly members: number;
+  /** Milliseconds since the group server last refreshed its registration. */
+  readonly age: number;
+}
+
+/** The SUBSCRIBE reply: where the group's live messages are published (PROTOCOL.md §SUBSCRIBE). */
+export interface Subscription {
+  readonly events: string;
+  readonly topic: string;
+  readonly last: number;
+  readonly refresh: number;
+}
