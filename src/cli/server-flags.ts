@@ -1,11 +1,4 @@
-import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { gmHome } from "../user/profile.js";
-
-/** Where group servers keep their SQLite files unless --data-dir says otherwise. */
-export function defaultDataDir(): string {
-  return join(gmHome(), "data");
-}
 
 /**
  * Keeps a long-running server's young generation at its initial size. V8 otherwise grows it to

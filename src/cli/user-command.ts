@@ -1,6 +1,7 @@
 import { Command, Flags, type Interfaces } from "@oclif/core";
 import type { GmClient } from "../user/client.js";
-import { DEFAULT_SERVER, Profile } from "../user/profile.js";
+import { Profile } from "../user/profile.js";
+import { DEFAULT_SERVER } from "../util/config.js";
 import { fail } from "./errors.js";
 
 export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<

@@ -1,10 +1,10 @@
 import { Command, Flags } from "@oclif/core";
 import chalk from "chalk";
 import { fail } from "../cli/errors.js";
-import { defaultDataDir, serverHeap } from "../cli/server-flags.js";
+import { serverHeap } from "../cli/server-flags.js";
 import { untilSignal } from "../cli/signals.js";
 import type { GroupServer as GroupServerType } from "../group/group-server.js";
-import { DEFAULT_SERVER } from "../user/profile.js";
+import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
 
 export default class Group extends Command {
   static override summary = "Run a group server hosting one or more groups";

@@ -2,7 +2,7 @@ import { Command, Flags } from "@oclif/core";
 import { fail } from "../cli/errors.js";
 import { serverHeap } from "../cli/server-flags.js";
 import { untilSignal } from "../cli/signals.js";
-import { DEFAULT_SERVER } from "../user/profile.js";
+import { DEFAULT_SERVER } from "../util/config.js";
 
 export default class Server extends Command {
   static override summary = "Run the message server (the directory of groups)";

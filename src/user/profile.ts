@@ -1,10 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { homedir, userInfo } from "node:os";
+import { userInfo } from "node:os";
 import { join } from "node:path";
-
-/** Where the directory is, unless a flag or GM_SERVER says otherwise. */
-export const DEFAULT_SERVER = "tcp://127.0.0.1:5555";
+import { gmHome } from "../util/config.js";
 
 export interface JoinedGroup {
   readonly id: string;
@@ -17,12 +15,6 @@ export interface ProfileData {
   name: string;
   server?: string;
   groups: Record<string, JoinedGroup>;
-}
-
-/** The state directory: GM_HOME, else $XDG_STATE_HOME/gm, else ~/.local/state/gm. */
-export function gmHome(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.GM_HOME) return env.GM_HOME;
-  return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "gm");
 }
 
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

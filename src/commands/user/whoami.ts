@@ -1,5 +1,5 @@
 import { UserCommand } from "../../cli/user-command.js";
-import { DEFAULT_SERVER, gmHome } from "../../user/profile.js";
+import { DEFAULT_SERVER, gmHome } from "../../util/config.js";
 
 export default class Whoami extends UserCommand<typeof Whoami> {
   static override summary = "Show your profile: uuid, display name, server";
