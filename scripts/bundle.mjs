@@ -1,10 +1,10 @@
-// Bundles the CLI (src/cli/main.ts with @oclif/core and every command) into dist/bundle/, so that
+// Bundles the CLI (src/main.ts with @oclif/core and every command) into dist/bundle/, so that
 // starting `gm` loads a handful of files instead of a few hundred. ZeroMQ and SQLite stay external
 // and are only imported, from their own chunks, by the commands that use them.
 import { build } from "esbuild";
 
 await build({
-  entryPoints: ["src/cli/main.ts"],
+  entryPoints: ["src/main.ts"],
   outdir: "dist/bundle",
   bundle: true,
   splitting: true,

@@ -1,5 +1,20 @@
-import { ErrorCode, Limits, RemoteError, type StoredMessage } from "../protocol/index.js";
-import type { GmClient } from "./client.js";
+import {
+  ErrorCode,
+  type HistoryPage,
+  Limits,
+  RemoteError,
+  type StoredMessage,
+  type Subscription,
+} from "../protocol/index.js";
+
+/** What a feed needs from the client that owns it. */
+export interface FeedSource {
+  subscribe(group: string): Promise<Subscription>;
+  listen(group: string, sub: Pick<Subscription, "events" | "topic">, timeoutMs: number): Promise<boolean>;
+  messages(group: string, options: { since?: number; limit?: number }): Promise<StoredMessage[]>;
+  page(group: string, query: { after: number; limit: number }): Promise<HistoryPage>;
+  forget(feed: Feed): void;
+}
 
 export type FeedState = "live" | "reconnecting";
 
@@ -38,7 +53,7 @@ export class Feed {
   private state: FeedState = "live";
 
   constructor(
-    private readonly client: GmClient,
+    private readonly client: FeedSource,
     readonly group: string,
     private readonly options: FeedOptions,
   ) {}

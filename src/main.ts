@@ -4,17 +4,17 @@
  * few hundred. Commands still import ZeroMQ and SQLite lazily, from chunks of their own.
  */
 import { execute } from "@oclif/core";
-import Group from "../commands/group.js";
-import Server from "../commands/server.js";
-import Up from "../commands/up.js";
-import Groups from "../commands/user/groups.js";
-import Join from "../commands/user/join.js";
-import Leave from "../commands/user/leave.js";
-import ListGroups from "../commands/user/list-groups.js";
-import Messages from "../commands/user/messages.js";
-import Send from "../commands/user/send.js";
-import ShellCommand from "../commands/user/shell.js";
-import Whoami from "../commands/user/whoami.js";
+import Group from "./commands/group.js";
+import Server from "./commands/server.js";
+import Up from "./commands/up.js";
+import Groups from "./commands/user/groups.js";
+import Join from "./commands/user/join.js";
+import Leave from "./commands/user/leave.js";
+import ListGroups from "./commands/user/list-groups.js";
+import Messages from "./commands/user/messages.js";
+import Send from "./commands/user/send.js";
+import ShellCommand from "./commands/user/shell.js";
+import Whoami from "./commands/user/whoami.js";
 
 export const COMMANDS = {
   server: Server,
