@@ -1,5 +1,5 @@
 import * as zmq from "zeromq";
-import { EventKind, encodeEvent, type Frame, HEARTBEAT, Topic } from "../protocol/index.js";
+import { EventKind, encodeEvent, type Frame, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
 import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
 
@@ -27,8 +27,10 @@ export class EventPublisher {
     // Events waiting for one subscriber; beyond this ZeroMQ drops that subscriber's events (it
     // sees a jump in seq and fills it from history) instead of buffering without bound.
     sendHighWaterMark: 1000,
-    // Subscriptions are small: a larger incoming message is a misbehaving peer.
-    maxMessageSize: 256,
+    // Subscriptions are small: a larger incoming message is a misbehaving peer, and libzmq drops
+    // its connection. (A SUB socket replays its subscriptions when it reconnects, so a peer that
+    // subscribed to a longer topic is dropped again each time: gm's EventStream refuses to.)
+    maxMessageSize: Limits.subscriptionBytes,
     // Every subscription reaches us, also a repeated one (a reconnected subscriber's hello); an
     // unsubscription only when the last subscriber of that topic is gone (or disconnected).
     verbosity: "allSubs",
@@ -74,7 +76,8 @@ export class EventPublisher {
       for await (const [frame] of this.socket) {
         if (frame === undefined || frame.length === 0) continue;
         if (frame[1] === HELLO_FIRST_BYTE) {
-          if (frame[0] !== SUBSCRIBE || frame.length > 1 + Topic.helloMaxBytes) continue;
+          const bytes = frame.length - 1;
+          if (frame[0] !== SUBSCRIBE || bytes < Topic.helloMinBytes || bytes > Topic.helloMaxBytes) continue;
           // A space or LF would end the topic early in the event's header: not a hello topic.
           if (frame.indexOf(0x20) > 0 || frame.indexOf(0x0a) > 0) continue;
           // Answers go before queued events, so a joiner is not kept waiting behind a burst.

@@ -1,6 +1,18 @@
 import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
-import { decodeEvent, EventKind, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
+import { decodeEvent, ErrorCode, EventKind, GmError, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
+
+/**
+ * Whether a topic is one a group server could publish a group's events on (PROTOCOL.md §2): the
+ * group prefix and at most Topic.maxBytes in all, without space or LF. Anything else (a server
+ * could send it in a SUBSCRIBE reply) is refused before it reaches the socket: a topic longer than
+ * the publisher takes would make it drop the connection, and ZeroMQ would replay the subscription
+ * on every reconnection, for ever.
+ */
+function isGroupTopic(topic: string): boolean {
+  const bytes = Buffer.byteLength(topic);
+  return topic.startsWith(Topic.groupPrefix) && bytes > 1 && bytes <= Topic.maxBytes && !/[ \n]/.test(topic);
+}
 
 export interface EventStreamHandlers {
   /** An event on one of the topics added, with the group name given for that topic. */
@@ -52,6 +64,16 @@ export class EventStream {
    * Resolves true once the publisher confirmed it, false if it did not within `timeoutMs`.
    */
   add(topic: string, group: string, timeoutMs: number): Promise<boolean> {
+    if (!isGroupTopic(topic)) {
+      return Promise.reject(
+        new GmError(
+          ErrorCode.BadRequest,
+          `not a group topic: ${JSON.stringify(topic.slice(0, 40))}${topic.length > 40 ? "…" : ""} ` +
+            `(${Buffer.byteLength(topic)} bytes); a group topic is "${Topic.groupPrefix}" and at most ` +
+            `${Topic.maxBytes} bytes in all, without space or line feed`,
+        ),
+      );
+    }
     if (this.socket.closed) return Promise.resolve(false);
     if (!this.groups.has(topic)) {
       this.groups.set(topic, group);

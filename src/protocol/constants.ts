@@ -41,7 +41,17 @@ export const Topic = {
   groupLength: 37,
   /** Hello topics are this letter and 1 to 63 more bytes of the subscriber's choosing (no space, no LF). */
   helloPrefix: "H",
+  helloMinBytes: 2,
   helloMaxBytes: 64,
+  /** No topic a gm client subscribes to, group or hello, is longer than this. */
+  maxBytes: 64,
+  /**
+   * The longest topic a subscription may carry. The events socket takes subscriptions of at most
+   * Limits.subscriptionBytes on the wire and drops the connection of a peer that sends a longer
+   * one; libzmq 4.3 sends a subscription as a ZMTP 3.1 SUBSCRIBE command, 10 bytes before the
+   * topic (a ZMTP 3.0 peer sends 1 byte before it), so 246 bytes of topic pass from either.
+   */
+  subscriptionMaxBytes: 246,
 } as const;
 
 /**
@@ -85,6 +95,8 @@ export const Limits = {
    * limit even when JSON escapes every byte of it (a control character becomes 6 bytes).
    */
   bodyBytes: 512 * 1024,
+  /** Largest subscription the events socket accepts, as it crosses the wire (Topic.subscriptionMaxBytes). */
+  subscriptionBytes: 256,
   /** Largest single frame the socket accepts at all; a larger one drops the connection. */
   frameBytes: 1024 * 1024,
   /** Request ids are 1 to 64 bytes. */

@@ -135,6 +135,61 @@ describe("EventPublisher + EventStream", () => {
     assert.equal(event.type === "event" && event.kind, "HELLO");
   });
 
+  test("a hello topic of H alone is not answered: a hello topic is H and 1 to 63 more bytes", async (t) => {
+    const pub = await publisher(t);
+    const sub = new zmq.Subscriber({ linger: 0, receiveTimeout: 5000 });
+    t.after(() => sub.close());
+    sub.connect(pub.endpoint);
+    // "H" is a prefix of every hello topic, so this socket receives every HELLO sent to it: the
+    // answer to "Hz" (subscribed after "H" on the same connection) comes after any answer to "H".
+    sub.subscribe("H");
+    sub.subscribe("Hz");
+    const event = decodeEvent(await sub.receive());
+    assert.equal(event.type === "event" && event.topic, "Hz");
+    assert.equal(event.type === "event" && event.kind, "HELLO");
+  });
+
+  test("a topic longer than 64 bytes is refused by the stream, which stays connected", async (t) => {
+    const pub = await publisher(t);
+    let reconnects = 0;
+    const { s, got, until } = stream(t, pub.endpoint, { onReconnect: () => reconnects++ });
+    await until(() => reconnects === 1);
+    // Longer than a publisher takes: it would drop the connection, and ZeroMQ would replay the
+    // subscription on every reconnection, for ever.
+    await assert.rejects(s.add(`M${"x".repeat(300)}`, "huge", 2000), /not a group topic: .* \(301 bytes\)/);
+    await assert.rejects(s.add(`M${"x".repeat(64)}`, "long", 2000), /not a group topic: .* \(65 bytes\)/);
+    await assert.rejects(s.add("Mwith space", "sp", 2000), /not a group topic/);
+    await assert.rejects(s.add("Xabc", "x", 2000), /not a group topic/);
+    // The longest topic allowed is taken, and the connection was never dropped.
+    const longest = `M${"y".repeat(63)}`;
+    assert.equal(await s.add(longest, "longest", 5000), true);
+    pub.publish(encodeEvent(longest, "MESSAGE", { seq: 1 }));
+    await until(() => got.length === 1);
+    assert.deepEqual(got, [{ group: "longest", kind: "MESSAGE", body: { seq: 1 } }]);
+    assert.equal(reconnects, 1);
+    assert.equal(s.size, 1);
+  });
+
+  test("the publisher takes a 246-byte subscription and drops the connection of a 247-byte one", async (t) => {
+    const pub = await publisher(t);
+    const hello = async (topicBytes: number): Promise<boolean> => {
+      const sub = new zmq.Subscriber({ linger: 0, receiveTimeout: 1000 });
+      try {
+        sub.connect(pub.endpoint);
+        sub.subscribe(`M${"z".repeat(topicBytes - 1)}`);
+        sub.subscribe("Hafter");
+        await sub.receive();
+        return true;
+      } catch {
+        return false; // no HELLO within 1 s: the subscription before it cost the connection
+      } finally {
+        sub.close();
+      }
+    };
+    assert.equal(await hello(246), true);
+    assert.equal(await hello(247), false);
+  });
+
   test("wanted: an event is only worth publishing while someone subscribes to its topic", async (t) => {
     const pub = await publisher(t);
     const group = `M${"0".repeat(36)}`;
