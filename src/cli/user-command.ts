@@ -1,7 +1,7 @@
 import { Command, Flags, type Interfaces } from "@oclif/core";
 import type { GmClient } from "../user/client.js";
 import { Profile } from "../user/profile.js";
-import { DEFAULT_SERVER } from "../util/config.js";
+import { DEFAULT_SERVER, type RequestPolicy, requestPolicy } from "../util/config.js";
 import { fail } from "./errors.js";
 
 export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -65,9 +65,15 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
       import("../user/client.js"),
       import("../net/endpoint.js"),
     ]);
+    let policy: RequestPolicy;
+    try {
+      policy = requestPolicy();
+    } catch (err) {
+      this.error((err as Error).message, { exit: 2 });
+    }
     const profile = this.profile();
     const server = connectEndpoint(this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER);
-    this.client = new GmClient(profile, { server, live });
+    this.client = new GmClient(profile, { server, live, ...policy });
     return this.client;
   }
 

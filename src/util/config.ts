@@ -18,3 +18,29 @@ export function gmHome(env: NodeJS.ProcessEnv = process.env): string {
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(gmHome(env), "data");
 }
+
+/** How long a client waits for each try of a request, and how many tries it makes. */
+export interface RequestPolicy {
+  readonly timeoutMs?: number;
+  readonly tries?: number;
+}
+
+/**
+ * GM_REQUEST_TIMEOUT_MS (per try; default 2500) and GM_REQUEST_TRIES (default 3), for scripts and
+ * tests that would rather learn sooner that a peer is down. Throws a message naming the variable
+ * when a value is not a whole number in range.
+ */
+export function requestPolicy(env: NodeJS.ProcessEnv = process.env): RequestPolicy {
+  const read = (key: string, min: number, max: number): number | undefined => {
+    const text = env[key];
+    if (text === undefined || text === "") return undefined;
+    const n = Number(text);
+    if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
+      throw new RangeError(`${key} must be a whole number from ${min} to ${max}, not "${text}"`);
+    }
+    return n;
+  };
+  const timeoutMs = read("GM_REQUEST_TIMEOUT_MS", 50, 600_000);
+  const tries = read("GM_REQUEST_TRIES", 1, 100);
+  return { ...(timeoutMs !== undefined && { timeoutMs }), ...(tries !== undefined && { tries }) };
+}
