@@ -1,21 +1,32 @@
 import type { Command } from "@oclif/core";
 import chalk from "chalk";
+import { GmError, isWireCode, TimeoutError, UsageError } from "../protocol/errors.js";
 
 /** Exit codes: 1 the request failed or was refused; 2 bad usage; 3 a peer did not answer. */
 export const Exit = { Failed: 1, Usage: 2, Unreachable: 3 } as const;
 
-const USAGE_ERRORS = new Set(["EndpointError", "TimestampError"]);
+/** The exit code for a failure, by its class (src/protocol/errors.ts). */
+export function exitCode(err: unknown): number {
+  if (err instanceof TimeoutError) return Exit.Unreachable;
+  if (err instanceof UsageError) return Exit.Usage;
+  return Exit.Failed;
+}
+
+/** The protocol code to show after the message (a server's, or the same check made locally), if any. */
+function codeHint(err: unknown): string | undefined {
+  if (err instanceof GmError) return isWireCode(err.code) ? err.code : undefined;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && /^[A-Z_]+$/.test(code) ? code : undefined;
+}
 
 /**
  * Prints any error from the library as one unwrapped line on stderr (with a `code:` hint when the
  * server sent one) and exits with a code that says what kind of failure it was. DEBUG=1 adds the stack.
  */
 export function fail(command: Command, err: unknown): never {
-  const e = err as Error & { code?: unknown };
-  if (process.env.DEBUG && e instanceof Error && e.stack) command.logToStderr(e.stack);
-  const exit = e?.name === "TimeoutError" ? Exit.Unreachable : USAGE_ERRORS.has(e?.name) ? Exit.Usage : Exit.Failed;
-  const message = e instanceof Error ? e.message : String(err);
-  const code = typeof e?.code === "string" && /^[A-Z_]+$/.test(e.code) ? chalk.dim(` (${e.code})`) : "";
-  command.logToStderr(`${chalk.red("Error:")} ${message}${code}`);
-  return command.exit(exit);
+  if (process.env.DEBUG && err instanceof Error && err.stack) command.logToStderr(err.stack);
+  const message = err instanceof Error ? err.message : String(err);
+  const code = codeHint(err);
+  command.logToStderr(`${chalk.red("Error:")} ${message}${code === undefined ? "" : chalk.dim(` (${code})`)}`);
+  return command.exit(exitCode(err));
 }

@@ -1,5 +1,5 @@
 import { RpcClient } from "../net/rpc-client.js";
-import { DirectoryCommand, ErrorCode, GmError, REGISTER_INTERVAL_MS } from "../protocol/index.js";
+import { DirectoryCommand, ErrorCode, REGISTER_INTERVAL_MS, RemoteError } from "../protocol/index.js";
 import type { Logger } from "../util/log.js";
 
 export interface Registration {
@@ -62,7 +62,7 @@ export class Registrar {
           if (before !== "registered" && before !== undefined)
             this.log(`registered "${g.name}" with ${this.directory}`);
         } catch (err) {
-          if (err instanceof GmError && err.code !== ErrorCode.Internal) {
+          if (err instanceof RemoteError && err.code !== ErrorCode.Internal) {
             if (before !== "rejected") this.log(`directory refused "${g.name}": ${err.message}`);
             this.status.set(g.name, { state: "rejected", detail: err.message });
           } else {

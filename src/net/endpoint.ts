@@ -1,9 +1,5 @@
 import { networkInterfaces } from "node:os";
-
-/** A user-supplied address that is not a usable endpoint. */
-export class EndpointError extends Error {
-  override readonly name: string = "EndpointError";
-}
+import { EndpointError } from "../protocol/errors.js";
 
 const HINT = "use tcp://host:port or host:port (for example tcp://127.0.0.1:6001)";
 

@@ -1,5 +1,6 @@
 import * as zmq from "zeromq";
 import {
+  ClosedError,
   decodeReply,
   ErrorCode,
   type ErrorCodeName,
@@ -71,7 +72,8 @@ export class RpcClient {
     body: unknown,
     options: { timeoutMs?: number } = {},
   ): Promise<T> {
-    if (this.socket.closed) return Promise.reject(new Error(`client for ${this.endpoint} is closed`));
+    if (this.socket.closed)
+      return Promise.reject(new ClosedError(this.endpoint, `client for ${this.endpoint} is closed`));
     const id = (this.nextId++).toString(36);
     const frames = encodeRequest(command, id, body);
     return new Promise<T>((resolve, reject) => {
@@ -147,7 +149,7 @@ export class RpcClient {
     if (this.socket.closed) return;
     for (const [id, entry] of this.pending) {
       clearTimeout(entry.timer);
-      entry.reject(new Error(`request to ${this.endpoint} abandoned: the client closed`));
+      entry.reject(new ClosedError(this.endpoint, `request to ${this.endpoint} abandoned: the client closed`));
       this.pending.delete(id);
     }
     this.socket.close();

@@ -6,6 +6,7 @@ import {
   encodeReply,
   GmError,
   HEARTBEAT,
+  isWireCode,
   Limits,
   type Request,
   Status,
@@ -105,7 +106,8 @@ export class RpcServer {
   }
 
   private toGmError(err: unknown): GmError {
-    if (err instanceof GmError) return err;
+    // A local failure (a StoreError, say) has no code a client knows: it is an internal error.
+    if (err instanceof GmError && isWireCode(err.code)) return err;
     const detail = err instanceof Error ? err.message : String(err);
     this.log(`internal error: ${err instanceof Error ? (err.stack ?? detail) : detail}`);
     return new GmError(ErrorCode.Internal, `internal error: ${detail}`, Status.ServerError);

@@ -2,13 +2,9 @@ import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync } f
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { parse as uuidParse, v4 as uuidv4 } from "uuid";
+import { StoreError } from "../protocol/errors.js";
 import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member } from "./types.js";
-
-/** The store refused to open: another process holds the group, or the file is not a gm store. */
-export class StoreError extends Error {
-  override readonly name: string = "StoreError";
-}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
+import { LocalErrorCode, ProfileError, UsageError } from "../protocol/errors.js";
 import { gmHome } from "../util/config.js";
 
 export interface JoinedGroup {
@@ -42,7 +43,9 @@ export class Profile {
 
   static load(profile = "default", home = gmHome()): Profile {
     if (!PROFILE_NAME.test(profile)) {
-      throw new Error(`invalid profile name "${profile}": use letters, digits, '.', '_' or '-'`);
+      throw new UsageError(`invalid profile name "${profile}": use letters, digits, '.', '_' or '-'`, {
+        code: LocalErrorCode.BadProfileName,
+      });
     }
     const dir = join(home, "profiles");
     const file = join(dir, `${profile}.json`);
@@ -53,7 +56,7 @@ export class Profile {
       data.groups ??= {};
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-        throw new Error(`cannot read profile ${file}: ${(err as Error).message}`);
+        throw new ProfileError(file, `cannot read profile ${file}: ${(err as Error).message}`, { cause: err });
       }
       data = { uuid: randomUUID(), name: profile === "default" ? loginName() : profile, groups: {} };
       mkdirSync(dir, { recursive: true });

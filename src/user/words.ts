@@ -1,7 +1,4 @@
-/** A line that cannot be split into words (an unclosed quote). */
-export class QuoteError extends Error {
-  override readonly name: string = "QuoteError";
-}
+import { QuoteError } from "../protocol/errors.js";
 
 /**
  * Splits a shell line into words: blanks separate words; '…' keeps everything literally;

@@ -1,7 +1,4 @@
-/** A timestamp that could not be understood; the message lists the accepted forms. */
-export class TimestampError extends Error {
-  override readonly name: string = "TimestampError";
-}
+import { TimestampError } from "../protocol/errors.js";
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

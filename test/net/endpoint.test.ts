@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  advertisedEndpoint,
-  bindEndpoint,
-  bindError,
-  connectEndpoint,
-  EndpointError,
-  isWildcard,
-} from "../../src/net/endpoint.js";
+import { advertisedEndpoint, bindEndpoint, bindError, connectEndpoint, isWildcard } from "../../src/net/endpoint.js";
+import { EndpointError } from "../../src/protocol/errors.js";
 
 const invalid = (fn: () => unknown, message: RegExp) =>
   assert.throws(fn, (err: unknown) => {

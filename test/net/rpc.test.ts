@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
 import * as zmq from "zeromq";
-import { EndpointError } from "../../src/net/endpoint.js";
 import { RpcClient, type RpcClientOptions } from "../../src/net/rpc-client.js";
 import { type Handler, RpcServer } from "../../src/net/rpc-server.js";
 import { ErrorCode, SIGNATURE, Status } from "../../src/protocol/constants.js";
-import { GmError, RemoteError, TimeoutError } from "../../src/protocol/errors.js";
+import { EndpointError, GmError, RemoteError, TimeoutError } from "../../src/protocol/errors.js";
 
 const LOOPBACK = "tcp://127.0.0.1:*";
 

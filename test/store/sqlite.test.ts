@@ -15,9 +15,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { SqliteGroupStore, StoreError } from "../../src/store/sqlite.js";
+import { StoreError } from "../../src/protocol/errors.js";
+import { SqliteGroupStore } from "../../src/store/sqlite.js";
 
 const STORE_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/store/sqlite.ts")).href;
+const ERRORS_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/protocol/errors.ts")).href;
 
 interface Env {
   readonly dir: string;
@@ -62,7 +64,11 @@ function runChild(
   code: string,
 ): { done: Promise<{ code: number | null; out: string }>; kill(): void; line(re: RegExp): Promise<string> } {
   const script = join(dir, `child-${randomUUID()}.mts`);
-  writeFileSync(script, `import { SqliteGroupStore, StoreError } from ${JSON.stringify(STORE_MODULE)};\n${code}\n`);
+  writeFileSync(
+    script,
+    `import { SqliteGroupStore } from ${JSON.stringify(STORE_MODULE)};\n` +
+      `import { StoreError } from ${JSON.stringify(ERRORS_MODULE)};\n${code}\n`,
+  );
   const child = spawn(process.execPath, ["--import", "tsx", script], {
     cwd: resolve(import.meta.dirname, "../.."),
     stdio: ["ignore", "pipe", "pipe"],

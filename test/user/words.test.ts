@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { QuoteError, splitWords } from "../../src/user/words.js";
+import { QuoteError } from "../../src/protocol/errors.js";
+import { splitWords } from "../../src/user/words.js";
 
 describe("splitWords", () => {
   test("blanks separate words; runs of blanks and edges are ignored", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseTimestamp, TIMESTAMP_FORMS, TimestampError } from "../../src/util/timestamp.js";
+import { TimestampError } from "../../src/protocol/errors.js";
+import { parseTimestamp, TIMESTAMP_FORMS } from "../../src/util/timestamp.js";
 
 // A fixed zone that is neither UTC nor a whole-hour offset (and has no DST), so "local" and
 // "UTC" readings cannot be confused. Each test file runs in its own process.
