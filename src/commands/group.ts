@@ -4,6 +4,8 @@ import { fail } from "../cli/errors.js";
 import { serverHeap } from "../cli/server-flags.js";
 import { untilSignal } from "../cli/signals.js";
 import type { GroupServer as GroupServerType } from "../group/group-server.js";
+import { UsageError } from "../protocol/errors.js";
+import { groupName } from "../protocol/validate.js";
 import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
 
 export default class Group extends Command {
@@ -55,6 +57,7 @@ export default class Group extends Command {
     const log = stampedLogger();
     let server: GroupServerType;
     try {
+      for (const name of names) UsageError.check(() => groupName({ name }, "name"));
       server = await GroupServer.start({
         names,
         bind: bindEndpoint(flags.address),

@@ -3,6 +3,8 @@ import { fail } from "../cli/errors.js";
 import { serverHeap } from "../cli/server-flags.js";
 import { untilSignal } from "../cli/signals.js";
 import type { GroupServer as GroupServerType } from "../group/group-server.js";
+import { UsageError } from "../protocol/errors.js";
+import { groupName } from "../protocol/validate.js";
 import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
 
 export default class Up extends Command {
@@ -43,6 +45,7 @@ export default class Up extends Command {
     const rpc = new RpcServer({ handlers: directoryState.handlers, log });
     let groups: GroupServerType;
     try {
+      for (const name of flags.group) UsageError.check(() => groupName({ name }, "name"));
       const directory = await rpc.listen(bindEndpoint(flags.bind));
       groups = await GroupServer.start({
         names: flags.group,

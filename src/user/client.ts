@@ -15,8 +15,9 @@ import {
   type StoredMessage,
   type Subscription,
   TimeoutError,
+  UsageError,
 } from "../protocol/index.js";
-import { messageText } from "../protocol/validate.js";
+import { groupName, messageText } from "../protocol/validate.js";
 import { Feed, type FeedOptions } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
@@ -105,6 +106,7 @@ export class GmClient {
 
   /** Joins a group found through the directory and remembers it (the original join_group). */
   async join(group: string): Promise<{ group: string; members: number; joined: boolean; address: string }> {
+    UsageError.check(() => groupName({ group }));
     const entry = await this.locate(group);
     const reply = await this.rpc(entry.address).request<{ members: number; joined: boolean; id: string }>(
       GroupCommand.Join,
@@ -141,7 +143,7 @@ export class GmClient {
 
   /** Sends a message; resolves once the group server has it on disk (the original send_message). */
   async send(group: string, text: string, id: string = uuidv7()): Promise<AppendResult> {
-    messageText({ text });
+    UsageError.check(() => messageText({ text }));
     try {
       return await this.onGroup(group, (rpc) =>
         rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }),

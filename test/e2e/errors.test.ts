@@ -49,17 +49,41 @@ describe("errors", () => {
     assert.match(r.stderr, /no group named "nosuchgroup" is registered/);
   });
 
-  it("empty and oversized messages are refused before anything is stored", async () => {
-    const empty = await user("send", "general", "   ");
-    assert.equal(empty.exitCode, 1);
+  it("empty and oversized messages are bad usage (exit 2), refused before anything is stored", async () => {
+    const blank = await user("send", "general", "   ");
+    assert.equal(blank.exitCode, 2);
+    assert.match(blank.stderr, /the message is empty \(EMPTY_MESSAGE\)/);
+    const empty = await user("send", "general", "");
+    assert.equal(empty.exitCode, 2);
     assert.match(empty.stderr, /the message is empty/);
     const big = await user("send", "general", "x".repeat(64 * 1024 + 1));
-    assert.equal(big.exitCode, 1);
+    assert.equal(big.exitCode, 2);
     assert.match(big.stderr, /65537 bytes; the limit is 65536 bytes/);
     const fits = await user("send", "general", "é".repeat(32 * 1024));
     assert.equal(fits.exitCode, 0, fits.stderr);
     const history = await user("messages", "general", "--json");
     assert.equal(JSON.parse(history.stdout).length, 1);
+  });
+
+  it("an invalid group name is bad usage (exit 2), for users and group servers", async () => {
+    const r = await user("join", "bad name!");
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /must be a group name/);
+    const server = await gm(
+      ["group", "--name", "bad name!", "--address", "127.0.0.1:0", "--server", directory.endpoint],
+      { env },
+    );
+    assert.equal(server.exitCode, 2);
+    assert.match(server.stderr, /must be a group name/);
+    const up = await gm(["up", "--group", "bad name!", "--bind", "127.0.0.1:0", "--address", "127.0.0.1:0"], { env });
+    assert.equal(up.exitCode, 2);
+    assert.match(up.stderr, /must be a group name/);
+  });
+
+  it("an invalid profile name is bad usage (exit 2)", async () => {
+    const r = await user("groups", "--profile", "../x");
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /invalid profile name "\.\.\/x"/);
   });
 
   it("invalid timestamp and invalid --limit", async () => {
@@ -133,14 +157,6 @@ describe("errors", () => {
     const r = await gm(["group", "--address", "127.0.0.1:0", "--server", directory.endpoint], { env });
     assert.equal(r.exitCode, 2);
     assert.match(r.stderr, /--name is required when stdin is not a terminal/);
-  });
-
-  it("an invalid group name", async () => {
-    const r = await gm(["group", "--name", "bad name!", "--address", "127.0.0.1:0", "--server", directory.endpoint], {
-      env,
-    });
-    assert.equal(r.exitCode, 1);
-    assert.match(r.stderr, /must be a group name/);
   });
 
   it("a group server that is down: the joined group's endpoint is named", { timeout: 20_000 }, async () => {
