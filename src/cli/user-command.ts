@@ -1,4 +1,6 @@
 import { Command, Flags, type Interfaces } from "@oclif/core";
+import { UsageError } from "../protocol/errors.js";
+import { displayName } from "../protocol/validate.js";
 import type { GmClient } from "../user/client.js";
 import { Profile } from "../user/profile.js";
 import { DEFAULT_SERVER, type RequestPolicy, requestPolicy } from "../util/config.js";
@@ -47,12 +49,11 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     const profile = Profile.load(this.flags.profile ?? process.env.GM_PROFILE ?? "default");
     const name = this.flags["display-name"];
     if (name !== undefined) {
-      const trimmed = name.trim();
-      if (trimmed.length === 0 || trimmed.length > 64 || /\p{Cc}/u.test(trimmed)) {
-        this.error("--display-name must be 1 to 64 printable characters", { exit: 2 });
-      }
+      // The server's own check (src/protocol/validate.ts), so what the CLI takes the server takes.
+      const flag = "--display-name";
+      const checked = UsageError.check(() => displayName({ [flag]: name.trim() }, flag));
       profile.update((d) => {
-        d.name = trimmed;
+        d.name = checked;
       });
     }
     return profile;

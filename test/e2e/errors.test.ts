@@ -86,6 +86,23 @@ describe("errors", () => {
     assert.match(r.stderr, /invalid profile name "\.\.\/x"/);
   });
 
+  it("--display-name is held to the server's rule: 1 to 64 characters (code points), no controls", async () => {
+    const emoji = "😀".repeat(64);
+    const ok = await user("join", "general", "--profile", "emoji", "--display-name", emoji, "--json");
+    assert.equal(ok.exitCode, 0, ok.stderr);
+    const who = await user("whoami", "--profile", "emoji", "--json");
+    assert.equal(JSON.parse(who.stdout).name, emoji);
+    const long = await user("whoami", "--profile", "emoji", "--display-name", "😀".repeat(65));
+    assert.equal(long.exitCode, 2);
+    assert.match(long.stderr, /"--display-name" is longer than 64 characters/);
+    const blank = await user("whoami", "--profile", "emoji", "--display-name", "   ");
+    assert.equal(blank.exitCode, 2);
+    const control = await user("whoami", "--profile", "emoji", "--display-name", "evil\u001b[31m");
+    assert.equal(control.exitCode, 2);
+    assert.match(control.stderr, /"--display-name" must not contain control characters/);
+    assert.equal(JSON.parse((await user("whoami", "--profile", "emoji", "--json")).stdout).name, emoji);
+  });
+
   it("invalid timestamp and invalid --limit", async () => {
     const r = await user("messages", "general", "--since", "yesterday-ish");
     assert.equal(r.exitCode, 2);
