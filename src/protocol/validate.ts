@@ -7,10 +7,22 @@ import { badRequest, GmError } from "./errors.js";
 
 type Body = Record<string, unknown>;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A lone surrogate: with the u flag a well-formed pair is one code point, so only lone halves match. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Refuses a string that is not well-formed Unicode (a lone surrogate, sent as the JSON escape
+ * `\ud800`): it has no UTF-8 form, so it could not be stored as it was published (PROTOCOL.md §4).
+ */
+function wellFormed(v: string, key: string): string {
+  if (LONE_SURROGATE.test(v)) throw badRequest(`"${key}" must be well-formed Unicode: it has a lone surrogate`);
+  return v;
+}
 
 export function str(body: Body, key: string, max = 256): string {
   const v = body[key];
   if (typeof v !== "string" || v.length === 0) throw badRequest(`"${key}" must be a non-empty string`);
+  wellFormed(v, key);
   // Counted in code points, so an emoji is one character as a user would count it.
   if (v.length > max && [...v].length > max) throw badRequest(`"${key}" is longer than ${max} characters`);
   return v;
@@ -51,10 +63,11 @@ export function displayName(body: Body, key = "name"): string {
   return v;
 }
 
-/** Message text: non-blank, at most Limits.textBytes UTF-8 bytes. */
+/** Message text: well-formed, non-blank, at most Limits.textBytes UTF-8 bytes. */
 export function messageText(body: Body, key = "text"): string {
   const v = body[key];
   if (typeof v !== "string") throw badRequest(`"${key}" must be a string`);
+  wellFormed(v, key);
   if (v.trim().length === 0) throw new GmError(ErrorCode.EmptyMessage, "the message is empty");
   const bytes = Buffer.byteLength(v, "utf8");
   if (bytes > Limits.textBytes) {

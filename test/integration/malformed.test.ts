@@ -290,6 +290,18 @@ describe("group-level errors", () => {
     await assert.rejects(send({ text: " \n\t " }), { code: "EMPTY_MESSAGE" });
   });
 
+  test("a lone surrogate (the JSON escape \\ud800) in a text or name → BAD_REQUEST, nothing stored", async (t) => {
+    const before = messageCounts().get("general");
+    // Written by hand: the escape itself goes on the wire, as another client's JSON encoder would send it.
+    const text = `{"group":"general","user":"${USER}","id":"${randomUUID()}","text":"a\\ud800b"}`;
+    assert.ok(text.includes("\\ud800"));
+    await expectRejected(t, group.endpoint, [frame(`${SIGNATURE} SEND s1`, text)], "BAD_REQUEST", "s1", /"text"/);
+    const name = `{"group":"random","user":"${USER}","name":"Ana\\udc00"}`;
+    await expectRejected(t, group.endpoint, [frame(`${SIGNATURE} JOIN j1`, name)], "BAD_REQUEST", "j1", /"name"/);
+    assert.equal(messageCounts().get("general"), before);
+    assert.equal(group.details().find((g) => g.name === "random")?.members, 0);
+  });
+
   test("message over 64 KiB of UTF-8 → MESSAGE_TOO_LARGE", async () => {
     await assert.rejects(send({ text: "é".repeat(Limits.textBytes / 2) + "!" }), {
       code: "MESSAGE_TOO_LARGE",

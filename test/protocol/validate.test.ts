@@ -147,6 +147,24 @@ describe("endpoint", () => {
   });
 });
 
+describe("well-formed Unicode", () => {
+  // A lone surrogate cannot be stored as UTF-8: SQLite would keep U+FFFD for it, so HISTORY would
+  // differ from what was published live. Every string field is refused instead, naming the field.
+  const lone = ["a\ud800b", "\udc00", "end\ud83d", "\ude00start", "😀\ud800"];
+
+  test("message text with a lone surrogate is BAD_REQUEST naming the field", () => {
+    for (const text of lone) rejects(() => messageText({ text }), ErrorCode.BadRequest, /"text" .*well-formed/);
+    // A pair is one code point, not a lone surrogate.
+    assert.equal(messageText({ text: "a\ud83d\ude00b" }), "a😀b");
+  });
+
+  test("display names and every other string field too", () => {
+    for (const name of lone) rejects(() => displayName({ name }), ErrorCode.BadRequest, /"name" .*well-formed/);
+    for (const v of lone) rejects(() => str({ k: v }, "k"), ErrorCode.BadRequest, /"k" .*well-formed/);
+    assert.equal(displayName({ name: "\ud83d\ude00" }), "😀");
+  });
+});
+
 describe("other field helpers", () => {
   test("str / optStr: non-empty strings up to a maximum length", () => {
     assert.equal(str({ k: "v" }, "k"), "v");
