@@ -1,5 +1,5 @@
 import { RpcClient } from "../net/rpc-client.js";
-import { DirectoryCommand, ErrorCode, REGISTER_INTERVAL_MS, RemoteError } from "../protocol/index.js";
+import { DirectoryCommand, REGISTER_INTERVAL_MS, RemoteError, Status } from "../protocol/index.js";
 import type { Logger } from "../util/log.js";
 
 export interface Registration {
@@ -62,9 +62,16 @@ export class Registrar {
           if (before !== "registered" && before !== undefined)
             this.log(`registered "${g.name}" with ${this.directory}`);
         } catch (err) {
-          if (err instanceof RemoteError && err.code !== ErrorCode.Internal) {
+          // By status, as PROTOCOL.md §3 defines it: only a 400 says this request can never succeed.
+          // A 300 (the directory is restarting) or a 500 may pass by the next round; so may a timeout.
+          if (err instanceof RemoteError && err.status === Status.BadRequest) {
             if (before !== "rejected") this.log(`directory refused "${g.name}": ${err.message}`);
             this.status.set(g.name, { state: "rejected", detail: err.message });
+          } else if (err instanceof RemoteError) {
+            const detail = `${this.directory} answered ${err.status} ${err.code}: ${err.message}`;
+            if (this.status.get(g.name)?.detail !== detail)
+              this.log(`directory did not take "${g.name}" yet: ${detail}`);
+            this.status.set(g.name, { state: "pending", detail });
           } else {
             lost = true;
             if (before === "registered") this.log(`lost the directory at ${this.directory}; retrying`);
