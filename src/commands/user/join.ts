@@ -1,5 +1,5 @@
-import { Args } from "@oclif/core";
 import chalk from "chalk";
+import { groupArg } from "../../cli/flags.js";
 import { UserCommand } from "../../cli/user-command.js";
 
 export default class Join extends UserCommand<typeof Join> {
@@ -10,7 +10,7 @@ export default class Join extends UserCommand<typeof Join> {
     "<%= config.bin %> user join general",
     "<%= config.bin %> user join general --profile bob",
   ];
-  static override args = { group: Args.string({ description: "group name", required: true }) };
+  static override args = { group: groupArg() };
 
   async run(): Promise<void> {
     const { args } = await this.parse(Join);

@@ -1,12 +1,12 @@
-import { Args } from "@oclif/core";
 import chalk from "chalk";
+import { groupArg } from "../../cli/flags.js";
 import { UserCommand } from "../../cli/user-command.js";
 
 export default class Leave extends UserCommand<typeof Leave> {
   static override summary = "Leave a group";
   static override description = "Leaves the group on its server and forgets it in your profile.";
   static override examples = ["<%= config.bin %> user leave general"];
-  static override args = { group: Args.string({ description: "group name", required: true }) };
+  static override args = { group: groupArg() };
 
   async run(): Promise<void> {
     const { args } = await this.parse(Leave);

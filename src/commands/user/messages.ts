@@ -1,4 +1,5 @@
-import { Args, Flags } from "@oclif/core";
+import { Flags } from "@oclif/core";
+import { groupArg } from "../../cli/flags.js";
 import { UserCommand } from "../../cli/user-command.js";
 import { formatMessage } from "../../user/format.js";
 import { parseTimestamp, TIMESTAMP_FORMS } from "../../util/timestamp.js";
@@ -15,7 +16,7 @@ export default class Messages extends UserCommand<typeof Messages> {
     "<%= config.bin %> user messages general --limit 20",
     "<%= config.bin %> user messages general --follow --since 1h",
   ];
-  static override args = { group: Args.string({ description: "group name", required: true }) };
+  static override args = { group: groupArg() };
   static override flags = {
     since: Flags.string({ char: "s", description: "only messages at or after this time" }),
     limit: Flags.integer({

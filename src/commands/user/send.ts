@@ -1,5 +1,6 @@
 import { Args } from "@oclif/core";
 import chalk from "chalk";
+import { groupArg } from "../../cli/flags.js";
 import { UserCommand } from "../../cli/user-command.js";
 import { formatTime } from "../../user/format.js";
 
@@ -13,7 +14,7 @@ export default class Send extends UserCommand<typeof Send> {
   ];
   static override strict = false;
   static override args = {
-    group: Args.string({ description: "group name", required: true }),
+    group: groupArg(),
     message: Args.string({ description: "the message (the remaining words)", required: true }),
   };
 

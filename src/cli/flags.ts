@@ -1,0 +1,20 @@
+/**
+ * Flags and arguments that several commands share, built in one place so that their names,
+ * letters and help texts cannot drift apart.
+ */
+import { Args, Flags } from "@oclif/core";
+import { DEFAULT_SERVER } from "../util/config.js";
+
+/** The `<group>` argument of the user commands that act on one group. */
+export const groupArg = () => Args.string({ description: "group name", required: true });
+
+/** `--quiet`: a server logs each request unless given. */
+export const quietFlag = () => Flags.boolean({ char: "q", description: "do not log each request" });
+
+/** `--data-dir`: where a group server keeps its SQLite files. */
+export const dataDirFlag = () =>
+  Flags.string({ char: "d", description: "directory for the group databases [default: $GM_HOME/data]" });
+
+/** `--bind`: the endpoint a directory listens on. */
+export const directoryBindFlag = (description: string) =>
+  Flags.string({ char: "b", description, default: DEFAULT_SERVER });
