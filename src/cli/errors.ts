@@ -22,8 +22,10 @@ function codeHint(err: unknown): string | undefined {
 /**
  * Prints any error from the library as one unwrapped line on stderr (with a `code:` hint when the
  * server sent one) and exits with a code that says what kind of failure it was. DEBUG=1 adds the stack.
+ * oclif's own errors (from `this.error()` or `this.exit()`) already carry their exit code: rethrown.
  */
 export function fail(command: Command, err: unknown): never {
+  if (err instanceof Error && "oclif" in err) throw err;
   if (process.env.DEBUG && err instanceof Error && err.stack) command.logToStderr(err.stack);
   const message = err instanceof Error ? err.message : String(err);
   const code = codeHint(err);

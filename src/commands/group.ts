@@ -1,14 +1,13 @@
-import { Command, Flags } from "@oclif/core";
+import { Flags } from "@oclif/core";
 import chalk from "chalk";
-import { fail } from "../cli/errors.js";
-import { serverHeap } from "../cli/server-flags.js";
-import { untilSignal } from "../cli/signals.js";
-import type { GroupServer as GroupServerType } from "../group/group-server.js";
+import { dataDirFlag, quietFlag } from "../cli/flags.js";
+import { type Running, ServerCommand } from "../cli/server-command.js";
 import { UsageError } from "../protocol/errors.js";
 import { groupName } from "../protocol/validate.js";
 import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
+import type { Logger } from "../util/log.js";
 
-export default class Group extends Command {
+export default class Group extends ServerCommand<typeof Group> {
   static override summary = "Run a group server hosting one or more groups";
   static override description = [
     "Keeps each group's members and messages in SQLite under --data-dir, registers the groups with the",
@@ -39,37 +38,27 @@ export default class Group extends Command {
       char: "s",
       description: `message server to register with [default: $GM_SERVER or ${DEFAULT_SERVER}]`,
     }),
-    "data-dir": Flags.string({ char: "d", description: "directory for the group databases [default: $GM_HOME/data]" }),
-    quiet: Flags.boolean({ char: "q", description: "do not log each request" }),
+    "data-dir": dataDirFlag(),
+    quiet: quietFlag(),
   };
 
-  async run(): Promise<void> {
-    const { flags } = await this.parse(Group);
-    // Listen for SIGINT/SIGTERM before anything is ready: a supervisor may stop us at any moment.
-    const stopping = untilSignal();
-    serverHeap();
+  protected async serve(_log: Logger, requests: Logger): Promise<Running> {
+    const { flags } = this;
     const names = flags.name ?? [await this.askName()];
-    const [{ GroupServer }, { bindEndpoint, connectEndpoint }, { stampedLogger, silent }] = await Promise.all([
+    for (const name of names) UsageError.check(() => groupName({ name }, "name"));
+    const [{ GroupServer }, { bindEndpoint, connectEndpoint }] = await Promise.all([
       import("../group/group-server.js"),
       import("../net/endpoint.js"),
-      import("../util/log.js"),
     ]);
-    const log = stampedLogger();
-    let server: GroupServerType;
-    try {
-      for (const name of names) UsageError.check(() => groupName({ name }, "name"));
-      server = await GroupServer.start({
-        names,
-        bind: bindEndpoint(flags.address),
-        ...(flags.advertise !== undefined && { advertise: flags.advertise }),
-        ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
-        directory: connectEndpoint(flags.server ?? process.env.GM_SERVER ?? DEFAULT_SERVER),
-        dataDir: flags["data-dir"] ?? defaultDataDir(),
-        log: flags.quiet ? silent : log,
-      });
-    } catch (err) {
-      return fail(this, err);
-    }
+    const server = await GroupServer.start({
+      names,
+      bind: bindEndpoint(flags.address),
+      ...(flags.advertise !== undefined && { advertise: flags.advertise }),
+      ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
+      directory: connectEndpoint(flags.server ?? process.env.GM_SERVER ?? DEFAULT_SERVER),
+      dataDir: flags["data-dir"] ?? defaultDataDir(),
+      log: requests,
+    });
     for (const g of server.details()) {
       const reg = g.registration;
       const state =
@@ -89,12 +78,10 @@ export default class Group extends Command {
     const rejected = server.details().filter((g) => g.registration.state === "rejected");
     if (rejected.length > 0) {
       await server.close();
-      return fail(this, new Error(rejected.map((g) => g.registration.detail).join("; ")));
+      throw new Error(rejected.map((g) => g.registration.detail).join("; "));
     }
     this.log(`gm group: serving ${names.join(", ")} on ${server.endpoint} (pid ${process.pid})`);
-    const signal = await stopping;
-    log(`${signal}: shutting down`);
-    await server.close();
+    return server;
   }
 
   private async askName(): Promise<string> {
