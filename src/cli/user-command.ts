@@ -3,7 +3,7 @@ import { UsageError } from "../protocol/errors.js";
 import { displayName } from "../protocol/validate.js";
 import type { GmClient } from "../user/client.js";
 import { Profile } from "../user/profile.js";
-import { DEFAULT_SERVER, type RequestPolicy, requestPolicy } from "../util/config.js";
+import { DEFAULT_SERVER, requestPolicy } from "../util/config.js";
 import { fail } from "./errors.js";
 
 export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -66,12 +66,7 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
       import("../user/client.js"),
       import("../net/endpoint.js"),
     ]);
-    let policy: RequestPolicy;
-    try {
-      policy = requestPolicy();
-    } catch (err) {
-      this.error((err as Error).message, { exit: 2 });
-    }
+    const policy = requestPolicy();
     const profile = this.profile();
     const server = connectEndpoint(this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER);
     this.client = new GmClient(profile, { server, live, ...policy });

@@ -4,6 +4,7 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { UsageError } from "../protocol/errors.js";
 
 /** Where the directory is, unless a flag, GM_SERVER or the profile says otherwise. */
 export const DEFAULT_SERVER = "tcp://127.0.0.1:5555";
@@ -27,8 +28,8 @@ export interface RequestPolicy {
 
 /**
  * GM_REQUEST_TIMEOUT_MS (per try; default 2500) and GM_REQUEST_TRIES (default 3), for scripts and
- * tests that would rather learn sooner that a peer is down. Throws a message naming the variable
- * when a value is not a whole number in range.
+ * tests that would rather learn sooner that a peer is down. Throws a UsageError naming the
+ * variable when a value is not a whole number in range.
  */
 export function requestPolicy(env: NodeJS.ProcessEnv = process.env): RequestPolicy {
   const read = (key: string, min: number, max: number): number | undefined => {
@@ -36,7 +37,7 @@ export function requestPolicy(env: NodeJS.ProcessEnv = process.env): RequestPoli
     if (text === undefined || text === "") return undefined;
     const n = Number(text);
     if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
-      throw new RangeError(`${key} must be a whole number from ${min} to ${max}, not "${text}"`);
+      throw new UsageError(`${key} must be a whole number from ${min} to ${max}, not "${text}"`);
     }
     return n;
   };

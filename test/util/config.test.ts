@@ -32,7 +32,7 @@ describe("requestPolicy", () => {
       ["GM_REQUEST_TRIES", "0"],
       ["GM_REQUEST_TRIES", "-2"],
     ] as const) {
-      assert.throws(() => requestPolicy({ [key]: value }), new RegExp(`^RangeError: ${key} must be a whole number`));
+      assert.throws(() => requestPolicy({ [key]: value }), new RegExp(`^UsageError: ${key} must be a whole number`));
     }
   });
 });
