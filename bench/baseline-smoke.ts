@@ -6,7 +6,8 @@
  */
 import { parseArgs } from "node:util";
 import { type BenchResult, echo, pubsub, sqliteBatch, sqliteSingle } from "./baseline/index.js";
-import { fmt, liveWorkerCount, progress, table } from "./lib/measure.js";
+import { fmt, progress, table } from "./lib/output.js";
+import { liveWorkerCount } from "./lib/procs.js";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "1" } } });
 const seconds = Number.parseFloat(values.seconds);

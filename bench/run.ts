@@ -46,16 +46,11 @@ import {
   startGroup,
   timedRun,
 } from "./gm/procs.js";
-import {
-  fmt,
-  killAllWorkers,
-  liveWorkerCount,
-  PROJECT_ROOT,
-  progress,
-  sleep,
-  summarize,
-  table,
-} from "./lib/measure.js";
+import { fmt, progress, table } from "./lib/output.js";
+import { PROJECT_ROOT } from "./lib/paths.js";
+import { killAllWorkers, liveWorkerCount } from "./lib/procs.js";
+import { summarize } from "./lib/stats.js";
+import { sleep } from "./lib/time.js";
 
 const KEYS = ["send32", "window", "latency", "live", "history", "ingest", "memory", "disk", "oneshot", "help"] as const;
 type Key = (typeof KEYS)[number];

@@ -9,7 +9,7 @@
  *   --size B          message size in bytes (default 100)
  *   --warmup-seconds  unmeasured warm-up before the measured phase (default 0.2)
  *
- * Child protocol (see bench/lib/measure.ts):
+ * Child protocol (see bench/lib/worker.ts):
  *   ready  -> { endpoint }  after connect
  *   start  <-               begin sending
  *   result -> { count, elapsedMs, rate, latenciesUs }
@@ -23,16 +23,10 @@
  */
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
-import {
-  nowNs,
-  progress,
-  runWorker,
-  Samples,
-  summarize,
-  waitForStart,
-  workerReady,
-  workerResult,
-} from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { Samples, summarize } from "../lib/stats.js";
+import { nowNs } from "../lib/time.js";
+import { runWorker, waitForStart, workerReady, workerResult } from "../lib/worker.js";
 
 const { values } = parseArgs({
   options: {

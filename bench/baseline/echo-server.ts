@@ -8,7 +8,7 @@
  *               round and round (overwriting, as a SQLite WAL in steady state), in a fresh
  *               temporary directory removed at exit. What any durable server pays on this machine.
  *
- * Child protocol (see bench/lib/measure.ts):
+ * Child protocol (see bench/lib/worker.ts):
  *   ready  -> { endpoint }   the real endpoint, from `lastEndpoint`
  *   stop   <-                close the socket, which ends the receive loop
  *   result -> { echoed, syncs }   messages echoed, fdatasyncs done
@@ -22,7 +22,8 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
-import { progress, runWorker, waitForStop, workerReady, workerResult } from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { runWorker, waitForStop, workerReady, workerResult } from "../lib/worker.js";
 
 const { values } = parseArgs({ options: { durable: { type: "boolean", default: false } } });
 const RING = 4 * 1024 * 1024;

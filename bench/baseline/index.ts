@@ -7,8 +7,13 @@
  * Latencies (p50/p99) are in microseconds (`latencyUnit: "us"`).
  */
 
-import { benchPath, cpuBetween, progress, sleep, summarize, WorkerGroup } from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { benchPath } from "../lib/paths.js";
+import { cpuBetween } from "../lib/procs.js";
 import { MAX_SUBSCRIBER_PROCESSES, subscriberLayout } from "../lib/pubsub-layout.js";
+import { summarize } from "../lib/stats.js";
+import { sleep } from "../lib/time.js";
+import { WorkerGroup } from "../lib/worker.js";
 import type { EchoClientResult } from "./echo-client.js";
 import type { PublisherResult } from "./pubsub.js";
 import type { SubscriberResult } from "./pubsub-sub.js";

@@ -7,7 +7,7 @@
  *   --endpoint tcp://127.0.0.1:PORT   (required)
  *   --sockets K                       SUB sockets in this process (default 1)
  *
- * Child protocol (see bench/lib/measure.ts):
+ * Child protocol (see bench/lib/worker.ts):
  *   ready  -> { sockets }  once EVERY socket has received a warm-up message,
  *                          i.e. every subscription is live at the publisher
  *   stop   <-              close all sockets (ends the receive loops)
@@ -21,8 +21,11 @@
  */
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
-import { progress, runWorker, Samples, waitForStop, wallMs, workerReady, workerResult } from "../lib/measure.js";
+import { progress } from "../lib/output.js";
 import { decodeMessage, KIND_DATA, KIND_WARMUP } from "../lib/pubsub-layout.js";
+import { Samples } from "../lib/stats.js";
+import { wallMs } from "../lib/time.js";
+import { runWorker, waitForStop, workerReady, workerResult } from "../lib/worker.js";
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@
  *   --via ENDPOINT   send each message to a relay (bench/baseline/relay.ts) over a DEALER
  *                    instead of publishing it here; the relay publishes it and acknowledges it
  *
- * Child protocol (see bench/lib/measure.ts):
+ * Child protocol (see bench/lib/worker.ts):
  *   ready  -> { endpoint }
  *            From then on a KIND_WARMUP message is published every M ms so
  *            that each subscriber can see that its subscription is live
@@ -34,17 +34,10 @@
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
-import {
-  progress,
-  runWorker,
-  sleep,
-  waitForStart,
-  waitForStop,
-  wallMs,
-  workerReady,
-  workerResult,
-} from "../lib/measure.js";
+import { progress } from "../lib/output.js";
 import { encodeMessage, KIND_DATA, KIND_WARMUP } from "../lib/pubsub-layout.js";
+import { sleep, wallMs } from "../lib/time.js";
+import { runWorker, waitForStart, waitForStop, workerReady, workerResult } from "../lib/worker.js";
 
 const { values } = parseArgs({
   options: {

@@ -4,13 +4,14 @@
  * which publishes it on its PUB socket and acknowledges it, as a group server does with a SEND
  * (minus storing it). Subscribers connect to the PUB. Plain zeromq, no gm code.
  *
- * Child protocol (see bench/lib/measure.ts):
+ * Child protocol (see bench/lib/worker.ts):
  *   ready  -> { router, pub }   the endpoints to send to and to subscribe at
  *   stop   <-                   close both sockets
  *   result -> { relayed }
  */
 import * as zmq from "zeromq";
-import { progress, runWorker, waitForStop, workerReady, workerResult } from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { runWorker, waitForStop, workerReady, workerResult } from "../lib/worker.js";
 
 export interface RelayResult {
   relayed: number;

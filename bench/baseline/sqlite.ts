@@ -11,7 +11,7 @@
  * mode every commit fsyncs the WAL, so "commit latency" is mostly fsync cost
  * of the file system that holds os.tmpdir() (reported as `dir`).
  *
- * Child protocol (see bench/lib/measure.ts):
+ * Child protocol (see bench/lib/worker.ts):
  *   ready  -> { dir }
  *   start  <-
  *   result -> { mode, rows, commits, elapsedMs, rowsPerSec, commitLatenciesUs }
@@ -23,16 +23,10 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
-import {
-  nowNs,
-  progress,
-  runWorker,
-  Samples,
-  summarize,
-  waitForStart,
-  workerReady,
-  workerResult,
-} from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { Samples, summarize } from "../lib/stats.js";
+import { nowNs } from "../lib/time.js";
+import { runWorker, waitForStart, workerReady, workerResult } from "../lib/worker.js";
 
 const { values } = parseArgs({
   options: {

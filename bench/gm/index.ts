@@ -7,8 +7,13 @@
  *
  * Latencies (p50/p99) are in microseconds.
  */
-import { benchPath, cpuBetween, progress, sleep, summarize, WorkerGroup } from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { benchPath } from "../lib/paths.js";
+import { cpuBetween } from "../lib/procs.js";
 import { MAX_SUBSCRIBER_PROCESSES, subscriberLayout } from "../lib/pubsub-layout.js";
+import { summarize } from "../lib/stats.js";
+import { sleep } from "../lib/time.js";
+import { WorkerGroup } from "../lib/worker.js";
 import type { LiveMemberResult } from "./live-member.js";
 import type { LiveSenderResult } from "./live-sender.js";
 import type { PrefillResult } from "./prefill.js";

@@ -8,7 +8,7 @@
  *   --endpoint tcp://127.0.0.1:PORT --group NAME   (required)
  *   --sockets K          members in this process (default 1)
  *
- * Child protocol (bench/lib/measure.ts):
+ * Child protocol (bench/lib/worker.ts):
  *   ready  -> { sockets }   once every member's subscription is active
  *   stop   <-               close every socket
  *   result -> { sockets, received, duplicates, gaps, latenciesUs }
@@ -19,7 +19,10 @@
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
-import { progress, runWorker, Samples, waitForStop, wallMs, workerReady, workerResult } from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { Samples } from "../lib/stats.js";
+import { wallMs } from "../lib/time.js";
+import { runWorker, waitForStop, workerReady, workerResult } from "../lib/worker.js";
 import { Conn, decodeEvent, newUser } from "./wire.js";
 
 const { values } = parseArgs({

@@ -12,24 +12,16 @@
  *   --seconds S           measured phase (default 1)
  *   --warmup-seconds W    unmeasured phase at the full rate before it (default 0.5)
  *
- * Child protocol (bench/lib/measure.ts): ready -> {user} after JOIN; start <-; result ->
+ * Child protocol (bench/lib/worker.ts): ready -> {user} after JOIN; start <-; result ->
  * { sent, acked, elapsedMs, rate, ackLatenciesUs } once every send is acknowledged (durable);
  * stop <- closes the socket.
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import {
-  progress,
-  runWorker,
-  Samples,
-  sleep,
-  summarize,
-  waitForStart,
-  waitForStop,
-  wallMs,
-  workerReady,
-  workerResult,
-} from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { Samples, summarize } from "../lib/stats.js";
+import { sleep, wallMs } from "../lib/time.js";
+import { runWorker, waitForStart, waitForStop, workerReady, workerResult } from "../lib/worker.js";
 import { Conn, messageId, newUser, padText } from "./wire.js";
 
 const { values } = parseArgs({

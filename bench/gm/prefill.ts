@@ -15,7 +15,8 @@
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { v4 as uuidv4, v7 as uuidv7 } from "uuid";
-import { progress, runWorker, waitForStart, workerReady, workerResult } from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { runWorker, waitForStart, workerReady, workerResult } from "../lib/worker.js";
 import { padText } from "./wire.js";
 
 const { values } = parseArgs({

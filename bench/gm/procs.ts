@@ -10,7 +10,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PROJECT_ROOT, processCpuMs, progress, stopProcess, trackProcess } from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { PROJECT_ROOT } from "../lib/paths.js";
+import { processCpuMs, stopProcess, trackProcess } from "../lib/procs.js";
 
 export const BIN = path.join(PROJECT_ROOT, "bin", "run.js");
 

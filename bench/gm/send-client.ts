@@ -17,20 +17,14 @@
  *   --limit L           page size (history mode, default 100)
  *
  * Before `ready` the client JOINs the group with a fresh user (a member, as SEND and HISTORY
- * require). Child protocol (bench/lib/measure.ts): ready -> {user}; start <-;
+ * require). Child protocol (bench/lib/worker.ts): ready -> {user}; start <-;
  * result -> { count, elapsedMs, rate, latenciesUs, checked }.
  */
 import { parseArgs } from "node:util";
-import {
-  nowNs,
-  progress,
-  runWorker,
-  Samples,
-  summarize,
-  waitForStart,
-  workerReady,
-  workerResult,
-} from "../lib/measure.js";
+import { progress } from "../lib/output.js";
+import { Samples, summarize } from "../lib/stats.js";
+import { nowNs } from "../lib/time.js";
+import { runWorker, waitForStart, workerReady, workerResult } from "../lib/worker.js";
 import { call, dealer, decodeReply, encodeRequestJson, messageId, newUser, padText, replyError } from "./wire.js";
 
 const { values } = parseArgs({
