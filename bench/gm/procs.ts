@@ -1,20 +1,23 @@
 /**
  * The real gm processes a benchmark runs against: `gm server` (the directory) and `gm group`, each
  * started from bin/run.js (the built dist/, as a user runs it), awaited through its ready line and
- * stopped by its handle. Plus the temporary directories they use, removed however the run ends.
+ * stopped by its handle (support/gm-process.ts, shared with the tests), and tracked so that none
+ * outlives the bench (bench/lib/procs.ts). Plus the temporary directories they use, removed however
+ * the run ends, and one-shot commands timed from spawn to exit.
  *
  *   gm server: directory listening on tcp://127.0.0.1:PORT (pid N)
  *   gm group: serving <names> on tcp://127.0.0.1:PORT (pid N)
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { awaitReady, BIN, gmEnv, RunningProcess, runToExit } from "../../support/gm-process.js";
 import { progress } from "../lib/output.js";
 import { PROJECT_ROOT } from "../lib/paths.js";
-import { processCpuMs, stopProcess, trackProcess } from "../lib/procs.js";
+import { trackProcess, treeMemory } from "../lib/procs.js";
 
-export const BIN = path.join(PROJECT_ROOT, "bin", "run.js");
+export { BIN };
 
 // ---------------------------------------------------------------------------
 // Temporary directories
@@ -92,127 +95,46 @@ export interface StartOptions {
   readyTimeoutMs?: number;
 }
 
-function gmEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", ...extra };
-  delete env.FORCE_COLOR;
-  delete env.GM_PROFILE;
-  return env;
-}
-
-function readProcStatus(pid: number): { rss: number; peak: number } {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (key: string): number =>
-      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
-    return { rss: kb("VmRSS") * 1024, peak: kb("VmHWM") * 1024 };
-  } catch {
-    return { rss: Number.NaN, peak: Number.NaN };
-  }
-}
-
-/** `pid` and every process below it (children, grandchildren...), from /proc. */
-function processTree(pid: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const tree = [pid];
-  for (let i = 0; i < tree.length; i++) {
-    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
-  }
-  return tree;
-}
-
-/**
- * Resident memory of a process and everything it started (so a server that re-executes itself
- * or forks helpers is measured whole): current RSS summed, and the sum of each process's peak.
- */
-function treeMemory(pid: number): { rss: number; peak: number; processes: number } {
-  const tree = processTree(pid);
-  let rss = 0;
-  let peak = 0;
-  for (const p of tree) {
-    const m = readProcStatus(p);
-    if (Number.isFinite(m.rss)) rss += m.rss;
-    if (Number.isFinite(m.peak)) peak += m.peak;
-  }
-  return { rss, peak, processes: tree.length };
-}
-
 /**
  * Runs `node [nodeArgs] bin/run.js <args>` and resolves once a stdout line matches `ready`
- * (group 1 = the endpoint). The process is tracked: killed if the benchmark exits.
+ * (group 1 = the endpoint). The process is tracked: killed if the benchmark exits. Once it is
+ * ready, its own log goes on to our stderr (the progress stream).
  */
-export function startGm(
+export async function startGm(
   label: string,
   args: readonly string[],
   ready: RegExp,
   options: StartOptions,
 ): Promise<GmProcess> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? BIN, ...args], {
-    cwd: PROJECT_ROOT,
+  let isReady = false;
+  const proc = new RunningProcess(args, {
     env: gmEnv(options.env),
-    stdio: ["ignore", "pipe", "pipe"],
+    node: [...(options.nodeArgs ?? []), options.script ?? BIN],
+    cwd: PROJECT_ROOT,
+    stdin: "ignore",
+    label,
+    onOutput: (stream, chunk) => {
+      if (!isReady) return;
+      if (stream === "stderr") process.stderr.write(`  [${label}] ${chunk}`);
+      else for (const line of chunk.split("\n")) if (line.trim() !== "") process.stderr.write(`  [${label}] ${line}\n`);
+    },
   });
-  trackProcess(child);
-  const timeoutMs = options.readyTimeoutMs ?? 60_000;
-  return new Promise<GmProcess>((resolve, reject) => {
-    let out = "";
-    let err = "";
-    let done = false;
-    const finish = (e: Error | undefined, endpoint?: string, readyLine = ""): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (e !== undefined) {
-        void stopProcess(child, 1000).then(() => reject(e));
-        return;
-      }
-      const pid = child.pid as number;
-      resolve({
-        child,
-        label,
-        pid,
-        endpoint: endpoint as string,
-        readyLine,
-        memory: () => treeMemory(pid),
-        cpuMs: () => processCpuMs(pid),
-        stop: (graceMs = 5000) => stopProcess(child, graceMs),
-      });
-    };
-    const timer = setTimeout(
-      () => finish(new Error(`${label}: no ready line after ${timeoutMs} ms\n${out}${err}`)),
-      timeoutMs,
-    );
-    child.stdout?.setEncoding("utf8");
-    child.stdout?.on("data", (chunk: string) => {
-      if (done) {
-        // After the ready line: pass the server's own log on to our stderr (progress stream).
-        for (const line of chunk.split("\n")) if (line.trim() !== "") process.stderr.write(`  [${label}] ${line}\n`);
-        return;
-      }
-      out += chunk;
-      const m = ready.exec(out);
-      if (m !== null) {
-        finish(undefined, m[1], out.split("\n").find((l) => ready.test(l)) ?? m[0]);
-      }
-    });
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (chunk: string) => {
-      err += chunk;
-      if (done) process.stderr.write(`  [${label}] ${chunk}`);
-    });
-    child.once("error", (e) => finish(new Error(`${label}: ${e.message}`)));
-    child.once("exit", (code, signal) =>
-      finish(new Error(`${label}: exited (code ${String(code)}, signal ${String(signal)}) before ready\n${out}${err}`)),
-    );
-  });
+  trackProcess(proc.child);
+  const m = await awaitReady(proc, ready, options.readyTimeoutMs ?? 60_000);
+  isReady = true;
+  const pid = proc.pid;
+  return {
+    child: proc.child,
+    label,
+    pid,
+    endpoint: m[1] as string,
+    readyLine: proc.stdout.split("\n").find((l) => ready.test(l)) ?? m[0],
+    memory: () => treeMemory(pid),
+    cpuMs: () => proc.cpuMs(),
+    stop: async (graceMs = 5000) => {
+      await proc.stop("SIGTERM", graceMs);
+    },
+  };
 }
 
 /** `gm server --bind 127.0.0.1:0 --quiet`. */
@@ -268,34 +190,13 @@ export interface TimedRun {
 }
 
 /** Runs `process.execPath <args>` to completion; wall time from spawn to exit, ms. */
-export function timedRun(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<TimedRun> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, args, {
-      cwd: PROJECT_ROOT,
-      env: gmEnv(env),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    trackProcess(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.setEncoding("utf8");
-    child.stderr?.setEncoding("utf8");
-    child.stdout?.on("data", (d: string) => (stdout += d));
-    child.stderr?.on("data", (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`node ${args.join(" ")}: not done after ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.once("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once("exit", (code) => {
-      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      clearTimeout(timer);
-      // 'exit' can come before the pipes are drained; 'close' follows shortly.
-      child.once("close", () => resolve({ wallMs, code, stdout, stderr }));
-    });
+export async function timedRun(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<TimedRun> {
+  const r = await runToExit(args, {
+    env: gmEnv(env),
+    cwd: PROJECT_ROOT,
+    timeoutMs,
+    label: `node ${args.join(" ")}`,
+    onSpawn: trackProcess,
   });
+  return { wallMs: r.wallMs, code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
 }

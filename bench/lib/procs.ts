@@ -2,25 +2,11 @@
  * The child processes of the bench, tracked by their handles: every process it starts (workers and
  * gm servers) is SIGKILLed if the bench exits or is interrupted, counted until it has exited (the
  * leak check at the end of a run), and stopped with SIGTERM, then SIGKILL after a grace period.
- * Plus the CPU a process has used, from Linux's /proc.
+ * Plus what Linux's /proc says about a process: the CPU used between two snapshots, and the
+ * resident memory of a process tree.
  */
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
-
-/**
- * CPU time (user + system, all threads) used so far by process `pid`, ms; NaN where /proc is not
- * available or the process is gone.
- */
-export function processCpuMs(pid: number): number {
-  try {
-    // After "(comm)": field 3 is the state; utime and stime are fields 14 and 15, in clock ticks.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // USER_HZ = 100 on Linux
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /** CPU used between two `cpuMs()` snapshots, summed over the labels matching `filter`, ms. */
 export function cpuBetween(
@@ -101,4 +87,51 @@ export function trackProcess(child: ChildProcess): void {
 /** Stop a child by its handle: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
 export function stopProcess(child: ChildProcess, graceMs = 1000): Promise<void> {
   return killChild(child, graceMs);
+}
+
+/** Current and peak resident set size of one process, bytes (Linux /proc). */
+function readProcStatus(pid: number): { rss: number; peak: number } {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string): number =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+    return { rss: kb("VmRSS") * 1024, peak: kb("VmHWM") * 1024 };
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN };
+  }
+}
+
+/** `pid` and every process below it (children, grandchildren...), from /proc. */
+function processTree(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  }
+  return tree;
+}
+
+/**
+ * Resident memory of a process and everything it started (so a server that re-executes itself
+ * or forks helpers is measured whole): current RSS summed, and the sum of each process's peak.
+ */
+export function treeMemory(pid: number): { rss: number; peak: number; processes: number } {
+  const tree = processTree(pid);
+  let rss = 0;
+  let peak = 0;
+  for (const p of tree) {
+    const m = readProcStatus(p);
+    if (Number.isFinite(m.rss)) rss += m.rss;
+    if (Number.isFinite(m.peak)) peak += m.peak;
+  }
+  return { rss, peak, processes: tree.length };
 }

@@ -24,8 +24,9 @@
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import path from "node:path";
+import { processCpuMs } from "../../support/gm-process.js";
 import { PROJECT_ROOT } from "./paths.js";
-import { processCpuMs, stopProcess, trackProcess } from "./procs.js";
+import { stopProcess, trackProcess } from "./procs.js";
 
 // ---------------------------------------------------------------------------
 // Parent side: spawning workers
