@@ -11,7 +11,7 @@
  *
  * Each variant runs three times, alternating, in fresh sockets and a fresh child process.
  *
- *   node --import tsx bench/tools/frames-micro.ts
+ *   node --import tsx bench/experiments/frames-micro.ts
  */
 import { fork } from "node:child_process";
 import * as zmq from "zeromq";

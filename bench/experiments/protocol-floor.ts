@@ -14,7 +14,7 @@
  * The bench runs it in place of `gm group` (same arguments, same ready line):
  *
  *   FLOOR_MODE=sqlite npm run bench -- --only send32,latency \
- *     --group-node-args="--import tsx" --group-script bench/tools/protocol-floor.ts
+ *     --group-node-args="--import tsx" --group-script bench/experiments/protocol-floor.ts
  *
  * Files go in --data-dir (the bench makes and removes it). SIGTERM or SIGINT closes the socket and
  * ends the process. Experiments only: no validation beyond the codec's, no duplicates, no members.

@@ -12,7 +12,7 @@
  *               (only a conflicting id is looked up)
  *   real        SqliteGroupStore.append() itself, batches awaited (includes the fdatasync)
  *
- *   node --import tsx bench/tools/store-micro.ts [--messages 100000] [--batch 100]
+ *   node --import tsx bench/experiments/store-micro.ts [--messages 100000] [--batch 100]
  */
 import fs from "node:fs";
 import os from "node:os";

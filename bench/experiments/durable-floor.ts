@@ -11,7 +11,7 @@
  *   3. 32 clients, one outstanding each, against an echo server that answers everything pending
  *      every D ms (group commit with a commit cycle of D): messages per second for D = 0, 1, 3.
  *
- *   node --import tsx bench/tools/durable-floor.ts
+ *   node --import tsx bench/experiments/durable-floor.ts
  *
  * Every child process is stopped by its handle and the temporary file is removed.
  */

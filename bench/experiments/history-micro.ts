@@ -10,7 +10,7 @@
  *              concatenation, as the group server does
  *   sqlarray   the whole page as one JSON array built by SQLite (json_group_array)
  *
- *   node --import tsx bench/tools/history-micro.ts [--messages 200000] [--pages 5000]
+ *   node --import tsx bench/experiments/history-micro.ts [--messages 200000] [--pages 5000]
  */
 import fs from "node:fs";
 import os from "node:os";
