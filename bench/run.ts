@@ -5,6 +5,9 @@
  * (bin/run.js, the built dist/). Prints one table on stdout (progress goes to stderr) and writes the
  * same rows, with the machine, to bench/results/<date>.json.
  *
+ * The rows, their baselines and their targets are the table WORKLOADS below; the rest of this file
+ * is how a row is run, checked against its target and reported.
+ *
  *   npm run bench                       full run (a few minutes on 2 cores)
  *   npm run bench -- --quick            ~1 s per workload, 100,000 instead of 1,000,000 stored
  *                                       messages (for CI: checks that everything runs and reports)
@@ -21,7 +24,8 @@
  *                                       the row is the round with the median ratio
  *   npm run bench -- --group-nice=-10   experiment: run gm group servers at that nice value (root for < 0)
  *   npm run bench -- --group-script FILE
- *                                       run that instead of `bin/run.js group` (experiments)
+ *                                       run that instead of `bin/run.js group` (experiments, such as
+ *                                       bench/experiments/protocol-floor.ts)
  *
  * Workload keys: send32 window latency live history ingest memory disk oneshot help.
  * See docs/PERFORMANCE.md for what each one does and what the numbers mean.
@@ -52,6 +56,7 @@ import { killAllWorkers, liveWorkerCount } from "./lib/procs.js";
 import { summarize } from "./lib/stats.js";
 import { sleep } from "./lib/time.js";
 
+/** Workload keys, in the order of the printed table and of the JSON's results. */
 const KEYS = ["send32", "window", "latency", "live", "history", "ingest", "memory", "disk", "oneshot", "help"] as const;
 type Key = (typeof KEYS)[number];
 
@@ -80,7 +85,6 @@ const SECONDS = quick ? 1 : 3;
 const LIVE_SECONDS = quick ? 1 : 5;
 /** Messages per second of the live-delivery workload (the target is set at 1,000). */
 const LIVE_RATE = Number.parseInt(values["live-rate"], 10);
-const LIVE_LABEL = `live delivery to 100 members, ${LIVE_RATE.toLocaleString("en-US")} msg/s: p99`;
 const SMALL = 10_000;
 const BIG = quick ? 100_000 : 1_000_000;
 const MEMBERS = 1_000;
@@ -92,6 +96,10 @@ const MB = 1_000_000;
  * either side can be off by 20-30 %; the median of alternating pairs is what repeats.
  */
 const ROUNDS = values.rounds !== undefined ? Math.max(1, Number.parseInt(values.rounds, 10)) : quick ? 1 : 3;
+const count = (n: number): string => n.toLocaleString("en-US");
+const SIZE = count(BIG);
+/** Rows measured on the stored groups say so when --quick made them smaller. */
+const REDUCED = quick ? `quick: ${SIZE} messages, not 1,000,000` : undefined;
 
 const started = new Date();
 const runId = started.toISOString().slice(0, 19).replace(/:/g, "-");
@@ -99,9 +107,155 @@ const runId = started.toISOString().slice(0, 19).replace(/:/g, "-");
 const profileDir = path.join(PROJECT_ROOT, "bench", "results");
 
 // ---------------------------------------------------------------------------
+// The table of workloads
+// ---------------------------------------------------------------------------
+
+/** What a row must reach; the printed target is made from it. */
+type Target =
+  /** value / baseline at least `ratio` (throughput). */
+  | { kind: "min-ratio"; ratio: number }
+  /** value / baseline at most `ratio` (latency, time); and, with `maxLoss`, at most that share lost. */
+  | { kind: "max-ratio"; ratio: number; maxLoss?: number }
+  /** value at most `value`, in the row's unit. */
+  | { kind: "max-value"; value: number }
+  /** No target: the number is reported. */
+  | { kind: "reported" };
+
+/** What a workload's run measured. */
+interface Measured {
+  value: number;
+  /** The same measurement without gm (null when the target is absolute). */
+  baseline: number | null;
+  /** The share of messages lost, for a target with `maxLoss`. */
+  loss?: number;
+  details?: Record<string, unknown>;
+}
+
+interface Workload {
+  key: Key;
+  /** The row's name in the table. */
+  label: string;
+  unit: string;
+  /** What the baseline is ("" when there is none). */
+  baselineOf: string;
+  target: Target;
+  /** Measured on the stored groups, which --quick makes smaller. */
+  stored?: true;
+  run: () => Promise<Measured>;
+}
+
+/**
+ * One entry per row, in the order they run (the printed table sorts them by KEYS). Rows that share
+ * a measurement (the one-shot commands, the rows of the large group's server) take it from one
+ * run made for the first of them; see the measurements below the table.
+ */
+const WORKLOADS: Workload[] = [
+  {
+    key: "send32",
+    label: "durable send, 32 clients, 1 outstanding each",
+    unit: "msg/s",
+    baselineOf: "raw ROUTER/DEALER echo, 32 client processes, 1 outstanding each",
+    target: { kind: "min-ratio", ratio: 0.6 },
+    run: () => sendThroughput("send32", { clients: 32, window: 1 }),
+  },
+  {
+    key: "window",
+    label: "durable send, 1 client, window of 100",
+    unit: "msg/s",
+    baselineOf: "raw pipelined echo, 1 client, 100 in flight",
+    target: { kind: "min-ratio", ratio: 0.5 },
+    run: () => sendThroughput("window", { clients: 1, window: 100 }),
+  },
+  {
+    key: "latency",
+    label: "durable send, 1 client, one at a time: p50",
+    unit: "us",
+    baselineOf: "raw echo p50 (1 client) + raw SQLite one-row fsync'd commit p50",
+    target: { kind: "max-ratio", ratio: 1.5 },
+    run: () => sendLatency(),
+  },
+  {
+    key: "live",
+    label: `live delivery to 100 members, ${count(LIVE_RATE)} msg/s: p99`,
+    unit: "us",
+    baselineOf: "raw PUB/SUB p99, 100 subscribers (10 processes x 10 sockets)",
+    target: { kind: "max-ratio", ratio: 2, maxLoss: 0.001 },
+    run: () => live(),
+  },
+  {
+    key: "oneshot",
+    label: "`gm user send` one-shot, whole process: p50",
+    unit: "ms",
+    baselineOf: "`node -e 0` p50",
+    target: { kind: "max-ratio", ratio: 3 },
+    run: async () => cliRow((await cliRuns()).send),
+  },
+  {
+    key: "help",
+    label: "`gm --help`: p50",
+    unit: "ms",
+    baselineOf: "`node -e 0` p50",
+    target: { kind: "max-ratio", ratio: 2 },
+    run: async () => cliRow((await cliRuns()).help),
+  },
+  {
+    key: "disk",
+    label: `disk: ${SIZE} messages of 100 bytes`,
+    unit: "bytes",
+    baselineOf: "the message texts alone (messages x 100 bytes)",
+    target: { kind: "reported" },
+    stored: true,
+    run: () => disk(),
+  },
+  {
+    key: "history",
+    label: `history page of 100 from ${SIZE} (random start): p50`,
+    unit: "us",
+    baselineOf: "raw echo p50, 1 client",
+    target: { kind: "max-ratio", ratio: 5 },
+    stored: true,
+    run: async () => {
+      const { h, e } = settled((await bigGroupSession()).history);
+      return { value: h.p50, baseline: e.p50 ?? Number.NaN, details: { ...historyDetails(h, e), gmP99: h.p99 } };
+    },
+  },
+  {
+    key: "history",
+    label: `history page of 100 from ${SIZE} (random start): p99`,
+    unit: "us",
+    baselineOf: "raw echo p99, 1 client",
+    target: { kind: "max-ratio", ratio: 10 },
+    stored: true,
+    run: async () => {
+      const { h, e } = settled((await bigGroupSession()).history);
+      return { value: h.p99, baseline: e.p99 ?? Number.NaN, details: { ...historyDetails(h, e), gmP50: h.p50 } };
+    },
+  },
+  {
+    key: "ingest",
+    label: `ingest scale: send rate at ${SIZE} stored messages`,
+    unit: "msg/s",
+    baselineOf: `the same (1 client, window 100) at ${count(SMALL)} stored messages`,
+    target: { kind: "min-ratio", ratio: 0.8 },
+    stored: true,
+    run: async () => settled((await bigGroupSession()).ingest),
+  },
+  {
+    key: "memory",
+    label: `memory: group server, ${SIZE} messages, ${count(MEMBERS)} members (peak RSS)`,
+    unit: "MB",
+    baselineOf: "",
+    target: { kind: "max-value", value: 100 },
+    stored: true,
+    run: async () => settled((await bigGroupSession()).memory),
+  },
+];
+
+// ---------------------------------------------------------------------------
 // Results
 // ---------------------------------------------------------------------------
 
+/** A row of the result JSON (bench/results/*.json). */
 export interface Row {
   /** Workload, as in the issue's table. */
   workload: string;
@@ -112,14 +266,14 @@ export interface Row {
   baseline: number | null;
   /** What the baseline is. */
   baselineOf: string;
+  /** The run used smaller sizes than the target (--quick). */
+  reduced?: string;
+  details?: Record<string, unknown>;
   /** value / baseline. */
   ratio: number | null;
   /** Human-readable target, e.g. "ratio >= 0.60". */
   target: string;
   pass: boolean;
-  /** The run used smaller sizes than the target (--quick). */
-  reduced?: string;
-  details?: Record<string, unknown>;
   /** Why the row fails besides its ratio (e.g. lost messages). */
   failReason?: string;
   error?: string;
@@ -128,47 +282,56 @@ export interface Row {
 const rows: Row[] = [];
 let errors = 0;
 
-type Check =
-  | { kind: "min-ratio" | "max-ratio"; ratio: number }
-  | { kind: "max-value"; value: number }
-  | { kind: "none" };
-
-function addRow(
-  r: Omit<Row, "ratio" | "pass" | "target"> & {
-    check: Check;
-    target?: string;
-    ratio?: number | null;
-    /** Fails the row whatever the check says, with this reason. */
-    forceFail?: string;
-  },
-): void {
-  const { check, forceFail, ...rest } = r;
-  const ratio = r.ratio !== undefined ? r.ratio : r.baseline === null ? null : r.value / r.baseline;
-  let pass: boolean;
-  let target: string;
-  switch (check.kind) {
+function targetText(t: Target, unit: string): string {
+  switch (t.kind) {
     case "min-ratio":
-      pass = ratio !== null && ratio >= check.ratio;
-      target = `ratio >= ${check.ratio.toFixed(2)}`;
+      return `ratio >= ${t.ratio.toFixed(2)}`;
+    case "max-ratio":
+      return `ratio <= ${t.ratio.toFixed(2)}` + (t.maxLoss !== undefined ? `, loss <= ${t.maxLoss * 100}%` : "");
+    case "max-value":
+      return `<= ${fmt(t.value)} ${unit}`;
+    case "reported":
+      return "reported";
+  }
+}
+
+/** Checks a measurement against its row's target and records the row. */
+function record(w: Workload, m: Measured): void {
+  const ratio = m.baseline === null ? null : m.value / m.baseline;
+  const t = w.target;
+  let pass: boolean;
+  switch (t.kind) {
+    case "min-ratio":
+      pass = ratio !== null && ratio >= t.ratio;
       break;
     case "max-ratio":
-      pass = ratio !== null && ratio <= check.ratio;
-      target = `ratio <= ${check.ratio.toFixed(2)}`;
+      pass = ratio !== null && ratio <= t.ratio;
       break;
     case "max-value":
-      pass = r.value <= check.value;
-      target = `<= ${fmt(check.value)} ${r.unit}`;
+      pass = m.value <= t.value;
       break;
-    default:
+    case "reported":
       pass = true;
-      target = "reported";
   }
+  // Delivery that loses messages does not pass, whatever its latency.
+  const loss = m.loss ?? Number.NaN;
+  const failReason =
+    t.kind === "max-ratio" && t.maxLoss !== undefined && !(loss <= t.maxLoss)
+      ? `lost ${(loss * 100).toFixed(2)}% of the messages`
+      : undefined;
   const row: Row = {
-    ...rest,
+    workload: w.label,
+    key: w.key,
+    value: m.value,
+    unit: w.unit,
+    baseline: m.baseline,
+    baselineOf: w.baselineOf,
+    ...(w.stored && REDUCED !== undefined && { reduced: REDUCED }),
+    ...(m.details !== undefined && { details: m.details }),
     ratio,
-    target: r.target ?? target,
-    pass: Number.isFinite(r.value) && pass && forceFail === undefined,
-    ...(forceFail !== undefined && { failReason: forceFail }),
+    target: targetText(t, w.unit),
+    pass: Number.isFinite(m.value) && pass && failReason === undefined,
+    ...(failReason !== undefined && { failReason }),
   };
   rows.push(row);
   progress(
@@ -178,15 +341,16 @@ function addRow(
   );
 }
 
-function failRow(key: Key, workload: string, unit: string, err: unknown): void {
+/** A row whose run failed: the error is reported and the run goes on. */
+function recordError(w: Workload, err: unknown): void {
   errors++;
   const message = err instanceof Error ? err.message : String(err);
-  progress(`${workload} FAILED: ${message}`);
+  progress(`${w.label} FAILED: ${message}`);
   rows.push({
-    workload,
-    key,
+    workload: w.label,
+    key: w.key,
     value: Number.NaN,
-    unit,
+    unit: w.unit,
     baseline: null,
     baselineOf: "",
     ratio: null,
@@ -298,28 +462,38 @@ function freshDataDir(label: string): string {
   return d;
 }
 
-/** Runs a workload step; an error becomes a failed row and the run goes on. */
-async function step(key: Key, workload: string, unit: string, fn: () => Promise<void>): Promise<void> {
-  progress(`--- ${workload}`);
-  try {
-    await fn();
-  } catch (err) {
-    failRow(key, workload, unit, err);
-  }
+/** Runs `fn` once, on first use, and hands every caller the same promise. */
+function lazy<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => {
+    if (p === undefined) {
+      p = fn();
+      p.catch(() => {}); // each caller sees the rejection; none is left unhandled
+    }
+    return p;
+  };
 }
 
-/** Runs a baseline once and caches it (echo c=1 w=1 serves two workloads). */
-const cache = new Map<string, Promise<unknown>>();
-function once<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  let p = cache.get(name) as Promise<T> | undefined;
-  if (p === undefined) {
-    progress(`baseline: ${name}`);
-    p = fn();
-    cache.set(name, p);
+/** One part of a shared measurement: its result, or why it failed (the other parts go on). */
+type Part<T> = { ok: true; value: T } | { ok: false; error: unknown };
+async function part<T>(fn: () => Promise<T>): Promise<Part<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (error) {
+    return { ok: false, error };
   }
-  return p;
 }
-const echo1 = (): Promise<EchoResult> => once("echo c=1 w=1", () => echo({ clients: 1, window: 1, seconds: SECONDS }));
+function settled<T>(p: Part<T> | undefined): T {
+  if (p === undefined) throw new Error("not measured");
+  if (!p.ok) throw p.error;
+  return p.value;
+}
+
+/** Raw echo, 1 client, 1 outstanding: measured once per run, on first use. */
+const echo1 = lazy((): Promise<EchoResult> => {
+  progress("baseline: echo c=1 w=1");
+  return echo({ clients: 1, window: 1, seconds: SECONDS });
+});
 
 interface Round<B, G> {
   base: B;
@@ -355,54 +529,43 @@ async function rounds<B, G>(
 }
 
 // ---------------------------------------------------------------------------
-// The workloads
+// The measurements
 // ---------------------------------------------------------------------------
 
 /** A durable-send throughput workload against echo with the same clients and window. */
 async function sendThroughput(
   key: "send32" | "window",
-  workload: string,
   layout: { clients: number; window: number },
-  baselineOf: string,
-  minRatio: number,
-): Promise<void> {
-  if (!want(key)) return;
-  await step(key, workload, "msg/s", async () => {
-    const r = await rounds(
-      key,
-      () => echo({ ...layout, seconds: SECONDS }),
-      (dir) =>
-        withGroup(key, dir, (server, group) =>
-          gmRequests({ endpoint: server.endpoint, group, ...layout, seconds: SECONDS, server }),
-        ),
-      (b, g) => ({ value: g.value, baseline: b.value }),
-    );
-    const { base, gm } = r;
-    const floor = await durableEchoFloor(key, layout);
-    addRow({
-      workload,
-      key,
-      value: gm.value,
-      unit: "msg/s",
-      baseline: base.value,
-      baselineOf,
-      check: { kind: "min-ratio", ratio: minRatio },
-      details: {
-        rounds: r.rounds,
-        processes: { gm: gm.processes, baseline: base.processes },
-        gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
-        baselineLatencyUs: { p50: base.p50, p99: base.p99 },
-        serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
-        cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
-        durableEchoFloor: {
-          value: floor.value,
-          ratio: floor.value / base.value,
-          p50: floor.p50,
-          cpuCores: floor.cpuCores,
-        },
+): Promise<Measured> {
+  const r = await rounds(
+    key,
+    () => echo({ ...layout, seconds: SECONDS }),
+    (dir) =>
+      withGroup(key, dir, (server, group) =>
+        gmRequests({ endpoint: server.endpoint, group, ...layout, seconds: SECONDS, server }),
+      ),
+    (b, g) => ({ value: g.value, baseline: b.value }),
+  );
+  const { base, gm } = r;
+  const floor = await durableEchoFloor(key, layout);
+  return {
+    value: gm.value,
+    baseline: base.value,
+    details: {
+      rounds: r.rounds,
+      processes: { gm: gm.processes, baseline: base.processes },
+      gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
+      baselineLatencyUs: { p50: base.p50, p99: base.p99 },
+      serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
+      cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
+      durableEchoFloor: {
+        value: floor.value,
+        ratio: floor.value / base.value,
+        p50: floor.p50,
+        cpuCores: floor.cpuCores,
       },
-    });
-  });
+    },
+  };
 }
 
 /**
@@ -416,178 +579,132 @@ async function durableEchoFloor(key: string, layout: { clients: number; window: 
   return echo({ ...layout, seconds: SECONDS, durable: true });
 }
 
-async function durableSends(): Promise<void> {
-  await sendThroughput(
-    "send32",
-    "durable send, 32 clients, 1 outstanding each",
-    { clients: 32, window: 1 },
-    "raw ROUTER/DEALER echo, 32 client processes, 1 outstanding each",
-    0.6,
+/** One client, one SEND at a time: p50 against echo p50 plus a one-row SQLite commit p50. */
+async function sendLatency(): Promise<Measured> {
+  const r = await rounds(
+    "latency",
+    async () => ({
+      e: await echo({ clients: 1, window: 1, seconds: SECONDS }),
+      s: await sqliteSingle({ seconds: SECONDS }),
+    }),
+    (dir) =>
+      withGroup("latency", dir, (server, group) =>
+        gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 1, seconds: SECONDS, server }),
+      ),
+    (b, g) => ({ value: g.p50, baseline: (b.e.p50 ?? Number.NaN) + (b.s.p50 ?? Number.NaN) }),
   );
-  await sendThroughput(
-    "window",
-    "durable send, 1 client, window of 100",
-    { clients: 1, window: 100 },
-    "raw pipelined echo, 1 client, 100 in flight",
-    0.5,
-  );
-  if (want("latency")) {
-    await step("latency", "durable send, 1 client, one at a time: p50", "us", async () => {
-      const r = await rounds(
-        "latency",
-        async () => ({
-          e: await echo({ clients: 1, window: 1, seconds: SECONDS }),
-          s: await sqliteSingle({ seconds: SECONDS }),
-        }),
-        (dir) =>
-          withGroup("latency", dir, (server, group) =>
-            gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 1, seconds: SECONDS, server }),
-          ),
-        (b, g) => ({ value: g.p50, baseline: (b.e.p50 ?? Number.NaN) + (b.s.p50 ?? Number.NaN) }),
-      );
-      const { e, s } = r.base;
-      const gm = r.gm;
-      const floor = await durableEchoFloor("latency", { clients: 1, window: 1 });
-      addRow({
-        workload: "durable send, 1 client, one at a time: p50",
-        key: "latency",
-        value: gm.p50,
-        unit: "us",
-        baseline: (e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN),
-        baselineOf: "raw echo p50 (1 client) + raw SQLite one-row fsync'd commit p50",
-        check: { kind: "max-ratio", ratio: 1.5 },
-        details: {
-          rounds: r.rounds,
-          gmP99: gm.p99,
-          gmRate: gm.value,
-          echoP50: e.p50,
-          sqliteCommitP50: s.p50,
-          sqliteCommitP99: s.p99,
-          serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
-          cpuCores: { gm: gm.cpuCores, echo: e.cpuCores },
-          durableEchoFloor: {
-            p50: floor.p50,
-            ratio: (floor.p50 ?? Number.NaN) / ((e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN)),
-          },
-        },
-      });
-    });
-  }
-}
-
-async function live(): Promise<void> {
-  if (!want("live")) return;
-  await step("live", LIVE_LABEL, "us", async () => {
-    const r = await rounds(
-      "live",
-      () => pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS }),
-      (dir) =>
-        withGroup("live", dir, (server, group) =>
-          gmLive({ endpoint: server.endpoint, group, members: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, server }),
-        ),
-      (b, g) => ({ value: g.p99, baseline: b.p99 ?? Number.NaN }),
-    );
-    const { base, gm } = r;
-    // Not a target: the same PUB/SUB with gm's process layout (a sender, a relay that publishes
-    // and acknowledges, the subscribers) and nothing stored: what the layout alone costs here.
-    progress("live: PUB/SUB through a relay process (gm's layout, nothing stored)");
-    const relay = await pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, relay: true });
-    // Delivery that loses messages does not pass, whatever its latency (the baseline loses none).
-    const worstLoss = Math.max(...r.all.map((x) => x.gm.loss));
-    const lossOk = worstLoss <= 0.001;
-    addRow({
-      workload: LIVE_LABEL,
-      key: "live",
-      value: gm.p99,
-      unit: "us",
-      baseline: base.p99 ?? Number.NaN,
-      baselineOf: "raw PUB/SUB p99, 100 subscribers (10 processes x 10 sockets)",
-      check: { kind: "max-ratio", ratio: 2 },
-      target: "ratio <= 2.00, loss <= 0.1%",
-      ...(!lossOk && { forceFail: `lost ${(worstLoss * 100).toFixed(2)}% of the messages` }),
-      details: {
-        rounds: r.rounds,
-        layout: gm.layout,
-        gmP50: gm.p50,
-        baselineP50: base.p50,
-        sent: gm.sent,
-        sendRate: gm.publishRate,
-        received: gm.received,
-        expected: gm.expected,
-        loss: gm.loss,
-        gaps: gm.gaps,
-        duplicates: gm.duplicates,
-        baselineLoss: base.loss,
-        durableAckUs: { p50: gm.ackP50, p99: gm.ackP99 },
-        relayFloor: {
-          p50: relay.p50,
-          p99: relay.p99,
-          ratio: (relay.p99 ?? Number.NaN) / (base.p99 ?? Number.NaN),
-          loss: relay.loss,
-          cpuCores: relay.cpuCores,
-        },
-        cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
+  const { e, s } = r.base;
+  const gm = r.gm;
+  const floor = await durableEchoFloor("latency", { clients: 1, window: 1 });
+  return {
+    value: gm.p50,
+    baseline: (e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN),
+    details: {
+      rounds: r.rounds,
+      gmP99: gm.p99,
+      gmRate: gm.value,
+      echoP50: e.p50,
+      sqliteCommitP50: s.p50,
+      sqliteCommitP99: s.p99,
+      serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
+      cpuCores: { gm: gm.cpuCores, echo: e.cpuCores },
+      durableEchoFloor: {
+        p50: floor.p50,
+        ratio: (floor.p50 ?? Number.NaN) / ((e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN)),
       },
-    });
-  });
+    },
+  };
 }
 
-async function cli(): Promise<void> {
-  if (!want("oneshot") && !want("help")) return;
-  await step("oneshot", "`gm user send` one-shot / `gm --help`", "ms", async () => {
-    await withGroup("oneshot", freshDataDir("oneshot"), async (_server, group) => {
-      const cliEnv: NodeJS.ProcessEnv = {
-        ...env,
-        GM_HOME: path.join(root, "cli-home"),
-        GM_SERVER: directory?.endpoint as string,
-      };
-      const text = "x".repeat(100);
-      const join = await timedRun([BIN, "user", "join", group], cliEnv);
-      if (join.code !== 0) throw new Error(`gm user join: exit ${join.code}: ${join.stderr}`);
-      const runs = { node: [] as number[], send: [] as number[], help: [] as number[] };
-      // One untimed round first (file cache), then interleaved rounds so drift hits all alike.
-      for (let i = 0; i <= ONESHOT_RUNS; i++) {
-        const n = await timedRun(["-e", "0"], cliEnv);
-        const s = want("oneshot") ? await timedRun([BIN, "user", "send", group, text], cliEnv) : undefined;
-        const h = want("help") ? await timedRun([BIN, "--help"], cliEnv) : undefined;
-        if (s !== undefined && s.code !== 0) throw new Error(`gm user send: exit ${s.code}: ${s.stderr}`);
-        if (h !== undefined && h.code !== 0) throw new Error(`gm --help: exit ${h.code}: ${h.stderr}`);
-        if (i === 0) continue;
-        runs.node.push(n.wallMs);
-        if (s !== undefined) runs.send.push(s.wallMs);
-        if (h !== undefined) runs.help.push(h.wallMs);
-      }
-      const node = summarize(runs.node);
-      const stats = (v: number[]) => {
-        const s = summarize(v);
-        return { runs: s.count, min: s.min, p50: s.p50, mean: s.mean, max: s.max };
-      };
-      if (want("oneshot")) {
-        addRow({
-          workload: "`gm user send` one-shot, whole process: p50",
-          key: "oneshot",
-          value: summarize(runs.send).p50,
-          unit: "ms",
-          baseline: node.p50,
-          baselineOf: "`node -e 0` p50",
-          check: { kind: "max-ratio", ratio: 3 },
-          details: { gm: stats(runs.send), node: stats(runs.node) },
-        });
-      }
-      if (want("help")) {
-        addRow({
-          workload: "`gm --help`: p50",
-          key: "help",
-          value: summarize(runs.help).p50,
-          unit: "ms",
-          baseline: node.p50,
-          baselineOf: "`node -e 0` p50",
-          check: { kind: "max-ratio", ratio: 2 },
-          details: { gm: stats(runs.help), node: stats(runs.node) },
-        });
-      }
-    });
-  });
+/** Live delivery to 100 members at LIVE_RATE against PUB/SUB to 100 subscribers. */
+async function live(): Promise<Measured> {
+  const r = await rounds(
+    "live",
+    () => pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS }),
+    (dir) =>
+      withGroup("live", dir, (server, group) =>
+        gmLive({ endpoint: server.endpoint, group, members: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, server }),
+      ),
+    (b, g) => ({ value: g.p99, baseline: b.p99 ?? Number.NaN }),
+  );
+  const { base, gm } = r;
+  // Not a target: the same PUB/SUB with gm's process layout (a sender, a relay that publishes
+  // and acknowledges, the subscribers) and nothing stored: what the layout alone costs here.
+  progress("live: PUB/SUB through a relay process (gm's layout, nothing stored)");
+  const relay = await pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, relay: true });
+  return {
+    value: gm.p99,
+    baseline: base.p99 ?? Number.NaN,
+    // The worst round counts (the baseline loses none).
+    loss: Math.max(...r.all.map((x) => x.gm.loss)),
+    details: {
+      rounds: r.rounds,
+      layout: gm.layout,
+      gmP50: gm.p50,
+      baselineP50: base.p50,
+      sent: gm.sent,
+      sendRate: gm.publishRate,
+      received: gm.received,
+      expected: gm.expected,
+      loss: gm.loss,
+      gaps: gm.gaps,
+      duplicates: gm.duplicates,
+      baselineLoss: base.loss,
+      durableAckUs: { p50: gm.ackP50, p99: gm.ackP99 },
+      relayFloor: {
+        p50: relay.p50,
+        p99: relay.p99,
+        ratio: (relay.p99 ?? Number.NaN) / (base.p99 ?? Number.NaN),
+        loss: relay.loss,
+        cpuCores: relay.cpuCores,
+      },
+      cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
+    },
+  };
+}
+
+/**
+ * The one-shot commands, whole process, against a running group server: `gm user send` and
+ * `gm --help` (those of the two that are wanted) interleaved with `node -e 0`, after one untimed
+ * round. Shared by the oneshot and help rows.
+ */
+const cliRuns = lazy(() =>
+  withGroup("oneshot", freshDataDir("oneshot"), async (_server, group) => {
+    const cliEnv: NodeJS.ProcessEnv = {
+      ...env,
+      GM_HOME: path.join(root, "cli-home"),
+      GM_SERVER: directory?.endpoint as string,
+    };
+    const text = "x".repeat(100);
+    const join = await timedRun([BIN, "user", "join", group], cliEnv);
+    if (join.code !== 0) throw new Error(`gm user join: exit ${join.code}: ${join.stderr}`);
+    const runs = { node: [] as number[], send: [] as number[], help: [] as number[] };
+    // One untimed round first (file cache), then interleaved rounds so drift hits all alike.
+    for (let i = 0; i <= ONESHOT_RUNS; i++) {
+      const n = await timedRun(["-e", "0"], cliEnv);
+      const s = want("oneshot") ? await timedRun([BIN, "user", "send", group, text], cliEnv) : undefined;
+      const h = want("help") ? await timedRun([BIN, "--help"], cliEnv) : undefined;
+      if (s !== undefined && s.code !== 0) throw new Error(`gm user send: exit ${s.code}: ${s.stderr}`);
+      if (h !== undefined && h.code !== 0) throw new Error(`gm --help: exit ${h.code}: ${h.stderr}`);
+      if (i === 0) continue;
+      runs.node.push(n.wallMs);
+      if (s !== undefined) runs.send.push(s.wallMs);
+      if (h !== undefined) runs.help.push(h.wallMs);
+    }
+    return { send: { gm: runs.send, node: runs.node }, help: { gm: runs.help, node: runs.node } };
+  }),
+);
+
+function cliRow(runs: { gm: number[]; node: number[] }): Measured {
+  const stats = (v: number[]) => {
+    const s = summarize(v);
+    return { runs: s.count, min: s.min, p50: s.p50, mean: s.mean, max: s.max };
+  };
+  return {
+    value: summarize(runs.gm).p50,
+    baseline: summarize(runs.node).p50,
+    details: { gm: stats(runs.gm), node: stats(runs.node) },
+  };
 }
 
 /** Creates the group's file with gm (start and stop once), then fills it directly. */
@@ -598,152 +715,124 @@ async function filledGroup(label: string, messages: number): Promise<{ dataDir: 
   return { dataDir, fillMs: r.elapsedMs };
 }
 
-async function stored(): Promise<void> {
-  const needBig = want("history") || want("ingest") || want("memory") || want("disk");
-  if (!needBig) return;
-  const reduced = quick ? `quick: ${BIG.toLocaleString("en-US")} messages, not 1,000,000` : undefined;
-  const sizeLabel = BIG === 1_000_000 ? "1,000,000" : BIG.toLocaleString("en-US");
+/** The 10,000-message group the ingest row compares with. */
+const smallGroup = lazy(() => {
+  progress(`prefill: ${SMALL} messages, ${MEMBERS} members`);
+  return filledGroup("small", SMALL);
+});
 
-  let smallDir: string | undefined;
-  if (want("ingest")) {
-    await step("ingest", `prefill ${SMALL.toLocaleString("en-US")} messages`, "msg/s", async () => {
-      smallDir = (await filledGroup("small", SMALL)).dataDir;
-    });
-  }
+/** The large group (BIG messages): filled once, after the small one when ingest needs that. */
+const bigGroup = lazy(async () => {
+  if (want("ingest")) await smallGroup().catch(() => {}); // its error is the ingest row's
+  progress(`prefill: ${BIG} messages, ${MEMBERS} members`);
+  return filledGroup("big", BIG);
+});
 
-  let big: { dataDir: string; fillMs: number } | undefined;
-  await step("disk", `prefill ${sizeLabel} messages`, "bytes", async () => {
-    progress(`prefill: ${BIG} messages, ${MEMBERS} members`);
-    big = await filledGroup("big", BIG);
-  });
-  if (big === undefined) return;
-  const bigDir = big.dataDir;
-
-  if (want("disk")) {
-    const usage = diskUsage(bigDir);
-    addRow({
-      workload: `disk: ${sizeLabel} messages of 100 bytes`,
-      key: "disk",
-      value: usage.bytes,
-      unit: "bytes",
-      baseline: BIG * 100,
-      baselineOf: "the message texts alone (messages x 100 bytes)",
-      check: { kind: "none" },
-      ...(reduced !== undefined && { reduced }),
-      details: {
-        bytesPerMessage: usage.bytes / BIG,
-        allocatedBytes: usage.allocated,
-        files: usage.files,
-        members: MEMBERS,
-        prefillMs: big.fillMs,
-      },
-    });
-  }
-
-  if (!(want("history") || want("ingest") || want("memory"))) return;
-  await step("history", `group of ${sizeLabel} messages`, "us", async () => {
-    const t0 = Date.now();
-    await withGroup("big", bigDir, async (server, group) => {
-      const startMs = Date.now() - t0;
-      const afterStart = server.memory();
-      if (want("history")) {
-        const e = await echo1();
-        const h = await gmRequests({
-          endpoint: server.endpoint,
-          group,
-          clients: 1,
-          window: 1,
-          seconds: SECONDS,
-          mode: "history",
-          historyMax: BIG,
-          limit: 100,
-          server,
-        });
-        const details = {
-          pages: h.count,
-          pagesPerSecond: h.value,
-          serverCpuUsPerPage: h.serverCpuUsPerRequest,
-          echoP50: e.p50,
-          echoP99: e.p99,
-        };
-        addRow({
-          workload: `history page of 100 from ${sizeLabel} (random start): p50`,
-          key: "history",
-          value: h.p50,
-          unit: "us",
-          baseline: e.p50 ?? Number.NaN,
-          baselineOf: "raw echo p50, 1 client",
-          check: { kind: "max-ratio", ratio: 5 },
-          ...(reduced !== undefined && { reduced }),
-          details: { ...details, gmP99: h.p99 },
-        });
-        addRow({
-          workload: `history page of 100 from ${sizeLabel} (random start): p99`,
-          key: "history",
-          value: h.p99,
-          unit: "us",
-          baseline: e.p99 ?? Number.NaN,
-          baselineOf: "raw echo p99, 1 client",
-          check: { kind: "max-ratio", ratio: 10 },
-          ...(reduced !== undefined && { reduced }),
-          details: { ...details, gmP50: h.p50 },
-        });
-      }
-      if (want("ingest")) {
-        const dir = smallDir;
-        if (dir === undefined) throw new Error("no 10,000-message group to compare with");
-        // Alternating pairs as for the send workloads: the small group's server, then the big one.
-        const rs = await rounds(
-          "ingest",
-          () =>
-            withGroup("ingest-small", dir, (small, smallGroup) =>
-              gmRequests({ endpoint: small.endpoint, group: smallGroup, clients: 1, window: 100, seconds: SECONDS }),
-            ),
-          () => gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 100, seconds: SECONDS, server }),
-          (b, g) => ({ value: g.value, baseline: b.value }),
-        );
-        const r = rs.gm;
-        addRow({
-          workload: `ingest scale: send rate at ${sizeLabel} stored messages`,
-          key: "ingest",
-          value: r.value,
-          unit: "msg/s",
-          baseline: rs.base.value,
-          baselineOf: `the same (1 client, window 100) at ${SMALL.toLocaleString("en-US")} stored messages`,
-          check: { kind: "min-ratio", ratio: 0.8 },
-          ...(reduced !== undefined && { reduced }),
-          details: {
-            rounds: rs.rounds,
-            p50: r.p50,
-            p99: r.p99,
-            serverCpuUsPerMessage: r.serverCpuUsPerRequest,
-          },
-        });
-      }
-      if (want("memory")) {
-        const m = server.memory();
-        addRow({
-          workload: `memory: group server, ${sizeLabel} messages, ${MEMBERS.toLocaleString("en-US")} members (peak RSS)`,
-          key: "memory",
-          value: m.peak / MB,
-          unit: "MB",
-          baseline: null,
-          baselineOf: "",
-          check: { kind: "max-value", value: 100 },
-          ...(reduced !== undefined && { reduced }),
-          details: {
-            rssAfterStartMB: afterStart.rss / MB,
-            rssNowMB: m.rss / MB,
-            peakMB: m.peak / MB,
-            processes: m.processes,
-            startMs,
-            workloadsBefore: ["history" as const, "ingest" as const].filter((k) => want(k)),
-          },
-        });
-      }
-    });
-  });
+/** The size of the large group's files, before any server has written to it. */
+async function disk(): Promise<Measured> {
+  const big = await bigGroup();
+  const usage = diskUsage(big.dataDir);
+  return {
+    value: usage.bytes,
+    baseline: BIG * 100,
+    details: {
+      bytesPerMessage: usage.bytes / BIG,
+      allocatedBytes: usage.allocated,
+      files: usage.files,
+      members: MEMBERS,
+      prefillMs: big.fillMs,
+    },
+  };
 }
+
+type HistoryResult = Awaited<ReturnType<typeof gmRequests>>;
+
+function historyDetails(h: HistoryResult, e: EchoResult): Record<string, unknown> {
+  return {
+    pages: h.count,
+    pagesPerSecond: h.value,
+    serverCpuUsPerPage: h.serverCpuUsPerRequest,
+    echoP50: e.p50,
+    echoP99: e.p99,
+  };
+}
+
+/**
+ * One `gm group` on the large group serves, in this order, the history pages, the ingest rounds
+ * (alternating with the small group's server) and then the memory row, which reads the peak RSS of
+ * that server after both. Shared by the history, ingest and memory rows; each wanted part is
+ * measured, and a part that fails fails its rows only.
+ */
+const bigGroupSession = lazy(async () => {
+  const big = await bigGroup();
+  const t0 = Date.now();
+  return withGroup("big", big.dataDir, async (server, group) => {
+    const startMs = Date.now() - t0;
+    const afterStart = server.memory();
+    const history = want("history")
+      ? await part(async () => {
+          const e = await echo1();
+          const h = await gmRequests({
+            endpoint: server.endpoint,
+            group,
+            clients: 1,
+            window: 1,
+            seconds: SECONDS,
+            mode: "history",
+            historyMax: BIG,
+            limit: 100,
+            server,
+          });
+          return { h, e };
+        })
+      : undefined;
+    const ingest = want("ingest")
+      ? await part(async (): Promise<Measured> => {
+          const { dataDir } = await smallGroup();
+          // Alternating pairs as for the send workloads: the small group's server, then the big one.
+          const rs = await rounds(
+            "ingest",
+            () =>
+              withGroup("ingest-small", dataDir, (small, smallGroupName) =>
+                gmRequests({
+                  endpoint: small.endpoint,
+                  group: smallGroupName,
+                  clients: 1,
+                  window: 100,
+                  seconds: SECONDS,
+                }),
+              ),
+            () => gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 100, seconds: SECONDS, server }),
+            (b, g) => ({ value: g.value, baseline: b.value }),
+          );
+          const r = rs.gm;
+          return {
+            value: r.value,
+            baseline: rs.base.value,
+            details: { rounds: rs.rounds, p50: r.p50, p99: r.p99, serverCpuUsPerMessage: r.serverCpuUsPerRequest },
+          };
+        })
+      : undefined;
+    const memory = want("memory")
+      ? await part(async (): Promise<Measured> => {
+          const m = server.memory();
+          return {
+            value: m.peak / MB,
+            baseline: null,
+            details: {
+              rssAfterStartMB: afterStart.rss / MB,
+              rssNowMB: m.rss / MB,
+              peakMB: m.peak / MB,
+              processes: m.processes,
+              startMs,
+              workloadsBefore: ["history" as const, "ingest" as const].filter((k) => want(k)),
+            },
+          };
+        })
+      : undefined;
+    return { history, ingest, memory };
+  });
+});
 
 // ---------------------------------------------------------------------------
 // Main
@@ -757,10 +846,15 @@ async function main(): Promise<void> {
   );
   try {
     directory = await startDirectory({ env });
-    await durableSends();
-    await live();
-    await cli();
-    await stored();
+    for (const w of WORKLOADS) {
+      if (!want(w.key)) continue;
+      progress(`--- ${w.label}`);
+      try {
+        record(w, await w.run());
+      } catch (err) {
+        recordError(w, err);
+      }
+    }
   } finally {
     await directory?.stop(5000);
     await killAllWorkers();
@@ -785,7 +879,7 @@ async function main(): Promise<void> {
   const lines = rows.map((r) => [
     r.workload + (r.reduced !== undefined ? " *" : ""),
     r.error !== undefined ? "ERROR" : show(r.value, r.unit),
-    show(r.baseline, r.key === "disk" ? "bytes" : r.unit),
+    show(r.baseline, r.unit),
     r.ratio === null ? "-" : r.ratio.toFixed(2),
     r.target,
     r.error !== undefined ? "error" : r.pass ? "pass" : "FAIL",
@@ -798,8 +892,7 @@ async function main(): Promise<void> {
   for (const r of rows) if (r.baselineOf !== "") out.push(`  ${r.workload}: ${r.baselineOf}`);
   for (const r of rows) if (r.failReason !== undefined) out.push(`FAIL ${r.workload}: ${r.failReason}`);
   for (const r of rows) if (r.error !== undefined) out.push(`ERROR ${r.workload}: ${r.error}`);
-  if (quick)
-    out.push(`* --quick: ${BIG.toLocaleString("en-US")} stored messages instead of 1,000,000; ~1 s per workload`);
+  if (quick) out.push(`* --quick: ${SIZE} stored messages instead of 1,000,000; ~1 s per workload`);
   out.push(
     `machine: ${String(mach.cpu)}, ${String(mach.cores)} cores, ${String(mach.memoryGB)} GB, ${String(mach.os)}; node ${process.version}, zeromq ${String(mach.zeromq)}, libzmq ${String(mach.libzmq)}, SQLite ${String(mach.sqlite)}; load average at start ${String((mach.loadavgAtStart as number[])[0])}`,
   );
@@ -825,8 +918,6 @@ async function main(): Promise<void> {
     results: rows,
     totalSeconds: seconds,
     ...(values["cpu-prof"] && { profiles: path.join(profileDir, `${runId}-*.cpuprofile`) }),
-    ...(values["group-node-args"] !== undefined && { groupNodeArgs: values["group-node-args"] }),
-    ...(values["group-script"] !== undefined && { groupScript: values["group-script"] }),
   };
   fs.writeFileSync(
     file,
