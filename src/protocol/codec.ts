@@ -8,7 +8,7 @@
  *   event    "<topic> <kind>\n<body>"                on a group server's XPUB socket
  * One frame, not one per field, because each frame costs zeromq.js about 2 us to send and again to
  * receive: with four frames a request and its reply spent more in framing than the server spent on
- * the message (bench/tools/frames-micro.ts).
+ * the message (bench/experiments/frames-micro.ts).
  */
 import { ErrorCode, Limits, SIGNATURE, Status, type StatusCode } from "./constants.js";
 import { GmError } from "./errors.js";

@@ -275,7 +275,7 @@ export class SqliteGroupStore implements GroupStore {
 
   /**
    * One page of durable messages, oldest first, as JSON text made by SQLite: half the CPU of
-   * building row objects and stringifying them (bench/tools/history-micro.ts: ~320 -> ~165 us for
+   * building row objects and stringifying them (bench/experiments/history-micro.ts: ~320 -> ~165 us for
    * 100 messages).
    */
   historyJson(query: HistoryQuery): HistoryPageJson {
