@@ -29,6 +29,8 @@ export interface FeedOptions {
   readonly onState?: (state: FeedState, detail: string) => void;
   /** Called once if the feed stops for good (the user is no longer a member, the group is gone). */
   readonly onEnd?: (reason: Error) => void;
+  /** Pause before asking again after the group server did not answer (ms). */
+  readonly retryMs?: number;
 }
 
 /** How long to wait for the publisher to confirm a subscription before going on without it. */
@@ -78,7 +80,7 @@ export class Feed {
     this.last = Math.max(this.last, since !== undefined || limit !== undefined ? sub.last : 0);
     this.started = true;
     await this.repair();
-    this.schedule(sub.refresh);
+    this.schedule(Math.max(500, sub.refresh));
   }
 
   /** A MESSAGE event for this group arrived. */
@@ -94,7 +96,8 @@ export class Feed {
       return;
     }
     this.pending.push(message);
-    void this.repair();
+    // A repair that fails is not the end: the refresh it schedules retries it.
+    this.repair().catch((err: unknown) => this.lost(err));
   }
 
   /** The connection to the group server or its publisher came back: check in and fill the gap. */
@@ -136,7 +139,7 @@ export class Feed {
   private schedule(ms: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.refresh(), Math.max(500, ms));
+    this.timer = setTimeout(() => void this.refresh(), ms);
   }
 
   private setState(state: FeedState, detail: string): void {
@@ -166,19 +169,25 @@ export class Feed {
         if (this.stopped) return;
         this.noticeLive(await this.client.listen(this.group, sub, SYNC_TIMEOUT_MS), sub.events);
         await this.repair();
-        this.schedule(sub.refresh);
+        this.schedule(Math.max(500, sub.refresh));
       } catch (err) {
-        if (err instanceof RemoteError && (err.code === ErrorCode.NotMember || err.code === ErrorCode.UnknownGroup)) {
-          this.end(err);
-          return;
-        }
-        this.setState("reconnecting", `lost "${this.group}": ${(err as Error).message}; retrying`);
-        this.schedule(RETRY_MS);
+        this.lost(err);
       } finally {
         this.refreshing = undefined;
       }
     })();
     return this.refreshing;
+  }
+
+  /** A request to the group server failed: end if that was final, else retry soon. */
+  private lost(err: unknown): void {
+    if (this.stopped) return;
+    if (err instanceof RemoteError && (err.code === ErrorCode.NotMember || err.code === ErrorCode.UnknownGroup)) {
+      this.end(err);
+      return;
+    }
+    this.setState("reconnecting", `lost "${this.group}": ${(err as Error).message}; retrying`);
+    this.schedule(this.options.retryMs ?? RETRY_MS);
   }
 
   /** Stops for good, telling the owner why (e.g. the user left the group elsewhere). */
