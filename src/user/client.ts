@@ -267,6 +267,11 @@ export class GmClient {
     return feed;
   }
 
+  /** Whether this client follows `group` (its feed may still be starting). */
+  following(group: string): boolean {
+    return this.feeds.has(group);
+  }
+
   /** Forgets a feed that ended by itself (its user left the group, the group is gone). */
   forget(feed: Feed): void {
     if (this.feeds.get(feed.group) !== feed) return;

@@ -39,6 +39,8 @@ export interface ShellOptions {
 export class Shell {
   private readonly commands: Record<string, Command>;
   private rl: Interface | undefined;
+  /** Set once the shell has ended: a follow still starting then fails silently (its client closed). */
+  private ended = false;
   /** Ids of messages this shell sent: their live copies are not printed again. */
   private readonly sent = new Set<string>();
   failures = 0;
@@ -87,12 +89,16 @@ export class Shell {
       );
       rl.prompt();
     }
+    // Groups joined before the shell started (e.g. with `gm user join`) are followed too; in the
+    // background, so a group server that does not answer does not hold up the prompt.
+    for (const { name } of this.client.groups()) void this.follow(name);
     try {
       for await (const line of rl) {
         if (!(await this.execute(line))) break;
         if (this.options.interactive) rl.prompt();
       }
     } finally {
+      this.ended = true;
       this.rl = undefined;
       rl.close();
     }
@@ -139,6 +145,7 @@ export class Shell {
         onEnd: (err) => this.printLive(chalk.yellow(`stopped following "${group}": ${err.message}`)),
       });
     } catch (err) {
+      if (this.ended) return;
       this.printLive(chalk.yellow(`not following "${group}" live: ${(err as Error).message}`));
     }
   }
@@ -167,7 +174,7 @@ export class Shell {
 
   private async join(group: string): Promise<void> {
     const r = await this.client.join(group);
-    await this.follow(group);
+    if (!this.client.following(group)) await this.follow(group);
     this.print(
       `${r.joined ? "Joined" : "Already a member of"} ${chalk.cyan(group)} (${r.members} member${r.members === 1 ? "" : "s"})`,
     );

@@ -125,4 +125,18 @@ describe("live delivery", () => {
       history.map((l) => l.text),
     );
   });
+
+  it("the shell shows new messages of the groups its profile joined before it started", async () => {
+    const joined = await user("dave", "join", "general");
+    assert.equal(joined.exitCode, 0, joined.stderr);
+    const shell = new GmProcess(["user", "shell", "--profile", "dave", "--server", directory.endpoint], env);
+    followers.push(shell);
+    // Once a command has run, the shell follows its groups from a moment before this send.
+    shell.write("show_groups");
+    await shell.waitFor(/^general\s/m);
+    await send("alice", "for-the-shell");
+    await shell.waitFor(/#general alice: for-the-shell$/m);
+    shell.write("exit");
+    assert.equal(await shell.exited, 0, shell.stderr);
+  });
 });
