@@ -18,7 +18,7 @@ import {
   UsageError,
 } from "../protocol/index.js";
 import { groupName, messageText } from "../protocol/validate.js";
-import { Feed, type FeedOptions } from "./feed.js";
+import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
 export interface ClientOptions {
@@ -228,7 +228,7 @@ export class GmClient {
   private onEvent(group: string, kind: string, body: unknown): void {
     const feed = this.feeds.get(group);
     if (feed === undefined) return;
-    if (kind === EventKind.Message) feed.onEvent(body as StoredMessage);
+    if (kind === EventKind.Message) feed.receive(body as StoredMessage);
     else if (kind === EventKind.Left && (body as { user?: unknown }).user === this.user && !this.leaving.has(group)) {
       feed.end(
         new GmError(
@@ -256,7 +256,18 @@ export class GmClient {
    */
   async follow(group: string, options: FeedOptions): Promise<Feed> {
     this.unfollow(group);
-    const feed = new Feed(this, group, options);
+    const source: FeedSource = {
+      subscribe: () => this.subscribe(group),
+      listen: (sub, timeoutMs) => this.listen(group, sub, timeoutMs),
+      page: (query) => this.page(group, query),
+    };
+    const feed: Feed = new Feed(source, group, {
+      ...options,
+      onEvent: (event) => {
+        if (event.type === "ended") this.forget(feed);
+        options.onEvent?.(event);
+      },
+    });
     this.feeds.set(group, feed);
     try {
       await feed.start();
@@ -273,7 +284,7 @@ export class GmClient {
   }
 
   /** Forgets a feed that ended by itself (its user left the group, the group is gone). */
-  forget(feed: Feed): void {
+  private forget(feed: Feed): void {
     if (this.feeds.get(feed.group) !== feed) return;
     this.feeds.delete(feed.group);
     this.unlisten(feed.group);

@@ -1,22 +1,67 @@
 import {
   ErrorCode,
+  GmError,
   type HistoryPage,
   Limits,
-  RemoteError,
   type StoredMessage,
   type Subscription,
 } from "../protocol/index.js";
 
-/** What a feed needs from the client that owns it. */
-export interface FeedSource {
-  subscribe(group: string): Promise<Subscription>;
-  listen(group: string, sub: Pick<Subscription, "events" | "topic">, timeoutMs: number): Promise<boolean>;
-  messages(group: string, options: { since?: number; limit?: number }): Promise<StoredMessage[]>;
-  page(group: string, query: { after: number; limit: number }): Promise<HistoryPage>;
-  forget(feed: Feed): void;
+/** A HISTORY query (PROTOCOL.md §HISTORY): `since` or `after` (or `before`), and a page size. */
+export interface HistoryQuery {
+  readonly since?: number;
+  readonly after?: number;
+  readonly before?: number;
+  readonly limit: number;
 }
 
-export type FeedState = "live" | "reconnecting";
+/** What a feed needs from the client, for its one group. */
+export interface FeedSource {
+  /** SUBSCRIBE: where live messages are published, how far history reaches; checks membership. */
+  subscribe(): Promise<Subscription>;
+  /**
+   * Receives the group's live messages from `sub` (moving them if the endpoint or topic changed).
+   * True once the publisher confirmed the subscription, false if it did not within `timeoutMs`.
+   */
+  listen(sub: Pick<Subscription, "events" | "topic">, timeoutMs: number): Promise<boolean>;
+  /** One page of history. */
+  page(query: HistoryQuery): Promise<HistoryPage>;
+}
+
+/**
+ * The feed's state, one at a time:
+ *
+ * ```
+ * starting ──▶ catching-up ──▶ live | polling ──(gap, reconnect, timer)──▶ catching-up
+ *                   │                                                            │
+ *                   └────(a request failed)──▶ reconnecting ──(retry, reconnect)─┘
+ * any ──(stop, LEFT, NOT_MEMBER, UNKNOWN_GROUP)──▶ ended
+ * ```
+ * - `starting`: first SUBSCRIBE, live subscription and requested history; `start()` rejects if
+ *   they fail. Live events are buffered.
+ * - `catching-up`: paging history after the last delivered message (after a gap, a reconnect, the
+ *   periodic check, or the start), SUBSCRIBEing first unless it only fills a gap. Events are
+ *   buffered; it goes round again while the buffer still has a gap or a reconnect came meanwhile.
+ * - `live`: caught up, and the publisher confirmed the subscription: in-order events are delivered
+ *   at once, a jump in seq starts a catch-up. Checks in every `refresh` ms.
+ * - `polling`: like live, but the publisher did not confirm the subscription (its port may be
+ *   unreachable), so new messages may only come with the periodic check.
+ * - `reconnecting`: a request failed; in-order events are still delivered, the rest buffered, and
+ *   the feed checks in again after `retryMs` (or at once when a connection comes back).
+ * - `ended`: stopped for good; nothing is delivered any more.
+ */
+export type FeedState = "starting" | "catching-up" | "live" | "polling" | "reconnecting" | "ended";
+
+/** What a feed tells its owner besides messages; each carries what a clear line needs. */
+export type FeedEvent =
+  /** The publisher did not confirm the live subscription; new messages come with each check. */
+  | { readonly type: "unconfirmed"; readonly group: string; readonly events: string }
+  /** A request to the group server failed; the feed retries after `retryMs`. */
+  | { readonly type: "lost"; readonly group: string; readonly error: Error; readonly retryMs: number }
+  /** Live again after `lost` or `unconfirmed`. */
+  | { readonly type: "restored"; readonly group: string }
+  /** The feed stopped for good (the user is no longer a member, the group is gone). */
+  | { readonly type: "ended"; readonly group: string; readonly reason: Error };
 
 export interface FeedOptions {
   /** Start with history from this time (UTC ms); with neither this nor `limit`, all history. */
@@ -25,181 +70,231 @@ export interface FeedOptions {
   readonly limit?: number;
   /** Called once per message, in sequence order, never twice for one seq. */
   readonly onMessage: (message: StoredMessage) => void;
-  /** Called when the feed loses or regains its group server. */
-  readonly onState?: (state: FeedState, detail: string) => void;
-  /** Called once if the feed stops for good (the user is no longer a member, the group is gone). */
-  readonly onEnd?: (reason: Error) => void;
+  /** Called when the feed loses or regains its group server, or ends by itself. */
+  readonly onEvent?: (event: FeedEvent) => void;
   /** Pause before asking again after the group server did not answer (ms). */
   readonly retryMs?: number;
+  /** How long to wait for the publisher to confirm a subscription before going on without it. */
+  readonly syncTimeoutMs?: number;
 }
 
-/** How long to wait for the publisher to confirm a subscription before going on without it. */
 const SYNC_TIMEOUT_MS = 3000;
-/** Pause before asking again after the group server did not answer. */
 const RETRY_MS = 3000;
+/** Live events kept while catching up; more are dropped (history has them). */
+const BUFFER_MAX = 10_000;
+/** Never check in more often than this, whatever the server asks. */
+const REFRESH_MIN_MS = 500;
+
+/** What the current state is, with the data only that state has. */
+type State =
+  | { readonly name: "starting" }
+  /** `from`: the state it settles back to (and compares with to tell the owner); `recheck`: a reconnect came meanwhile. */
+  | { readonly name: "catching-up"; readonly from: "starting" | Idle; recheck: boolean }
+  | { readonly name: Idle }
+  | { readonly name: "ended" };
+type Idle = "live" | "polling" | "reconnecting";
+
+/** A failure that following again cannot mend: the user is no longer a member, the group is gone. */
+const isFinal = (err: unknown): err is GmError =>
+  err instanceof GmError && (err.code === ErrorCode.NotMember || err.code === ErrorCode.UnknownGroup);
 
 /**
  * A live view of one group: every message exactly once, in order. Follows the ZeroMQ guide's
  * Clone pattern: subscribe first (and wait until the publisher has the subscription), then fetch
  * history, then drop duplicates by sequence number. A jump in sequence numbers or a reconnect is
- * repaired from history, and so is anything missed, at the latest on the next periodic refresh.
+ * repaired from history, and so is anything missed, at the latest on the next periodic check.
  */
 export class Feed {
+  private state: State = { name: "starting" };
   private last = 0;
-  private started = false;
-  private repairing: Promise<void> | undefined;
-  private refreshing: Promise<void> | undefined;
-  private pending: StoredMessage[] = [];
+  private buffer: StoredMessage[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private state: FeedState = "live";
+  private refreshMs = REFRESH_MIN_MS;
+  /** The events endpoint of the last check-in, for telling the owner which one did not confirm. */
+  private events = "";
+  private readonly retryMs: number;
+  private readonly syncMs: number;
 
   constructor(
-    private readonly client: FeedSource,
+    private readonly source: FeedSource,
     readonly group: string,
     private readonly options: FeedOptions,
-  ) {}
+  ) {
+    this.retryMs = options.retryMs ?? RETRY_MS;
+    this.syncMs = options.syncTimeoutMs ?? SYNC_TIMEOUT_MS;
+  }
 
   /** Highest sequence number delivered so far. */
   get lastSeq(): number {
     return this.last;
   }
 
-  /** Subscribes, delivers the requested history, then goes live. */
+  /** The current state (see FeedState). */
+  get status(): FeedState {
+    return this.state.name;
+  }
+
+  /**
+   * Subscribes, delivers the requested history, then goes live. Rejects if the first SUBSCRIBE or
+   * the history fails (the feed is then ended, without an `ended` event); resolves quietly if the
+   * feed is stopped meanwhile.
+   */
   async start(): Promise<void> {
-    const sub = await this.client.subscribe(this.group);
-    // Live first, history second: every message is then in the history, arrives live, or both.
-    this.noticeLive(await this.client.listen(this.group, sub, SYNC_TIMEOUT_MS), sub.events);
-    const { since, limit } = this.options;
-    const history = await this.client.messages(this.group, {
-      ...(since !== undefined && { since }),
-      ...(limit !== undefined && { limit }),
-    });
-    for (const m of history) this.deliver(m);
-    // Messages before `since` or beyond `limit` are not wanted: start live from what was durable.
-    this.last = Math.max(this.last, since !== undefined || limit !== undefined ? sub.last : 0);
-    this.started = true;
-    await this.repair();
-    this.schedule(Math.max(500, sub.refresh));
+    let live: boolean;
+    try {
+      const checked = await this.checkIn();
+      live = checked.live;
+      if (!this.isEnded()) await this.history(checked.sub);
+    } catch (err) {
+      if (this.isEnded()) return;
+      this.stop();
+      throw err;
+    }
+    if (this.isEnded()) return;
+    this.state = { name: "catching-up", from: "starting", recheck: false };
+    await this.catchUp(false, live);
   }
 
   /** A MESSAGE event for this group arrived. */
-  onEvent(message: StoredMessage): void {
-    if (this.stopped) return;
-    if (!this.started || this.repairing !== undefined) {
-      this.pending.push(message);
-      return;
-    }
-    if (message.seq <= this.last) return;
-    if (message.seq === this.last + 1) {
+  receive(message: StoredMessage): void {
+    const s = this.state.name;
+    if (s === "ended" || message.seq <= this.last) return;
+    if (message.seq === this.last + 1 && (s === "live" || s === "polling" || s === "reconnecting")) {
       this.deliver(message);
       return;
     }
-    this.pending.push(message);
-    // A repair that fails is not the end: the refresh it schedules retries it.
-    this.repair().catch((err: unknown) => this.lost(err));
+    if (this.buffer.length < BUFFER_MAX) this.buffer.push(message);
+    // A gap; while reconnecting the retry timer fills it.
+    if (s === "live" || s === "polling") this.catchUpFrom(s, false);
   }
 
   /** The connection to the group server or its publisher came back: check in and fill the gap. */
   resume(): void {
-    if (this.stopped || !this.started) return;
-    void this.refresh();
+    const s = this.state;
+    if (s.name === "catching-up") s.recheck = true;
+    else if (s.name === "live" || s.name === "polling" || s.name === "reconnecting") this.catchUpFrom(s.name, true);
+  }
+
+  /** Stops for good and tells the owner why (e.g. the user left the group from elsewhere). */
+  end(reason: Error): void {
+    if (this.isEnded()) return;
+    this.stop();
+    this.options.onEvent?.({ type: "ended", group: this.group, reason });
+  }
+
+  /** Stops for good, quietly (the owner asked for it). */
+  stop(): void {
+    this.state = { name: "ended" };
+    clearTimeout(this.timer);
+  }
+
+  /** A method, not a property test, so that checks after an `await` are not narrowed away. */
+  private isEnded(): boolean {
+    return this.state.name === "ended";
   }
 
   private deliver(m: StoredMessage): void {
-    if (m.seq <= this.last) return;
+    if (m.seq <= this.last || this.isEnded()) return;
     this.last = m.seq;
     this.options.onMessage(m);
   }
 
-  /** Fetches everything after the last delivered message, then drains what arrived meanwhile. */
-  private repair(): Promise<void> {
-    this.repairing ??= (async () => {
-      try {
-        for (;;) {
-          const page = await this.client.page(this.group, { after: this.last, limit: Limits.historyPageMax });
-          for (const m of page.messages) this.deliver(m);
-          if (!page.more) break;
-        }
-        const buffered = this.pending.sort((a, b) => a.seq - b.seq);
-        this.pending = [];
-        for (const m of buffered) {
-          if (m.seq === this.last + 1) this.deliver(m);
-          else if (m.seq > this.last) this.pending.push(m);
-        }
-      } finally {
-        this.repairing = undefined;
-      }
-      // Events that raced the last page and still leave a gap: go round once more.
-      if (this.pending.length > 0) await this.repair();
-    })();
-    return this.repairing;
+  /** SUBSCRIBE, then move or renew the live subscription (not if the feed was stopped meanwhile). */
+  private async checkIn(): Promise<{ readonly sub: Subscription; readonly live: boolean }> {
+    const sub = await this.source.subscribe();
+    this.refreshMs = Math.max(REFRESH_MIN_MS, sub.refresh);
+    this.events = sub.events;
+    const live = this.isEnded() ? false : await this.source.listen(sub, this.syncMs);
+    return { sub, live };
   }
 
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.refresh(), ms);
-  }
-
-  private setState(state: FeedState, detail: string): void {
-    if (this.state === state) return;
-    this.state = state;
-    this.options.onState?.(state, detail);
-  }
-
-  private noticeLive(live: boolean, events: string): void {
-    if (live) this.setState("live", `back in touch with "${this.group}"`);
-    else {
-      this.setState(
-        "reconnecting",
-        `no live messages from ${events} yet (can this machine reach that port?); checking for new ones every few seconds`,
-      );
+  /** Delivers the history the owner asked for: all, since a time, or the newest `limit`. */
+  private async history(sub: Subscription): Promise<void> {
+    const { since, limit } = this.options;
+    if (since === undefined && limit !== undefined) this.last = Math.max(0, sub.last - limit);
+    let query: Omit<HistoryQuery, "limit"> = since === undefined ? { after: this.last } : { since };
+    let left = limit ?? Number.POSITIVE_INFINITY;
+    while (left > 0) {
+      const page = await this.source.page({ ...query, limit: Math.min(Limits.historyPageMax, left) });
+      if (this.isEnded()) return;
+      for (const m of page.messages) this.deliver(m);
+      left -= page.messages.length;
+      if (!page.more || page.messages.length === 0) break;
+      query = { after: this.last };
     }
+    // Messages before `since` or beyond `limit` are not wanted: go live from what was durable.
+    if (since !== undefined || limit !== undefined) this.last = Math.max(this.last, sub.last);
+  }
+
+  private catchUpFrom(from: Idle, checkIn: boolean): void {
+    clearTimeout(this.timer);
+    this.state = { name: "catching-up", from, recheck: false };
+    // From reconnecting, the server has to be asked first: it may have moved or restarted.
+    void this.catchUp(checkIn || from === "reconnecting");
   }
 
   /**
-   * Checks in with the group server (where are live messages published, how far does history
-   * reach), renews the live subscription and fetches whatever was missed.
+   * Pages history after the last delivered message and drains the buffer, round after round while
+   * a gap or a reconnect is left, then settles. Never rejects: a failure ends the feed or makes it
+   * reconnect. `live` is what the last check-in found (none this time: keep what it was).
    */
-  private refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
-      try {
-        const sub = await this.client.subscribe(this.group);
-        if (this.stopped) return;
-        this.noticeLive(await this.client.listen(this.group, sub, SYNC_TIMEOUT_MS), sub.events);
-        await this.repair();
-        this.schedule(Math.max(500, sub.refresh));
-      } catch (err) {
-        this.lost(err);
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
-    return this.refreshing;
-  }
-
-  /** A request to the group server failed: end if that was final, else retry soon. */
-  private lost(err: unknown): void {
-    if (this.stopped) return;
-    if (err instanceof RemoteError && (err.code === ErrorCode.NotMember || err.code === ErrorCode.UnknownGroup)) {
-      this.end(err);
+  private async catchUp(checkIn: boolean, live?: boolean): Promise<void> {
+    let again = checkIn;
+    try {
+      do {
+        if (again) live = (await this.checkIn()).live;
+        await this.fill();
+        const s = this.state;
+        if (s.name !== "catching-up") return; // ended meanwhile
+        again = s.recheck;
+        s.recheck = false;
+      } while (again || this.buffer.length > 0);
+    } catch (err) {
+      if (this.isEnded()) return;
+      if (isFinal(err)) this.end(err);
+      else this.settle("reconnecting", err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    this.setState("reconnecting", `lost "${this.group}": ${(err as Error).message}; retrying`);
-    this.schedule(this.options.retryMs ?? RETRY_MS);
+    const s = this.state;
+    if (s.name !== "catching-up") return;
+    // Without a check-in this time (only a gap filled), the live subscription is as it was.
+    this.settle(live === undefined ? (s.from === "polling" ? "polling" : "live") : live ? "live" : "polling");
   }
 
-  /** Stops for good, telling the owner why (e.g. the user left the group elsewhere). */
-  end(reason: Error): void {
-    if (this.stopped) return;
-    this.stop();
-    this.client.forget(this);
-    this.options.onEnd?.(reason);
+  /** Fetches everything after the last delivered message, then drains what arrived meanwhile. */
+  private async fill(): Promise<void> {
+    for (;;) {
+      const page = await this.source.page({ after: this.last, limit: Limits.historyPageMax });
+      if (this.isEnded()) return;
+      for (const m of page.messages) this.deliver(m);
+      if (!page.more || page.messages.length === 0) break;
+    }
+    const buffered = this.buffer.sort((a, b) => a.seq - b.seq);
+    this.buffer = [];
+    for (const m of buffered) {
+      if (m.seq === this.last + 1) this.deliver(m);
+      else if (m.seq > this.last) this.buffer.push(m);
+    }
   }
 
-  stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+  /** Leaves catching-up for an idle state, tells the owner if that differs from before, sets the timer. */
+  private settle(next: Idle, error?: Error): void {
+    const s = this.state;
+    if (s.name !== "catching-up") return;
+    this.state = { name: next };
+    if (next !== s.from) {
+      if (next === "reconnecting") {
+        this.options.onEvent?.({ type: "lost", group: this.group, error: error as Error, retryMs: this.retryMs });
+      } else if (next === "polling") {
+        this.options.onEvent?.({ type: "unconfirmed", group: this.group, events: this.events });
+      } else if (s.from !== "starting") {
+        this.options.onEvent?.({ type: "restored", group: this.group });
+      }
+    }
+    const wait = next === "reconnecting" ? this.retryMs : this.refreshMs;
+    this.timer = setTimeout(() => {
+      const now = this.state.name;
+      if (now === "live" || now === "polling" || now === "reconnecting") this.catchUpFrom(now, true);
+    }, wait);
   }
 }

@@ -1,5 +1,6 @@
 import chalk from "chalk";
 import type { GroupEntry, StoredMessage } from "../protocol/types.js";
+import type { FeedEvent } from "./feed.js";
 
 const pad = (n: number) => String(n).padStart(2, "0");
 
@@ -35,4 +36,18 @@ export function formatJoined(groups: ReadonlyArray<{ name: string; address: stri
     chalk.bold(`${"GROUP".padEnd(width)}  JOINED               ADDRESS`),
     ...groups.map((g) => `${chalk.cyan(g.name.padEnd(width))}  ${formatTime(g.joined, 0).padEnd(19)}  ${g.address}`),
   ];
+}
+
+/** What a live feed reports besides messages, as one line (the shell and `messages --follow`). */
+export function formatFeedEvent(event: FeedEvent): string {
+  switch (event.type) {
+    case "unconfirmed":
+      return `no live messages from ${event.events} yet (can this machine reach that port?); checking for new ones every few seconds`;
+    case "lost":
+      return `lost "${event.group}": ${event.error.message}; retrying`;
+    case "restored":
+      return `back in touch with "${event.group}"`;
+    case "ended":
+      return `stopped following "${event.group}": ${event.reason.message}`;
+  }
 }

@@ -3,7 +3,7 @@ import chalk from "chalk";
 import { v7 as uuidv7 } from "uuid";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
-import { formatGroups, formatJoined, formatMessage } from "./format.js";
+import { formatFeedEvent, formatGroups, formatJoined, formatMessage } from "./format.js";
 import { splitWords } from "./words.js";
 
 export const SHELL_HELP = [
@@ -141,8 +141,7 @@ export class Shell {
         onMessage: (m) => {
           if (!this.sent.delete(m.id)) this.printLive(formatMessage(m, undefined, group));
         },
-        onState: (_state, detail) => this.printLive(chalk.yellow(detail)),
-        onEnd: (err) => this.printLive(chalk.yellow(`stopped following "${group}": ${err.message}`)),
+        onEvent: (event) => this.printLive(chalk.yellow(formatFeedEvent(event))),
       });
     } catch (err) {
       if (this.ended) return;

@@ -238,7 +238,13 @@ describe("GmClient", () => {
     const end = new Promise<Error>((r) => {
       ended = r;
     });
-    await shell.follow("general", { limit: 0, onMessage: (m) => seen.push(m.text), onEnd: (e) => ended?.(e) });
+    await shell.follow("general", {
+      limit: 0,
+      onMessage: (m) => seen.push(m.text),
+      onEvent: (e) => {
+        if (e.type === "ended") ended?.(e.reason);
+      },
+    });
     const before = await alice.send("general", "before carol leaves");
     await oneShot.leave("general");
     await alice.send("general", "after carol left");

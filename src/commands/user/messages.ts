@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import { groupArg } from "../../cli/flags.js";
 import { UserCommand } from "../../cli/user-command.js";
-import { formatMessage } from "../../user/format.js";
+import { formatFeedEvent, formatMessage } from "../../user/format.js";
 import { parseTimestamp, TIMESTAMP_FORMS } from "../../util/timestamp.js";
 
 export default class Messages extends UserCommand<typeof Messages> {
@@ -56,8 +56,7 @@ export default class Messages extends UserCommand<typeof Messages> {
       ...(since !== undefined && { since }),
       ...(limit !== undefined && { limit }),
       onMessage: (m) => this.log(this.flags.json ? JSON.stringify(m) : formatMessage(m)),
-      onState: (_state, detail) => this.logToStderr(detail),
-      onEnd: (err) => end(err),
+      onEvent: (event) => (event.type === "ended" ? end(event.reason) : this.logToStderr(formatFeedEvent(event))),
     });
     await stopped;
   }
