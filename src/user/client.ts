@@ -30,6 +30,15 @@ export interface ClientOptions {
   readonly live?: boolean;
 }
 
+/** One followed group: its feed, where its live messages come from, whether it is being left. */
+interface Followed {
+  readonly feed: Feed;
+  /** The events stream and topic the feed listens on, once it does. */
+  listening: { readonly stream: EventStream; readonly topic: string } | undefined;
+  /** Set while this client leaves the group: the LEFT event that follows is expected, not news. */
+  leaving: boolean;
+}
+
 export interface MessagesOptions {
   /** UTC ms: messages at or after this time. */
   readonly since?: number;
@@ -43,13 +52,12 @@ export interface MessagesOptions {
  * the profile.
  */
 export class GmClient {
+  /** One RPC client per endpoint (directory, group servers), shared by the groups there. */
   private readonly clients = new Map<string, RpcClient>();
-  private readonly feeds = new Map<string, Feed>();
+  /** One events stream per events endpoint, carrying the topics of every group followed there. */
   private readonly streams = new Map<string, EventStream>();
-  /** Groups this client is leaving: their LEFT event is expected, not news. */
-  private readonly leaving = new Set<string>();
-  /** Per followed group: the stream and topic its live messages come on. */
-  private readonly listening = new Map<string, { stream: EventStream; topic: string }>();
+  /** Each followed group, by name. */
+  private readonly followed = new Map<string, Followed>();
 
   constructor(
     readonly profile: Profile,
@@ -120,14 +128,15 @@ export class GmClient {
 
   /** Leaves a joined group and forgets it (the original leave_group). */
   async leave(group: string): Promise<{ group: string; members: number }> {
-    this.leaving.add(group);
+    const followed = this.followed.get(group);
+    if (followed !== undefined) followed.leaving = true;
     let reply: { members: number };
     try {
       reply = await this.onGroup(group, (rpc) =>
         rpc.request<{ members: number }>(GroupCommand.Leave, { group, user: this.user }),
       );
     } finally {
-      this.leaving.delete(group);
+      if (followed !== undefined) followed.leaving = false;
     }
     this.unfollow(group);
     this.profile.update((d) => {
@@ -201,36 +210,98 @@ export class GmClient {
   }
 
   /**
-   * Receives a group's live messages from the given events endpoint and topic (moving them if
-   * they changed). Resolves true once the publisher confirmed the subscription, false if it did
-   * not within `timeoutMs` (ZeroMQ keeps trying to connect).
+   * Follows a group live: `onMessage` gets the requested history, then every new message once,
+   * in order, across gaps and reconnects, until `unfollow` or `close`.
    */
-  listen(group: string, sub: Pick<Subscription, "events" | "topic">, timeoutMs: number): Promise<boolean> {
-    const current = this.listening.get(group);
+  async follow(group: string, options: FeedOptions): Promise<Feed> {
+    this.unfollow(group);
+    const source: FeedSource = {
+      subscribe: () => this.subscribe(group),
+      listen: (sub, timeoutMs) => this.listen(feed, sub, timeoutMs),
+      page: (query) => this.page(group, query),
+    };
+    const feed: Feed = new Feed(source, group, {
+      ...options,
+      onEvent: (event) => {
+        if (event.type === "ended") this.drop(feed);
+        options.onEvent?.(event);
+      },
+    });
+    this.followed.set(group, { feed, listening: undefined, leaving: false });
+    try {
+      await feed.start();
+    } catch (err) {
+      this.drop(feed);
+      throw err;
+    }
+    return feed;
+  }
+
+  /** Whether this client follows `group` (its feed may still be starting). */
+  following(group: string): boolean {
+    return this.followed.has(group);
+  }
+
+  /** Stops following a group. */
+  unfollow(group: string): void {
+    const followed = this.followed.get(group);
+    if (followed === undefined) return;
+    followed.feed.stop();
+    this.drop(followed.feed);
+  }
+
+  /** Forgets a feed that ended or stopped, and its live subscription; not a newer feed of its group. */
+  private drop(feed: Feed): void {
+    const followed = this.followed.get(feed.group);
+    if (followed?.feed !== feed) return;
+    this.followed.delete(feed.group);
+    this.unlisten(followed);
+  }
+
+  /**
+   * Receives a feed's live messages from the given events endpoint and topic (moving them if
+   * they changed). Resolves true once the publisher confirmed the subscription, false if it did
+   * not within `timeoutMs` (ZeroMQ keeps trying to connect) or the feed is no longer followed.
+   */
+  private listen(feed: Feed, sub: Pick<Subscription, "events" | "topic">, timeoutMs: number): Promise<boolean> {
+    const followed = this.followed.get(feed.group);
+    if (followed?.feed !== feed) return Promise.resolve(false);
+    const current = followed.listening;
     if (current !== undefined && (current.stream.endpoint !== sub.events || current.topic !== sub.topic)) {
-      this.unlisten(group);
+      this.unlisten(followed);
     }
     let stream = this.streams.get(sub.events);
     if (stream === undefined) {
-      const endpoint = sub.events;
-      stream = new EventStream(endpoint, {
+      const created: EventStream = new EventStream(sub.events, {
         onEvent: (g, kind, body) => this.onEvent(g, kind, body),
         onReconnect: () => {
-          for (const [g, l] of this.listening) if (l.stream.endpoint === endpoint) this.feeds.get(g)?.resume();
+          for (const f of this.followed.values()) if (f.listening?.stream === created) f.feed.resume();
         },
       });
-      this.streams.set(endpoint, stream);
+      stream = created;
+      this.streams.set(sub.events, stream);
     }
-    this.listening.set(group, { stream, topic: sub.topic });
-    return stream.add(sub.topic, group, timeoutMs);
+    followed.listening = { stream, topic: sub.topic };
+    return stream.add(sub.topic, feed.group, timeoutMs);
+  }
+
+  private unlisten(followed: Followed): void {
+    const l = followed.listening;
+    if (l === undefined) return;
+    followed.listening = undefined;
+    l.stream.remove(l.topic);
+    if (l.stream.size === 0) {
+      this.streams.delete(l.stream.endpoint);
+      void l.stream.close();
+    }
   }
 
   private onEvent(group: string, kind: string, body: unknown): void {
-    const feed = this.feeds.get(group);
-    if (feed === undefined) return;
-    if (kind === EventKind.Message) feed.receive(body as StoredMessage);
-    else if (kind === EventKind.Left && (body as { user?: unknown }).user === this.user && !this.leaving.has(group)) {
-      feed.end(
+    const followed = this.followed.get(group);
+    if (followed === undefined) return;
+    if (kind === EventKind.Message) followed.feed.receive(body as StoredMessage);
+    else if (kind === EventKind.Left && (body as { user?: unknown }).user === this.user && !followed.leaving) {
+      followed.feed.end(
         new GmError(
           ErrorCode.NotMember,
           `you are not a member of "${group}" any more: you left it from another gm process`,
@@ -239,67 +310,10 @@ export class GmClient {
     }
   }
 
-  private unlisten(group: string): void {
-    const l = this.listening.get(group);
-    if (l === undefined) return;
-    this.listening.delete(group);
-    l.stream.remove(l.topic);
-    if (l.stream.size === 0) {
-      this.streams.delete(l.stream.endpoint);
-      void l.stream.close();
-    }
-  }
-
-  /**
-   * Follows a group live: `onMessage` gets the requested history, then every new message once,
-   * in order, across gaps and reconnects, until `unfollow` or `close`.
-   */
-  async follow(group: string, options: FeedOptions): Promise<Feed> {
-    this.unfollow(group);
-    const source: FeedSource = {
-      subscribe: () => this.subscribe(group),
-      listen: (sub, timeoutMs) => this.listen(group, sub, timeoutMs),
-      page: (query) => this.page(group, query),
-    };
-    const feed: Feed = new Feed(source, group, {
-      ...options,
-      onEvent: (event) => {
-        if (event.type === "ended") this.forget(feed);
-        options.onEvent?.(event);
-      },
-    });
-    this.feeds.set(group, feed);
-    try {
-      await feed.start();
-    } catch (err) {
-      this.unfollow(group);
-      throw err;
-    }
-    return feed;
-  }
-
-  /** Whether this client follows `group` (its feed may still be starting). */
-  following(group: string): boolean {
-    return this.feeds.has(group);
-  }
-
-  /** Forgets a feed that ended by itself (its user left the group, the group is gone). */
-  private forget(feed: Feed): void {
-    if (this.feeds.get(feed.group) !== feed) return;
-    this.feeds.delete(feed.group);
-    this.unlisten(feed.group);
-  }
-
-  /** Stops following a group. */
-  unfollow(group: string): void {
-    this.feeds.get(group)?.stop();
-    this.feeds.delete(group);
-    this.unlisten(group);
-  }
-
+  /** A group server's RPC connection came back: its followed groups check in. */
   private reconnected(endpoint: string): void {
-    for (const feed of this.feeds.values()) {
-      if (this.profile.data.groups[feed.group]?.address === endpoint) feed.resume();
+    for (const [group, f] of this.followed) {
+      if (this.profile.data.groups[group]?.address === endpoint) f.feed.resume();
     }
   }
 
@@ -337,7 +351,7 @@ export class GmClient {
 
   /** Closes every socket at once; pending requests are abandoned. */
   async close(): Promise<void> {
-    for (const group of [...this.feeds.keys()]) this.unfollow(group);
+    for (const group of [...this.followed.keys()]) this.unfollow(group);
     await Promise.all([...this.streams.values()].map((s) => s.close()));
     this.streams.clear();
     await Promise.all([...this.clients.values()].map((c) => c.close()));

@@ -276,6 +276,36 @@ describe("GmClient", () => {
     shell.unfollow("general");
   });
 
+  test("two groups followed over one events socket: leaving one leaves the other live", async () => {
+    const erin = clientFor("erin");
+    await erin.join("general");
+    await erin.join("big");
+    const seen: string[] = [];
+    const waiting = new Map<string, () => void>();
+    const arrival = (text: string) => new Promise<void>((r) => waiting.set(text, r));
+    const onMessage = (m: { text: string }) => {
+      seen.push(m.text);
+      waiting.get(m.text)?.();
+    };
+    await erin.follow("general", { limit: 0, onMessage });
+    await erin.follow("big", { limit: 0, onMessage });
+    const both = Promise.all([arrival("to general"), arrival("to big")]);
+    await alice.send("general", "to general");
+    await alice.send("big", "to big");
+    await both;
+    await erin.leave("big");
+    assert.equal(erin.following("big"), false);
+    assert.equal(erin.following("general"), true);
+    // Published in this order on one connection: had "big again" reached erin, it came first.
+    const general = arrival("general again");
+    await alice.send("big", "big again");
+    await alice.send("general", "general again");
+    await general;
+    assert.deepEqual(seen, ["to general", "to big", "general again"]);
+    erin.unfollow("general");
+    assert.equal(erin.following("general"), false);
+  });
+
   test("an empty or oversized message is refused before it is sent", async () => {
     await assert.rejects(alice.send("general", "   "), { code: "EMPTY_MESSAGE" });
     await assert.rejects(alice.send("general", "x".repeat(64 * 1024 + 1)), { code: "MESSAGE_TOO_LARGE" });
