@@ -241,14 +241,19 @@ export class Feed {
   private async catchUp(checkIn: boolean, live?: boolean): Promise<void> {
     let again = checkIn;
     try {
+      let progress: boolean;
       do {
         if (again) live = (await this.checkIn()).live;
+        const before = this.last;
         await this.fill();
         const s = this.state;
         if (s.name !== "catching-up") return; // ended meanwhile
         again = s.recheck;
         s.recheck = false;
-      } while (again || this.buffer.length > 0);
+        // Buffered events history could not reach (a server that published what it does not
+        // serve): leave them to the next periodic check rather than asking again at once.
+        progress = this.last > before;
+      } while (again || (this.buffer.length > 0 && progress));
     } catch (err) {
       if (this.isEnded()) return;
       if (isFinal(err)) this.end(err);

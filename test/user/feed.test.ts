@@ -178,6 +178,24 @@ describe("Feed", () => {
     assert.deepEqual(f.events, [], "a repaired gap is not news");
   });
 
+  test("an event history cannot reach is kept for the next check, not asked for again and again", async () => {
+    const source = new FakeSource();
+    source.store(1, 2);
+    const f = follower(source);
+    await f.feed.start();
+    const before = source.calls.length;
+    // Published live but not (yet) served by HISTORY: a page after 2 comes back empty.
+    f.feed.receive(message(10));
+    await settled();
+    assert.deepEqual(source.calls.slice(before), [`page ${JSON.stringify({ after: 2, limit: 1000 })}`]);
+    assert.equal(f.feed.status, "live");
+    // Once history has it, the next gap fills everything in order.
+    source.store(...range(3, 11));
+    f.feed.receive(message(11));
+    await f.until("the gap to be filled", () => f.seqs.length === 11);
+    assert.deepEqual(f.seqs, range(1, 11));
+  });
+
   test("a failed repair is reported, retried, and does not crash the follower", async () => {
     const source = new FakeSource();
     source.store(1);
