@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { parse as uuidParse, v4 as uuidv4 } from "uuid";
 import { StoreError } from "../protocol/errors.js";
 import type { AppendResult, HistoryPage } from "../protocol/types.js";
+import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member } from "./types.js";
 
 const SCHEMA = `
@@ -71,32 +72,28 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
   }
 }
 
-/**
- * Batches are fdatasync'ed on the event loop while the median of the recent syncs is below this:
- * an SSD or virtio disk (0.11-0.2 ms idle on the development VM, ~0.4 ms at the median when its
- * two cores are busy). A slower disk (a spinning one, network storage: 5-20 ms) gets its syncs on
- * the thread pool instead, so that a flush does not hold up every other request for that long.
- */
-const LOOP_SYNC_MAX_MS = 2;
-/**
- * A single write's fdatasync runs on the event loop only while syncs take less than this
- * (smoothed): an idle SSD or virtio disk (0.11-0.2 ms here). Under load they take longer and
- * vary more (0.4 ms at the median, several ms at p90), and a trickle of single writes is then
- * better served by the pool, where a stuck flush does not hold up the next write.
- */
-const LONE_SYNC_MAX_MS = 0.4;
-/** How many recent fdatasyncs the median is taken over. */
-const RECENT_SYNCS = 15;
-/** At most this many fdatasyncs at once on libuv's thread pool (its default size is 4). */
-const MAX_SYNCS = 4;
+/** A committed batch of writes, waiting for a sync that makes it durable. */
+class Batch implements CommittedBatch {
+  constructor(
+    /** Makes `seq` the store's durable seq. */
+    private readonly reach: (seq: number) => void,
+    /** The last seq once this batch is durable. */
+    private readonly seq: number,
+    private readonly ops: Op[],
+  ) {}
 
-/** A committed batch waiting for an fdatasync that started after its commit. */
-interface Batch {
-  /** Number of the commit (1, 2, …): an fdatasync covers every commit made before it started. */
-  readonly commit: number;
-  /** The last seq once this batch is durable. */
-  readonly seq: number;
-  readonly ops: Op[];
+  get writes(): number {
+    return this.ops.length;
+  }
+
+  durable(): void {
+    this.reach(this.seq);
+    for (const op of this.ops) op.resolve(op.result);
+  }
+
+  refuse(err: Error): void {
+    for (const op of this.ops) op.reject(err);
+  }
 }
 
 /** A write waiting for its batch: `apply` runs inside the batch's transaction. */
@@ -113,21 +110,7 @@ interface Op {
  * shares one transaction, committed with synchronous=NORMAL (SQLite does not sync); then the WAL
  * file is fdatasync'ed, and only then are the writes acknowledged. That is the on-disk state
  * synchronous=FULL would give, with one sync per batch, and it survives a power cut, not only a
- * crash.
- *
- * Where the sync runs. A batch of several writes, with no sync running, on a fast disk (recent
- * syncs under LOOP_SYNC_MAX_MS at the median), is synced right on the event loop, as the smallest
- * durable server would: what arrives meanwhile waits in ZeroMQ's queues and makes the next batch.
- * That costs the least CPU per message (no thread hops, larger batches), which is what limits
- * throughput when clients and server share the cores: in alternating runs it carried ~15 % more
- * messages/s than syncing such batches on the pool. A single write is synced on the loop only
- * while the machine is quiet (see lone()), which saves a lone writer the pool's two thread hops
- * (60-70 us here). Every other batch, and every batch on a slow disk, is synced on libuv's thread
- * pool, so the loop keeps serving during the flush. A batch committed while a pool sync runs
- * waits for the next one, unless the running sync has already taken longer than syncs usually
- * do: then it starts its own at once (up to 4 at a time), so one slow flush does not hold up the
- * writes behind it. Any fdatasync covers every commit made before it started, so batches are
- * acknowledged in commit order, each as soon as a sync that covers it has ended.
+ * crash. Where and when each batch is synced is the SyncPolicy's decision (sync-policy.ts).
  */
 export class SqliteGroupStore implements GroupStore {
   readonly id: string;
@@ -140,42 +123,27 @@ export class SqliteGroupStore implements GroupStore {
   private durable: number;
   private queue: Op[] = [];
   private scheduled = false;
-  /** Committed batches not yet durable, oldest first. */
-  private waiting: Batch[] = [];
-  private commits = 0;
-  private syncsInFlight = 0;
-  /** A batch waits for a free sync slot. */
-  private syncWanted = false;
-  /** Called once nothing is waiting or syncing (close() waits for that). */
-  private onIdle: (() => void) | undefined;
   private closed = false;
-  /** Set once an fdatasync failed: every write is refused from then on. */
-  private broken: StoreError | undefined;
   private readonly stmt;
   private readonly runBatch: (batch: Op[]) => void;
-  /** The median duration of the recent fdatasyncs (in `recent`, a ring), in ms. */
-  private syncCost = 0;
-  private readonly recent = new Float64Array(RECENT_SYNCS);
-  private syncs = 0;
-  /** When the newest fdatasync on the pool started, and when the last one ended (performance.now()). */
-  private lastSyncStart = 0;
-  private lastSyncEnd = 0;
-  /** Smoothed duration of one fdatasync (ms): how busy the machine is now. */
-  private syncEma = 0;
+  private readonly sync: SyncPolicy;
+  private readonly reach = (seq: number): void => {
+    this.durable = seq;
+  };
 
   /**
    * `loopSyncMaxMs`: syncs run on the event loop while their recent median is below this many ms
-   * (default LOOP_SYNC_MAX_MS; 0 puts every sync on the thread pool, as on a slow disk).
+   * (default sync-policy.ts's LOOP_SYNC_MAX_MS; 0 puts every sync on the thread pool, as on a slow disk).
    */
   static open(dataDir: string, name: string, options: { loopSyncMaxMs?: number } = {}): SqliteGroupStore {
     mkdirSync(dataDir, { recursive: true });
-    return new SqliteGroupStore(join(dataDir, `${name}.db`), name, options.loopSyncMaxMs ?? LOOP_SYNC_MAX_MS);
+    return new SqliteGroupStore(join(dataDir, `${name}.db`), name, options.loopSyncMaxMs);
   }
 
   private constructor(
     readonly file: string,
     readonly name: string,
-    private readonly loopSyncMaxMs: number,
+    loopSyncMaxMs: number | undefined,
   ) {
     const opened = openDatabase(file, name);
     this.db = opened.db;
@@ -216,14 +184,28 @@ export class SqliteGroupStore implements GroupStore {
     this.durable = this.lastSeq;
     // Make the database and its WAL durable as directory entries, then keep a descriptor on the
     // WAL (which lives as long as our exclusive connection) to fdatasync after each batch.
-    this.walFd = openSync(`${file}-wal`, "r");
-    fsyncSync(this.walFd);
+    const walFd = openSync(`${file}-wal`, "r");
+    this.walFd = walFd;
+    fsyncSync(walFd);
     const dirFd = openSync(dirname(file), "r");
     try {
       fsyncSync(dirFd);
     } finally {
       closeSync(dirFd);
     }
+    this.sync = new SyncPolicy({
+      target: {
+        syncNow: () => fdatasyncSync(walFd),
+        syncOnPool: (done) => fdatasync(walFd, done),
+      },
+      failure: (cause) => {
+        const detail = cause instanceof Error ? cause.message : String(cause);
+        return new StoreError(
+          `the store for "${name}" stopped taking writes after a failed disk sync (${detail}); restart the group server`,
+        );
+      },
+      ...(loopSyncMaxMs !== undefined && { loopSyncMaxMs }),
+    });
   }
 
   get durableSeq(): number {
@@ -316,7 +298,8 @@ export class SqliteGroupStore implements GroupStore {
   /** Queues a write for the next batch; resolves once the batch is on disk. */
   private write<T>(apply: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new StoreError(`the store for "${this.name}" is closed`));
-    if (this.broken !== undefined) return Promise.reject(this.broken);
+    const failed = this.sync.failed;
+    if (failed !== undefined) return Promise.reject(failed);
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ apply, resolve: resolve as (v: unknown) => void, reject });
       if (!this.scheduled) {
@@ -327,7 +310,7 @@ export class SqliteGroupStore implements GroupStore {
   }
 
   /**
-   * Runs every queued write in one transaction, then hands the batch to the syncer. Writes are
+   * Runs every queued write in one transaction, then hands the batch to the sync policy. Writes are
    * built not to fail on their own (duplicates are answered, not refused), so a failure here is
    * the database's (disk full, I/O error): the whole batch is rolled back and refused.
    */
@@ -347,12 +330,7 @@ export class SqliteGroupStore implements GroupStore {
       for (const op of batch) op.reject(err);
       return;
     }
-    this.commits++;
-    this.waiting.push({ commit: this.commits, seq: this.lastSeq, ops: batch });
-    const fast = this.syncCost < this.loopSyncMaxMs;
-    if (this.syncsInFlight === 0 && fast && (batch.length > 1 || this.lone())) this.syncInline();
-    else if (this.syncsInFlight === 0 || (this.syncsInFlight < MAX_SYNCS && this.stalled())) this.syncOnPool();
-    else this.syncWanted = true;
+    this.sync.committed(new Batch(this.reach, this.lastSeq, batch));
   }
 
   private loadMembers(): void {
@@ -362,91 +340,12 @@ export class SqliteGroupStore implements GroupStore {
     }
   }
 
-  /**
-   * Whether a single write may be synced on the loop: syncs are quick right now, and the store was
-   * idle for at least half a sync before it (a write that comes right after a sync ended was
-   * waiting for it, and more are probably coming).
-   */
-  private lone(): boolean {
-    return this.syncEma < LONE_SYNC_MAX_MS && performance.now() - this.lastSyncEnd > this.syncEma / 2;
-  }
-
-  /**
-   * Whether the newest sync in flight has run longer than syncs usually take: then a batch starts
-   * its own instead of waiting behind it. Otherwise it waits and the next sync takes it along,
-   * which keeps the number of syncs (each costs CPU) down under a steady stream of writes.
-   */
-  private stalled(): boolean {
-    return performance.now() - this.lastSyncStart > this.syncCost;
-  }
-
-  private syncInline(): void {
-    const covers = this.commits;
-    const start = performance.now();
-    let failure: unknown;
-    try {
-      fdatasyncSync(this.walFd);
-    } catch (err) {
-      failure = err;
-    }
-    this.synced(covers, start, failure);
-  }
-
-  private syncOnPool(): void {
-    const covers = this.commits;
-    const start = performance.now();
-    this.lastSyncStart = start;
-    this.syncsInFlight++;
-    fdatasync(this.walFd, (err) => {
-      this.syncsInFlight--;
-      this.synced(covers, start, err ?? undefined);
-      if (this.syncWanted && this.waiting.length > 0) {
-        this.syncWanted = false;
-        this.syncOnPool();
-      }
-      if (this.syncsInFlight === 0 && this.waiting.length === 0) this.onIdle?.();
-    });
-  }
-
-  /**
-   * An fdatasync that started after commit `covers` has ended: every batch up to that commit is
-   * durable. If a sync fails, the kernel may have dropped the pages it could not write, and no
-   * later sync proves them: the store stops taking writes (fail-stop) and refuses every batch
-   * not yet acknowledged.
-   */
-  private synced(covers: number, start: number, failure: unknown): void {
-    this.lastSyncEnd = performance.now();
-    this.syncEma = 0.8 * this.syncEma + 0.2 * (this.lastSyncEnd - start);
-    this.recent[this.syncs++ % RECENT_SYNCS] = this.lastSyncEnd - start;
-    const known = this.recent.slice(0, Math.min(this.syncs, RECENT_SYNCS)).sort();
-    this.syncCost = known[known.length >> 1] as number;
-    if (failure !== undefined && this.broken === undefined) {
-      const detail = failure instanceof Error ? failure.message : String(failure);
-      this.broken = new StoreError(
-        `the store for "${this.name}" stopped taking writes after a failed disk sync (${detail}); restart the group server`,
-      );
-    }
-    while (this.waiting.length > 0 && (this.waiting[0] as Batch).commit <= covers) {
-      const batch = this.waiting.shift() as Batch;
-      if (this.broken !== undefined) {
-        for (const op of batch.ops) op.reject(this.broken);
-        continue;
-      }
-      this.durable = batch.seq;
-      for (const op of batch.ops) op.resolve(op.result);
-    }
-  }
-
   /** Finishes queued writes, makes them durable, and closes the database. */
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.queue.length > 0) this.commit();
     this.closed = true;
-    if (this.syncsInFlight > 0 || this.waiting.length > 0) {
-      await new Promise<void>((resolve) => {
-        this.onIdle = resolve;
-      });
-    }
+    if (this.sync.busy) await this.sync.idle();
     try {
       closeSync(this.walFd);
     } catch {
