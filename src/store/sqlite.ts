@@ -7,19 +7,29 @@ import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member } from "./types.js";
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS members (
-  user TEXT PRIMARY KEY, name TEXT NOT NULL, joined INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, ts INTEGER NOT NULL,
-  user TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL
-);
--- No index on ts: ts never decreases as seq grows, so a time is found by bisecting seq (one page
--- fewer to write per commit, ~17 bytes less per message). Stores made before this dropped it.
-DROP INDEX IF EXISTS messages_ts;
-`;
+/**
+ * The schema's history: migration n takes a database from `PRAGMA user_version` n-1 to n. All
+ * that are due run in one transaction when a store opens. Append new ones; never edit one that
+ * has shipped (a store that ran it will not run it again).
+ */
+const MIGRATIONS: readonly string[] = [
+  // 1: the tables. IF NOT EXISTS: stores made before migrations were numbered have user_version 0
+  // and these tables already.
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS members (
+     user TEXT PRIMARY KEY, name TEXT NOT NULL, joined INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS messages (
+     seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, ts INTEGER NOT NULL,
+     user TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL
+   );`,
+  // 2: no index on ts: ts never decreases as seq grows, so a time is found by bisecting seq (one
+  // page fewer to write per commit, ~17 bytes less per message). The first stores had one.
+  "DROP INDEX IF EXISTS messages_ts;",
+];
+
+/** The schema version this gm writes: a store with a higher user_version is refused. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The message id (a 16-byte BLOB) as a lower-case uuid string, in SQL. */
 const UUID_SQL =
@@ -29,7 +39,8 @@ export const MESSAGE_JSON = `json_object('seq',seq,'ts',ts,'id',${UUID_SQL},'use
 
 /**
  * Opens a group's database and takes its exclusive lock (a second server of the group fails
- * here), creating the schema and identity on first use. Closes the file again on any refusal.
+ * here), migrating the schema and creating the identity on first use. Closes the file again on
+ * any refusal.
  */
 function openDatabase(file: string, name: string): { db: Database.Database; id: string; created: number } {
   let db: Database.Database | undefined;
@@ -40,16 +51,27 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
     db.pragma("synchronous = NORMAL");
     // 4 MB of page cache per group: the hot pages are the newest ones and the indexes' upper levels.
     db.pragma("cache_size = -4000");
-    db.exec(SCHEMA);
-    const meta = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
-    const held = meta.get("name")?.value;
-    if (held !== undefined && held !== name) throw new StoreError(`${file} holds group "${held}", not "${name}"`);
-    const setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    let id = meta.get("id")?.value;
-    let created = Number(meta.get("created")?.value);
-    const now = Date.now();
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(
+        `${file} has schema version ${version}, but this gm knows versions up to ${SCHEMA_VERSION}: it was written by a newer gm; serve it with that one (the file is left as it is)`,
+      );
+    }
     const database = db;
+    let id: string | undefined;
+    let created = 0;
+    // Migrations, the identity check and the first write in one transaction: a refused open
+    // (another group's file) leaves the file as it was.
     database.transaction(() => {
+      for (let v = version; v < SCHEMA_VERSION; v++) database.exec(MIGRATIONS[v] as string);
+      if (version < SCHEMA_VERSION) database.pragma(`user_version = ${SCHEMA_VERSION}`);
+      const meta = database.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
+      const held = meta.get("name")?.value;
+      if (held !== undefined && held !== name) throw new StoreError(`${file} holds group "${held}", not "${name}"`);
+      const setMeta = database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+      id = meta.get("id")?.value;
+      created = Number(meta.get("created")?.value);
+      const now = Date.now();
       if (id === undefined) {
         id = uuidv4();
         created = now;

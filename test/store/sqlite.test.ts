@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import {
   closeSync,
+  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -15,8 +16,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { pathToFileURL } from "node:url";
+import Database from "better-sqlite3";
 import { StoreError } from "../../src/protocol/errors.js";
-import { SqliteGroupStore } from "../../src/store/sqlite.js";
+import { SCHEMA_VERSION, SqliteGroupStore } from "../../src/store/sqlite.js";
 
 const STORE_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/store/sqlite.ts")).href;
 const ERRORS_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/protocol/errors.ts")).href;
@@ -555,6 +557,152 @@ describe("SqliteGroupStore: exclusive ownership", () => {
     assert.throws(() => env.open("junk"), {
       name: "StoreError",
       message: /cannot open the store for group "junk" at .*junk\.db/,
+    });
+  });
+});
+
+/** The schema of the stores gm made before migrations were numbered (user_version 0, an index on ts). */
+const OLD_SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+  user TEXT PRIMARY KEY, name TEXT NOT NULL, joined INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, ts INTEGER NOT NULL,
+  user TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+`;
+
+/** A store file as the old code left it: its identity, one member and `texts` as messages. */
+function oldStore(file: string, group: string, texts: string[]) {
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  db.exec(OLD_SCHEMA);
+  const identity = { id: randomUUID(), created: 1_700_000_000_000 };
+  const meta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+  meta.run("id", identity.id);
+  meta.run("name", group);
+  meta.run("created", String(identity.created));
+  db.prepare("INSERT INTO members (user, name, joined) VALUES (?, ?, ?)").run(USER, "Ana", identity.created);
+  const insert = db.prepare("INSERT INTO messages (seq, id, ts, user, name, text) VALUES (?, ?, ?, ?, ?, ?)");
+  const messages = texts.map((text, i) => {
+    const id = randomUUID();
+    const m = { seq: i + 1, ts: identity.created + i, id, user: USER, name: "Ana", text };
+    insert.run(m.seq, Buffer.from(id.replaceAll("-", ""), "hex"), m.ts, m.user, m.name, m.text);
+    return m;
+  });
+  db.close();
+  return { ...identity, messages };
+}
+
+/** What a store file holds, read with a plain connection (after the store has closed it). */
+function inspect(file: string) {
+  const db = new Database(file, { readonly: true });
+  try {
+    return {
+      version: db.pragma("user_version", { simple: true }),
+      indexes: db
+        .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'")
+        .all()
+        .map((r) => r.name),
+      messages: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM messages").get()?.n,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+describe("SqliteGroupStore: schema migrations", () => {
+  test("a new store is made at the current schema version, without a ts index", async (t) => {
+    const env = setup(t);
+    await env.open("general").close();
+    assert.equal(SCHEMA_VERSION, 2);
+    const file = join(env.dir, "general.db");
+    assert.deepEqual(inspect(file), { version: SCHEMA_VERSION, indexes: ["sqlite_autoindex_messages_1"], messages: 0 });
+  });
+
+  test("a store made by the old schema opens, migrates, and keeps its messages, members and identity", async (t) => {
+    const env = setup(t);
+    const file = join(env.dir, "general.db");
+    const old = oldStore(file, "general", ["one", "two", "three"]);
+    assert.deepEqual(inspect(file), {
+      version: 0,
+      indexes: ["sqlite_autoindex_messages_1", "messages_ts"],
+      messages: 3,
+    });
+
+    const store = env.open("general");
+    assert.equal(store.id, old.id);
+    assert.equal(store.createdAt, old.created);
+    assert.deepEqual([...store.members.values()], [{ user: USER, name: "Ana", joined: old.created }]);
+    assert.equal(store.durableSeq, 3);
+    assert.deepEqual(store.history({ limit: 10 }).messages, old.messages);
+    assert.deepEqual(
+      store.history({ since: old.created + 1, limit: 10 }).messages.map((m) => m.text),
+      ["two", "three"],
+      "time queries work without the index",
+    );
+    const retry = await store.append(msg("one, retried", old.messages[0]?.id));
+    assert.deepEqual(retry, { seq: 1, ts: old.created, duplicate: true });
+    assert.equal((await store.append(msg("four"))).seq, 4);
+    await store.close();
+
+    assert.deepEqual(inspect(file), { version: SCHEMA_VERSION, indexes: ["sqlite_autoindex_messages_1"], messages: 4 });
+    const again = env.open("general");
+    assert.equal(again.id, old.id);
+    assert.deepEqual(
+      again.history({ limit: 10 }).messages.map((m) => m.text),
+      ["one", "two", "three", "four"],
+    );
+  });
+
+  test("the migrations and the identity check are one transaction: a refused old store is not migrated", (t) => {
+    const env = setup(t);
+    const file = join(env.dir, "beta.db");
+    oldStore(file, "alpha", ["one"]);
+    assert.throws(() => env.open("beta"), { name: "StoreError", message: /beta\.db holds group "alpha", not "beta"/ });
+    assert.deepEqual(inspect(file), {
+      version: 0,
+      indexes: ["sqlite_autoindex_messages_1", "messages_ts"],
+      messages: 1,
+    });
+  });
+
+  test("a store made by a newer gm is refused, naming the file, and left unchanged", async (t) => {
+    const env = setup(t);
+    const store = env.open("general");
+    await appendMany(store, 3);
+    await store.close();
+    const file = join(env.dir, "general.db");
+    const future = new Database(file);
+    future.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    future.exec("CREATE TABLE reactions (seq INTEGER NOT NULL, emoji TEXT NOT NULL)");
+    future.close();
+    const bytes = readFileSync(file);
+    const files = readdirSync(env.dir).sort();
+
+    for (let i = 0; i < 2; i++) {
+      assert.throws(
+        () => env.open("general"),
+        (err: unknown) => {
+          assert.ok(err instanceof StoreError, String(err));
+          assert.equal(
+            err.message,
+            `${file} has schema version ${SCHEMA_VERSION + 1}, but this gm knows versions up to ${SCHEMA_VERSION}: ` +
+              "it was written by a newer gm; serve it with that one (the file is left as it is)",
+          );
+          return true;
+        },
+      );
+    }
+    assert.deepEqual(readFileSync(file), bytes, "not a byte of the file changed");
+    assert.deepEqual(readdirSync(env.dir).sort(), files);
+    assert.equal(existsSync(`${file}-wal`), false);
+    assert.deepEqual(inspect(file), {
+      version: SCHEMA_VERSION + 1,
+      indexes: ["sqlite_autoindex_messages_1"],
+      messages: 3,
     });
   });
 });
