@@ -46,8 +46,9 @@ export default class Group extends ServerCommand<typeof Group> {
     const { flags } = this;
     const names = flags.name ?? [await this.askName()];
     for (const name of names) UsageError.check(() => groupName({ name }, "name"));
-    const [{ GroupServer }, { bindEndpoint, connectEndpoint }] = await Promise.all([
+    const [{ GroupServer }, { sqliteStores }, { bindEndpoint, connectEndpoint }] = await Promise.all([
       import("../group/group-server.js"),
+      import("../store/sqlite.js"),
       import("../net/endpoint.js"),
     ]);
     const server = await GroupServer.start({
@@ -56,7 +57,7 @@ export default class Group extends ServerCommand<typeof Group> {
       ...(flags.advertise !== undefined && { advertise: flags.advertise }),
       ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
       directory: connectEndpoint(flags.server ?? process.env.GM_SERVER ?? DEFAULT_SERVER),
-      dataDir: flags["data-dir"] ?? defaultDataDir(),
+      openStore: sqliteStores(flags["data-dir"] ?? defaultDataDir()),
       log: requests,
     });
     for (const g of server.details()) {

@@ -26,10 +26,11 @@ export default class Up extends ServerCommand<typeof Up> {
 
   protected async serve(log: Logger, requests: Logger): Promise<Running> {
     const { flags } = this;
-    const [{ RpcServer }, { Directory }, { GroupServer }, { bindEndpoint }] = await Promise.all([
+    const [{ RpcServer }, { Directory }, { GroupServer }, { sqliteStores }, { bindEndpoint }] = await Promise.all([
       import("../net/rpc-server.js"),
       import("../directory/directory.js"),
       import("../group/group-server.js"),
+      import("../store/sqlite.js"),
       import("../net/endpoint.js"),
     ]);
     const directoryState = new Directory(requests);
@@ -42,7 +43,7 @@ export default class Up extends ServerCommand<typeof Up> {
         names: flags.group,
         bind: bindEndpoint(flags.address),
         directory: directory.replace("tcp://0.0.0.0:", "tcp://127.0.0.1:"),
-        dataDir: flags["data-dir"] ?? defaultDataDir(),
+        openStore: sqliteStores(flags["data-dir"] ?? defaultDataDir()),
         log: requests,
       });
       this.log(

@@ -15,8 +15,7 @@ import {
   Topic,
 } from "../protocol/index.js";
 import { displayName, groupName, messageText, optInt, uuid } from "../protocol/validate.js";
-import { SqliteGroupStore } from "../store/sqlite.js";
-import type { GroupStore } from "../store/types.js";
+import type { GroupStore, StoreFactory } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
 import { Registrar, type RegistrationStatus } from "./registrar.js";
 
@@ -31,7 +30,8 @@ export interface GroupServerOptions {
   readonly events?: string;
   /** The directory to register with; none means run unregistered. */
   readonly directory?: string;
-  readonly dataDir: string;
+  /** Opens each group's store (sqlite.ts's `sqliteStores(dataDir)` in the commands); the server closes them. */
+  readonly openStore: StoreFactory;
   /** Per-request log lines (JOIN REQUEST FROM …); `silent` for benchmarks. */
   readonly log?: Logger;
 }
@@ -80,7 +80,7 @@ export class GroupServer {
     }
     const stores = new Map<string, GroupStore>();
     try {
-      for (const name of options.names) stores.set(name, SqliteGroupStore.open(options.dataDir, name));
+      for (const name of options.names) stores.set(name, await options.openStore(name));
     } catch (err) {
       await Promise.all([...stores.values()].map((s) => s.close()));
       throw err;

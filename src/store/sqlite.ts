@@ -5,7 +5,7 @@ import { parse as uuidParse, v4 as uuidv4 } from "uuid";
 import { StoreError } from "../protocol/errors.js";
 import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
-import type { GroupStore, HistoryPageJson, HistoryQuery, Member } from "./types.js";
+import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
 
 /**
  * The schema's history: migration n takes a database from `PRAGMA user_version` n-1 to n. All
@@ -92,6 +92,14 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
     }
     throw new StoreError(`cannot open the store for group "${name}" at ${file}: ${detail}`);
   }
+}
+
+/**
+ * The StoreFactory a GroupServer opens SQLite stores with: group `name` in `<dataDir>/<name>.db`
+ * (options as SqliteGroupStore.open's).
+ */
+export function sqliteStores(dataDir: string, options: { loopSyncMaxMs?: number } = {}): StoreFactory {
+  return (name) => SqliteGroupStore.open(dataDir, name, options);
 }
 
 /** A committed batch of writes, waiting for a sync that makes it durable. */
@@ -272,6 +280,7 @@ export class SqliteGroupStore implements GroupStore {
     });
   }
 
+  /** historyJson()'s page as objects (for tests and tools; the server sends the JSON text). */
   history(query: HistoryQuery): HistoryPage {
     const page = this.historyJson(query);
     return { messages: JSON.parse(page.messages), more: page.more };
@@ -313,6 +322,7 @@ export class SqliteGroupStore implements GroupStore {
     return lo;
   }
 
+  /** The number of stored messages, counted in the database (for tests and tools). */
   count(): number {
     return this.stmt.count.get()?.n ?? 0;
   }

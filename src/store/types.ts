@@ -1,11 +1,15 @@
-import type { AppendResult, HistoryPage } from "../protocol/types.js";
+import type { AppendResult } from "../protocol/types.js";
 
 export interface Member {
+  /** The member's user id (a uuid, lower case). */
   readonly user: string;
+  /** The display name given at the latest join. */
   readonly name: string;
+  /** When the user first joined (UTC ms); joining again keeps it. */
   readonly joined: number;
 }
 
+/** Which page of history: at most one of `since`, `after` and `before`; none means from the start. */
 export interface HistoryQuery {
   /** Messages with ts >= since. */
   readonly since?: number;
@@ -13,6 +17,7 @@ export interface HistoryQuery {
   readonly after?: number;
   /** Messages with seq < before: the newest page below it. */
   readonly before?: number;
+  /** At most this many messages (>= 1). */
   readonly limit: number;
 }
 
@@ -23,20 +28,71 @@ export interface HistoryPageJson {
   readonly more: boolean;
 }
 
-/** A group's durable state. Every write resolves only after it is on disk. */
+/**
+ * A group's durable state: its identity, members and message log, as the group server needs it.
+ * One process holds a group's store at a time. SqliteGroupStore (sqlite.ts) is the embedded
+ * default. What each implementation must promise:
+ *
+ * - Durable before resolve: a write's promise resolves only once the write would survive a crash
+ *   (and a power cut, where the backend can promise that), and acknowledged writes are never lost.
+ * - Sequence numbers: each new message gets `durableSeq + 1` at the time it is stored, so the
+ *   seqs are 1, 2, 3, … with no holes and no reuse, even across restarts; `ts` (UTC ms, the
+ *   store's clock) never decreases as seq grows. Appends resolve in seq order.
+ * - Fail-stop: once a write could not be made durable, the store refuses every write (rejects
+ *   with a StoreError) rather than let later ones vouch for it; the server is restarted.
+ * - After close(), writes reject with a StoreError.
+ */
 export interface GroupStore {
+  /** The group's id: a uuid made when the store was created, the same for its whole life. */
   readonly id: string;
+  /** The group's name, as the store was opened with. */
   readonly name: string;
+  /** When the store was created (UTC ms). */
   readonly createdAt: number;
-  /** Highest sequence number that is durable (and so visible to readers). */
+  /**
+   * The highest durable seq (0 for none): messages 1..durableSeq are all durable and readable,
+   * and, as seqs have no holes, this is also the number of messages. Never decreases.
+   */
   readonly durableSeq: number;
+  /**
+   * The current members by user id, read synchronously on every request. It includes a join (and
+   * excludes a leave) from when the write is applied, possibly before it is durable; a write
+   * that fails to commit is undone here too.
+   */
   readonly members: ReadonlyMap<string, Member>;
+  /**
+   * Adds `user` with display name `name`, or renames a member (keeping their join time). Resolves
+   * once durable, with `joined: false` if they were a member already.
+   */
   join(user: string, name: string): Promise<{ joined: boolean }>;
+  /** Removes `user`. Resolves once durable, with `left: false` if they were not a member. */
   leave(user: string): Promise<{ left: boolean }>;
+  /**
+   * Stores a message with the next seq and the store's ts, resolving once it is durable. Idempotent
+   * by id: if a message with this id (a uuid, in any letter case) is stored already, nothing is
+   * stored and the original `{seq, ts}` is returned with `duplicate: true`. The caller checks
+   * membership and gives the sender's current display name as `name`.
+   */
   append(message: { id: string; user: string; name: string; text: string }): Promise<AppendResult>;
-  history(query: HistoryQuery): HistoryPage;
-  /** The same page as history(), as JSON text. */
+  /**
+   * One page of durable messages (seq <= durableSeq), oldest first, at most `limit`, as the JSON
+   * text the server sends (each a StoredMessage: seq, ts, id in lower case, user, name, text).
+   * `since`: from the first message with ts >= since on; `after`: seq > after; `before`: the
+   * newest `limit` messages with seq < before; none: from seq 1. `more` tells whether messages
+   * exist beyond the page in the direction of paging (newer ones; for `before`, older ones).
+   */
   historyJson(query: HistoryQuery): HistoryPageJson;
-  count(): number;
+  /**
+   * Commits the writes already queued, waits until they are durable (resolving or rejecting
+   * them), and releases the store (and its lock). Calling it again does nothing.
+   */
   close(): Promise<void>;
 }
+
+/**
+ * Opens the store of group `name` for a GroupServer, creating it on first use. Rejects (a
+ * StoreError, naming the file or database) if the store cannot be held: another process serves
+ * the group, it belongs to another group, it is not a gm store. The server closes each store it
+ * opened. sqlite.ts's `sqliteStores(dataDir)` makes one for SQLite files.
+ */
+export type StoreFactory = (name: string) => GroupStore | Promise<GroupStore>;

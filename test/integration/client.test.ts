@@ -12,6 +12,7 @@ import { Directory } from "../../src/directory/directory.js";
 import { GroupServer } from "../../src/group/group-server.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
 import { GmError, TimeoutError } from "../../src/protocol/errors.js";
+import { sqliteStores } from "../../src/store/sqlite.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
 
@@ -31,7 +32,7 @@ function startGroupServer(): Promise<GroupServer> {
     names: ["general", "big"],
     bind: LOOPBACK,
     directory: directoryEndpoint,
-    dataDir: join(root, "data"),
+    openStore: sqliteStores(join(root, "data")),
   });
 }
 

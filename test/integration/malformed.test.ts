@@ -15,6 +15,7 @@ import { GroupServer } from "../../src/group/group-server.js";
 import { RpcClient } from "../../src/net/rpc-client.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
 import { Limits, SIGNATURE } from "../../src/protocol/constants.js";
+import { sqliteStores } from "../../src/store/sqlite.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
 
@@ -39,7 +40,7 @@ before(async () => {
     names: ["general", "random"],
     bind: LOOPBACK,
     directory: directoryEndpoint,
-    dataDir: join(root, "data"),
+    openStore: sqliteStores(join(root, "data")),
   });
   member = new RpcClient(group.endpoint, { timeoutMs: 5000, tries: 1 });
   await member.request("JOIN", { group: "general", user: USER, name: "Ana" });
@@ -314,7 +315,7 @@ describe("group-level errors", () => {
       names: ["general"],
       bind: LOOPBACK,
       directory: directoryEndpoint,
-      dataDir: join(root, "second-data"),
+      openStore: sqliteStores(join(root, "second-data")),
     });
     t.after(() => second.close());
     assert.notEqual(second.address, group.address);

@@ -15,6 +15,7 @@ import { GroupServer } from "../../src/group/group-server.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
 import { decodeEvent } from "../../src/protocol/codec.js";
 import type { StoredMessage } from "../../src/protocol/types.js";
+import { sqliteStores } from "../../src/store/sqlite.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
 
@@ -32,7 +33,7 @@ before(async () => {
     names: ["general"],
     bind: "tcp://127.0.0.1:*",
     directory: dir,
-    dataDir: join(root, "data"),
+    openStore: sqliteStores(join(root, "data")),
   });
   for (const name of ["sender", "follower", "stuck"]) {
     const c = new GmClient(Profile.load(name, join(root, "home")), { server: dir, live: true });
