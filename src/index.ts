@@ -6,6 +6,7 @@ export { RpcClient } from "./net/rpc-client.js";
 export { RpcServer } from "./net/rpc-server.js";
 export { EventStream } from "./net/subscriber.js";
 export * from "./protocol/index.js";
+export { MemoryGroupStore, memoryStores } from "./store/memory.js";
 export { SqliteGroupStore, sqliteStores } from "./store/sqlite.js";
 export type { GroupStore, StoreFactory } from "./store/types.js";
 export { GmClient } from "./user/client.js";

@@ -30,8 +30,9 @@ export interface HistoryPageJson {
 
 /**
  * A group's durable state: its identity, members and message log, as the group server needs it.
- * One process holds a group's store at a time. SqliteGroupStore (sqlite.ts) is the embedded
- * default. What each implementation must promise:
+ * One process holds a group's store at a time. Implementations: SqliteGroupStore (sqlite.ts, the
+ * embedded default) and MemoryGroupStore (memory.ts, the test double); test/store/contract.test.ts
+ * checks both against these promises:
  *
  * - Durable before resolve: a write's promise resolves only once the write would survive a crash
  *   (and a power cut, where the backend can promise that), and acknowledged writes are never lost.

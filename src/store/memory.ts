@@ -1,0 +1,138 @@
+import { v4 as uuidv4 } from "uuid";
+import { StoreError } from "../protocol/errors.js";
+import type { AppendResult, StoredMessage } from "../protocol/types.js";
+import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
+
+/** What a memory store keeps across close and reopen: its "disk". */
+export interface MemoryGroupData {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly messages: StoredMessage[];
+  /** Message id (lower case) -> index in `messages`. */
+  readonly ids: Map<string, number>;
+  readonly members: Map<string, Member>;
+  open: boolean;
+}
+
+/**
+ * A group's store in memory: the test double for handler tests, keeping every promise of the
+ * GroupStore interface except surviving the process. Every write is applied at once and is
+ * "durable" when it is applied; its promise resolves on a later microtask, as a real store's
+ * does after its commit.
+ */
+export class MemoryGroupStore implements GroupStore {
+  private closed = false;
+
+  /**
+   * Opens group `name` on `held` (default: a fresh group), refusing it while another store holds
+   * it, as SQLite's lock does. memoryStores() keeps each group's data across close and reopen.
+   */
+  constructor(
+    readonly name: string,
+    private readonly held: MemoryGroupData = memoryGroupData(),
+  ) {
+    if (held.open) throw new StoreError(`group "${name}" is already served by another store in this process`);
+    held.open = true;
+  }
+
+  get id(): string {
+    return this.held.id;
+  }
+
+  get createdAt(): number {
+    return this.held.createdAt;
+  }
+
+  get durableSeq(): number {
+    return this.held.messages.length;
+  }
+
+  get members(): ReadonlyMap<string, Member> {
+    return this.held.members;
+  }
+
+  join(user: string, name: string): Promise<{ joined: boolean }> {
+    return this.write(() => {
+      const existing = this.held.members.get(user);
+      this.held.members.set(user, { user, name, joined: existing?.joined ?? Date.now() });
+      return { joined: existing === undefined };
+    });
+  }
+
+  leave(user: string): Promise<{ left: boolean }> {
+    return this.write(() => ({ left: this.held.members.delete(user) }));
+  }
+
+  append(message: { id: string; user: string; name: string; text: string }): Promise<AppendResult> {
+    return this.write(() => {
+      const id = message.id.toLowerCase();
+      const { messages, ids } = this.held;
+      const index = ids.get(id);
+      if (index !== undefined) {
+        const original = messages[index] as StoredMessage;
+        return { seq: original.seq, ts: original.ts, duplicate: true };
+      }
+      const seq = messages.length + 1;
+      const ts = Math.max(Date.now(), messages.at(-1)?.ts ?? 0);
+      messages.push({ seq, ts, id, user: message.user, name: message.name, text: message.text });
+      ids.set(id, seq - 1);
+      return { seq, ts, duplicate: false };
+    });
+  }
+
+  historyJson(query: HistoryQuery): HistoryPageJson {
+    const { messages } = this.held;
+    let page: StoredMessage[];
+    let more: boolean;
+    if (query.before !== undefined) {
+      const end = Math.min(query.before - 1, messages.length); // seqs below `before`
+      const start = Math.max(0, end - query.limit);
+      page = messages.slice(start, end);
+      more = start > 0;
+    } else {
+      let start = 0;
+      if (query.after !== undefined) start = Math.min(query.after, messages.length);
+      else if (query.since !== undefined) {
+        const since = query.since;
+        start = messages.findIndex((m) => m.ts >= since);
+        if (start < 0) start = messages.length;
+      }
+      page = messages.slice(start, start + query.limit);
+      more = start + query.limit < messages.length;
+    }
+    return { messages: JSON.stringify(page), more };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.held.open = false;
+  }
+
+  private write<T>(apply: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError(`the store for "${this.name}" is closed`));
+    return Promise.resolve(apply());
+  }
+}
+
+/** A new group's data: a new id, no members, no messages. */
+export function memoryGroupData(): MemoryGroupData {
+  return { id: uuidv4(), createdAt: Date.now(), messages: [], ids: new Map(), members: new Map(), open: false };
+}
+
+/**
+ * A StoreFactory of memory stores that keeps each group's state while the factory lives, so a
+ * GroupServer restarted on the same factory finds its groups as it left them (same id, members
+ * and messages); a group held by a running server is refused to a second one.
+ */
+export function memoryStores(): StoreFactory {
+  const groups = new Map<string, MemoryGroupData>();
+  return (name) => {
+    let held = groups.get(name);
+    if (held === undefined) {
+      held = memoryGroupData();
+      groups.set(name, held);
+    }
+    return new MemoryGroupStore(name, held);
+  };
+}

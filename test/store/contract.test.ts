@@ -1,0 +1,145 @@
+/**
+ * The GroupStore promises (src/store/types.ts), checked on every implementation through its
+ * StoreFactory: the in-memory double must behave as SQLite does, or handler tests prove nothing.
+ * SQLite's own durability, locking and sync cases are in sqlite.test.ts.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, type TestContext, test } from "node:test";
+import { memoryStores } from "../../src/store/memory.js";
+import { sqliteStores } from "../../src/store/sqlite.js";
+import type { GroupStore, HistoryQuery, StoreFactory } from "../../src/store/types.js";
+
+const BACKENDS: Record<string, (t: TestContext) => StoreFactory> = {
+  memory: () => memoryStores(),
+  sqlite: (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "gm-contract-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    return sqliteStores(dir);
+  },
+};
+
+const USER = randomUUID();
+const msg = (text: string, id: string = randomUUID()) => ({ id, user: USER, name: "Ana", text });
+const page = (store: GroupStore, query: HistoryQuery) => {
+  const p = store.historyJson(query);
+  return { seqs: (JSON.parse(p.messages) as Array<{ seq: number }>).map((m) => m.seq), more: p.more };
+};
+
+for (const [backend, factoryFor] of Object.entries(BACKENDS)) {
+  describe(`GroupStore contract: ${backend}`, () => {
+    /** Opens through the factory; every store opened is closed after the test (before the dir goes). */
+    function opener(t: TestContext) {
+      const factory = factoryFor(t);
+      const opened: GroupStore[] = [];
+      t.after(async () => {
+        for (const s of opened) await s.close();
+      });
+      return async (name = "general") => {
+        const s = await factory(name);
+        opened.push(s);
+        return s;
+      };
+    }
+
+    test("appends get seqs 1..n without holes, a non-decreasing ts, and durableSeq follows", async (t) => {
+      const store = await opener(t)();
+      assert.equal(store.durableSeq, 0);
+      const one = await store.append(msg("one"));
+      const rest = await Promise.all([store.append(msg("two")), store.append(msg("three"))]);
+      const all = [one, ...rest];
+      assert.deepEqual(
+        all.map((r) => [r.seq, r.duplicate]),
+        [
+          [1, false],
+          [2, false],
+          [3, false],
+        ],
+      );
+      assert.ok(all.every((r, i) => i === 0 || r.ts >= (all[i - 1] as { ts: number }).ts));
+      assert.equal(store.durableSeq, 3);
+    });
+
+    test("an id stored already (in any letter case) returns the original seq and ts and stores nothing", async (t) => {
+      const store = await opener(t)();
+      const id = randomUUID();
+      const first = await store.append(msg("original", id));
+      await store.append(msg("other"));
+      assert.deepEqual(await store.append(msg("retry", id)), { seq: first.seq, ts: first.ts, duplicate: true });
+      assert.deepEqual(await store.append(msg("retry", id.toUpperCase())), { ...first, duplicate: true });
+      assert.equal(store.durableSeq, 2);
+      const messages = JSON.parse(store.historyJson({ limit: 10 }).messages);
+      assert.deepEqual(messages[0], { seq: 1, ts: first.ts, id, user: USER, name: "Ana", text: "original" });
+      assert.equal(messages.length, 2);
+    });
+
+    test("history pages: from the start, after, before, since, with `more`", async (t) => {
+      const store = await opener(t)();
+      const sent = [];
+      for (let i = 0; i < 10; i++) sent.push(await store.append(msg(`m${i + 1}`)));
+      assert.deepEqual(page(store, { limit: 3 }), { seqs: [1, 2, 3], more: true });
+      assert.deepEqual(page(store, { limit: 10 }), { seqs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], more: false });
+      assert.deepEqual(page(store, { after: 7, limit: 3 }), { seqs: [8, 9, 10], more: false });
+      assert.deepEqual(page(store, { after: 6, limit: 3 }), { seqs: [7, 8, 9], more: true });
+      assert.deepEqual(page(store, { after: 10, limit: 3 }), { seqs: [], more: false });
+      assert.deepEqual(page(store, { before: Number.MAX_SAFE_INTEGER, limit: 4 }), { seqs: [7, 8, 9, 10], more: true });
+      assert.deepEqual(page(store, { before: 5, limit: 4 }), { seqs: [1, 2, 3, 4], more: false });
+      assert.deepEqual(page(store, { before: 3, limit: 4 }), { seqs: [1, 2], more: false });
+      assert.deepEqual(page(store, { before: 1, limit: 4 }), { seqs: [], more: false });
+      const ts5 = (sent[4] as { ts: number }).ts;
+      const fromTs5 = sent.filter((r) => r.ts >= ts5).map((r) => r.seq);
+      assert.deepEqual(page(store, { since: ts5, limit: 100 }), { seqs: fromTs5, more: false });
+      assert.deepEqual(page(store, { since: 0, limit: 2 }), { seqs: [1, 2], more: true });
+      const last = (sent[9] as { ts: number }).ts;
+      assert.deepEqual(page(store, { since: last + 1, limit: 10 }), { seqs: [], more: false });
+    });
+
+    test("members: join, rename, leave, as the map and the results say", async (t) => {
+      const store = await opener(t)();
+      const [alice, bob] = [randomUUID(), randomUUID()];
+      assert.deepEqual(await store.join(alice, "Alice"), { joined: true });
+      assert.deepEqual(await store.join(bob, "Bob"), { joined: true });
+      const joined = store.members.get(bob)?.joined;
+      assert.equal(typeof joined, "number");
+      assert.deepEqual(await store.join(bob, "Robert"), { joined: false });
+      assert.deepEqual(store.members.get(bob), { user: bob, name: "Robert", joined });
+      assert.deepEqual(await store.leave(alice), { left: true });
+      assert.deepEqual(await store.leave(alice), { left: false });
+      assert.deepEqual([...store.members.keys()], [bob]);
+    });
+
+    test("identity, members and messages survive close and reopen; a closed store refuses writes", async (t) => {
+      const open = opener(t);
+      const store = await open("general");
+      await store.join(USER, "Ana");
+      const sent = await store.append(msg("kept"));
+      const { id, createdAt } = store;
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      await store.close();
+      await store.close();
+      await assert.rejects(store.append(msg("late")), { name: "StoreError", message: /closed/ });
+      await assert.rejects(store.join(randomUUID(), "Bo"), { name: "StoreError" });
+
+      const again = await open("general");
+      assert.equal(again.id, id);
+      assert.equal(again.createdAt, createdAt);
+      assert.equal(again.name, "general");
+      assert.equal(again.durableSeq, 1);
+      assert.equal(again.members.get(USER)?.name, "Ana");
+      assert.equal((await again.append(msg("next"))).seq, sent.seq + 1);
+      const other = await open("random");
+      assert.notEqual(other.id, id, "each group has its own id");
+    });
+
+    test("a group held by one store is refused to a second, until the first closes", async (t) => {
+      const open = opener(t);
+      const first = await open("general");
+      await assert.rejects(open("general"), { name: "StoreError", message: /group "general" is already served/ });
+      await first.close();
+      assert.equal((await open("general")).id, first.id);
+    });
+  });
+}
