@@ -30,7 +30,10 @@ export interface GroupServerOptions {
   readonly events?: string;
   /** The directory to register with; none means run unregistered. */
   readonly directory?: string;
-  /** Opens each group's store (sqlite.ts's `sqliteStores(dataDir)` in the commands); the server closes them. */
+  /**
+   * Opens each group's store: sqlite.ts's `sqliteStores(dataDir)` in the commands, memory.ts's
+   * `memoryStores()` in handler tests. The server closes each store it opened.
+   */
   readonly openStore: StoreFactory;
   /** Per-request log lines (JOIN REQUEST FROM …); `silent` for benchmarks. */
   readonly log?: Logger;
