@@ -2,7 +2,7 @@ import { Flags } from "@oclif/core";
 import chalk from "chalk";
 import { dataDirFlag, quietFlag } from "../cli/flags.js";
 import { type Running, ServerCommand } from "../cli/server-command.js";
-import { UsageError } from "../protocol/errors.js";
+import { GmError, type RemoteError, UsageError } from "../protocol/errors.js";
 import { groupName } from "../protocol/validate.js";
 import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
@@ -76,10 +76,16 @@ export default class Group extends ServerCommand<typeof Group> {
       this.log(`  address       ${g.address}`);
       this.log(`  events        ${g.events}`);
     }
-    const rejected = server.details().filter((g) => g.registration.state === "rejected");
-    if (rejected.length > 0) {
+    // The directory refused a group (its name is taken): fail with the directory's own error,
+    // code included, or with all of them when it refused several.
+    const refusals = server.details().flatMap((g) => {
+      const r = g.registration;
+      return r.state === "rejected" && "error" in r && r.error !== undefined ? [r.error] : [];
+    });
+    if (refusals.length > 0) {
       await server.close();
-      throw new Error(rejected.map((g) => g.registration.detail).join("; "));
+      const [first] = refusals as [RemoteError, ...RemoteError[]];
+      throw refusals.length === 1 ? first : new GmError(first.code, refusals.map((e) => e.message).join("; "));
     }
     this.log(`gm group: serving ${names.join(", ")} on ${server.endpoint} (pid ${process.pid})`);
     return server;

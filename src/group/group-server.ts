@@ -17,7 +17,7 @@ import {
 import { displayName, groupName, messageText, optInt, uuid } from "../protocol/validate.js";
 import type { GroupStore, StoreFactory } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
-import { Registrar, type RegistrationStatus } from "./registrar.js";
+import { Registrar, type RegistrationState } from "./registrar.js";
 
 export interface GroupServerOptions {
   /** Names of the groups this server hosts (one store each). */
@@ -46,7 +46,7 @@ export interface GroupDetails {
   readonly messages: number;
   readonly address: string;
   readonly events: string;
-  readonly registration: { state: RegistrationStatus | "unregistered"; detail: string };
+  readonly registration: RegistrationState | { readonly state: "unregistered"; readonly detail: string };
 }
 
 /**

@@ -10,6 +10,13 @@ export interface Registration {
 
 export type RegistrationStatus = "registered" | "pending" | "rejected";
 
+/** Where a group's registration stands; a refusal keeps the directory's error, with its code. */
+export interface RegistrationState {
+  readonly state: RegistrationStatus;
+  readonly detail: string;
+  readonly error?: RemoteError;
+}
+
 /**
  * Keeps a group server's groups registered with the directory: registers at start and refreshes
  * every interval (the heartbeat), so a restarted directory is repopulated within one interval and a
@@ -19,7 +26,7 @@ export class Registrar {
   private client: RpcClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  readonly status = new Map<string, { state: RegistrationStatus; detail: string }>();
+  readonly status = new Map<string, RegistrationState>();
 
   constructor(
     private readonly directory: string,
@@ -66,7 +73,7 @@ export class Registrar {
           // A 300 (the directory is restarting) or a 500 may pass by the next round; so may a timeout.
           if (err instanceof RemoteError && err.status === Status.BadRequest) {
             if (before !== "rejected") this.log(`directory refused "${g.name}": ${err.message}`);
-            this.status.set(g.name, { state: "rejected", detail: err.message });
+            this.status.set(g.name, { state: "rejected", detail: err.message, error: err });
           } else if (err instanceof RemoteError) {
             const detail = `${this.directory} answered ${err.status} ${err.code}: ${err.message}`;
             if (this.status.get(g.name)?.detail !== detail)

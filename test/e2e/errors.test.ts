@@ -149,6 +149,7 @@ describe("errors", () => {
     const code = await second.exited;
     assert.equal(code, 1);
     assert.match(second.stderr, /a group named "general" is already registered from tcp:\/\/127\.0\.0\.1:\d+/);
+    assert.match(second.stderr, /\(NAME_TAKEN\)/, "the directory's code is shown");
   });
 
   it("the same group's store served twice on one machine", async () => {
