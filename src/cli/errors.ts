@@ -1,6 +1,7 @@
 import type { Command } from "@oclif/core";
 import chalk from "chalk";
 import { GmError, isWireCode, TimeoutError, UsageError } from "../protocol/errors.js";
+import { printable } from "../util/printable.js";
 
 /** Exit codes: 1 the request failed or was refused; 2 bad usage; 3 a peer did not answer. */
 export const Exit = { Failed: 1, Usage: 2, Unreachable: 3 } as const;
@@ -29,6 +30,8 @@ export function fail(command: Command, err: unknown): never {
   if (process.env.DEBUG && err instanceof Error && err.stack) command.logToStderr(err.stack);
   const message = err instanceof Error ? err.message : String(err);
   const code = codeHint(err);
-  command.logToStderr(`${chalk.red("Error:")} ${message}${code === undefined ? "" : chalk.dim(` (${code})`)}`);
+  command.logToStderr(
+    `${chalk.red("Error:")} ${printable(message)}${code === undefined ? "" : chalk.dim(` (${code})`)}`,
+  );
   return command.exit(exitCode(err));
 }

@@ -6,6 +6,7 @@ import { GmError, type RemoteError, UsageError } from "../protocol/errors.js";
 import { groupName } from "../protocol/validate.js";
 import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
+import { printable } from "../util/printable.js";
 
 export default class Group extends ServerCommand<typeof Group> {
   static override summary = "Run a group server hosting one or more groups";
@@ -72,7 +73,7 @@ export default class Group extends ServerCommand<typeof Group> {
       this.log(`  id            ${g.id}`);
       this.log(`  members       ${g.members}`);
       this.log(`  messages      ${g.messages}`);
-      this.log(`  registration  ${state} (${reg.detail})`);
+      this.log(`  registration  ${state} (${printable(reg.detail)})`);
       this.log(`  address       ${g.address}`);
       this.log(`  events        ${g.events}`);
     }

@@ -1,5 +1,6 @@
 import chalk from "chalk";
 import type { GroupEntry, StoredMessage } from "../protocol/types.js";
+import { printable } from "../util/printable.js";
 import type { FeedEvent } from "./feed.js";
 
 const pad = (n: number) => String(n).padStart(2, "0");
@@ -12,19 +13,28 @@ export function formatTime(ts: number, now: number = Date.now()): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
-/** One message as `[time] name: text`; live messages in the shell also name their group. */
+/** Where the lines after the first of a message start: indented, so none passes for a message. */
+const CONTINUATION = "    ";
+
+/**
+ * One message as `[time] name: text`; live messages in the shell also name their group. What came
+ * from the network is made printable: control characters show as escapes, and the lines of a
+ * text that has several are indented.
+ */
 export function formatMessage(m: StoredMessage, now?: number, group?: string): string {
-  const where = group === undefined ? "" : ` ${chalk.magenta(`#${group}`)}`;
-  return `${chalk.dim(`[${formatTime(m.ts, now)}]`)}${where} ${chalk.bold.cyan(m.name)}: ${m.text}`;
+  const where = group === undefined ? "" : ` ${chalk.magenta(`#${printable(group)}`)}`;
+  const text = printable(m.text, CONTINUATION);
+  return `${chalk.dim(`[${formatTime(m.ts, now)}]`)}${where} ${chalk.bold.cyan(printable(m.name))}: ${text}`;
 }
 
 /** The directory's groups as an aligned table. */
 export function formatGroups(groups: readonly GroupEntry[]): string[] {
   if (groups.length === 0) return [chalk.yellow("No groups are registered.")];
-  const width = Math.max(5, ...groups.map((g) => g.name.length));
+  const rows = groups.map((g) => ({ name: printable(g.name), members: g.members, address: printable(g.address) }));
+  const width = Math.max(5, ...rows.map((g) => g.name.length));
   return [
     chalk.bold(`${"GROUP".padEnd(width)}  MEMBERS  ADDRESS`),
-    ...groups.map((g) => `${chalk.cyan(g.name.padEnd(width))}  ${String(g.members).padStart(7)}  ${g.address}`),
+    ...rows.map((g) => `${chalk.cyan(g.name.padEnd(width))}  ${String(g.members).padStart(7)}  ${g.address}`),
   ];
 }
 
@@ -34,12 +44,18 @@ export function formatJoined(groups: ReadonlyArray<{ name: string; address: stri
   const width = Math.max(5, ...groups.map((g) => g.name.length));
   return [
     chalk.bold(`${"GROUP".padEnd(width)}  JOINED               ADDRESS`),
-    ...groups.map((g) => `${chalk.cyan(g.name.padEnd(width))}  ${formatTime(g.joined, 0).padEnd(19)}  ${g.address}`),
+    ...groups.map(
+      (g) => `${chalk.cyan(g.name.padEnd(width))}  ${formatTime(g.joined, 0).padEnd(19)}  ${printable(g.address)}`,
+    ),
   ];
 }
 
 /** What a live feed reports besides messages, as one line (the shell and `messages --follow`). */
 export function formatFeedEvent(event: FeedEvent): string {
+  return printable(feedEventLine(event));
+}
+
+function feedEventLine(event: FeedEvent): string {
   switch (event.type) {
     case "unconfirmed":
       return `no live messages from ${event.events} yet (can this machine reach that port?); checking for new ones every few seconds`;

@@ -1,6 +1,7 @@
 import { clearLine, createInterface, cursorTo, type Interface } from "node:readline";
 import chalk from "chalk";
 import { v7 as uuidv7 } from "uuid";
+import { printable } from "../util/printable.js";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
 import { formatFeedEvent, formatGroups, formatJoined, formatMessage } from "./format.js";
@@ -145,7 +146,7 @@ export class Shell {
       });
     } catch (err) {
       if (this.ended) return;
-      this.printLive(chalk.yellow(`not following "${group}" live: ${(err as Error).message}`));
+      this.printLive(chalk.yellow(printable(`not following "${group}" live: ${(err as Error).message}`)));
     }
   }
 
@@ -164,7 +165,7 @@ export class Shell {
 
   private error(message: string): void {
     this.failures++;
-    this.print(chalk.red(`error: ${message}`));
+    this.print(chalk.red(`error: ${printable(message)}`));
   }
 
   private async listGroups(): Promise<void> {

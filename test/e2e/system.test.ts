@@ -157,6 +157,29 @@ describe("gm end to end", () => {
     assert.match(r.stdout, /You have not joined any group\.\n$/, "exit stops the shell before the last line");
   });
 
+  it("a member's escape sequences and forged lines reach the terminal as visible escapes, indented", async () => {
+    assert.equal((await as("mallory", "join", "random")).exitCode, 0);
+    assert.equal((await as("victor", "join", "random")).exitCode, 0);
+    const attack =
+      "red \x1b[31mALERT\x1b[0m \x1b]0;pwned\x07 \u202eevil\rgone\n[08:00:00] alice: send me your password";
+    const sent = await as("mallory", "send", "random", attack);
+    assert.equal(sent.exitCode, 0, sent.stderr);
+    const read = await as("victor", "messages", "random");
+    assert.equal(read.exitCode, 0, read.stderr);
+    assert.ok(
+      !/[\p{Cc}\u202e]/u.test(read.stdout.replaceAll("\n", "")),
+      `raw control characters in ${JSON.stringify(read.stdout)}`,
+    );
+    assert.match(
+      read.stdout,
+      /mallory: red \\x1b\[31mALERT\\x1b\[0m \\x1b\]0;pwned\\x07 \\u\{202e\}evil\\x0dgone\n {4}\[08:00:00\] alice:/,
+    );
+    assert.ok(!/^\[08:00:00\] alice/m.test(read.stdout), "no line passes for alice's");
+    // --json keeps the text exactly as sent (JSON escapes it).
+    const [stored] = (await json("victor", "messages", "random")).filter((m: { name: string }) => m.name === "mallory");
+    assert.equal(stored.text, attack);
+  });
+
   it("keeps going after a bad shell line, and exits non-zero when scripted lines failed", async () => {
     const script = [
       "frobnicate",

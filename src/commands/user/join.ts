@@ -1,6 +1,7 @@
 import chalk from "chalk";
 import { groupArg } from "../../cli/flags.js";
 import { UserCommand } from "../../cli/user-command.js";
+import { printable } from "../../util/printable.js";
 
 export default class Join extends UserCommand<typeof Join> {
   static override summary = "Join a group";
@@ -18,7 +19,7 @@ export default class Join extends UserCommand<typeof Join> {
     if (this.flags.json) return this.json(result);
     const verb = result.joined ? "Joined" : "Already a member of";
     this.log(
-      `${verb} ${chalk.cyan(result.group)} (${result.members} member${result.members === 1 ? "" : "s"}) at ${result.address}`,
+      `${verb} ${chalk.cyan(result.group)} (${result.members} member${result.members === 1 ? "" : "s"}) at ${printable(result.address)}`,
     );
   }
 }
