@@ -120,8 +120,9 @@ export class GmClient {
       GroupCommand.Join,
       { group, user: this.user, name: this.profile.data.name },
     );
+    const name = this.profile.data.name;
     this.profile.update((d) => {
-      d.groups[group] = { id: reply.id, address: entry.address, joined: Date.now() };
+      d.groups[group] = { id: reply.id, address: entry.address, joined: Date.now(), displayName: name };
     });
     return { group, members: reply.members, joined: reply.joined, address: entry.address };
   }
@@ -153,6 +154,7 @@ export class GmClient {
   /** Sends a message; resolves once the group server has it on disk (the original send_message). */
   async send(group: string, text: string, id: string = uuidv7()): Promise<AppendResult> {
     UsageError.check(() => messageText({ text }));
+    await this.renameIn(group);
     try {
       return await this.onGroup(group, (rpc) =>
         rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }),
@@ -164,6 +166,22 @@ export class GmClient {
       }
       throw err;
     }
+  }
+
+  /**
+   * The group server keeps the display name it got at JOIN and stamps it on every message: after
+   * the profile's name changed (`--display-name`), JOIN again (it updates the name, PROTOCOL.md
+   * §JOIN) before the next message goes out under the old one.
+   */
+  private async renameIn(group: string): Promise<void> {
+    const name = this.profile.data.name;
+    const known = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
+    if (known === undefined || known.displayName === name) return;
+    await this.onGroup(group, (rpc) => rpc.request(GroupCommand.Join, { group, user: this.user, name }));
+    this.profile.update((d) => {
+      const current = d.groups[group];
+      if (current !== undefined) d.groups[group] = { ...current, displayName: name };
+    });
   }
 
   /** Fetches one page of history (the wire's HISTORY, unchanged). */

@@ -9,6 +9,8 @@ export interface JoinedGroup {
   readonly id: string;
   readonly address: string;
   readonly joined: number;
+  /** The display name the group server has for this user (from the last JOIN). */
+  readonly displayName?: string;
 }
 
 export interface ProfileData {

@@ -157,6 +157,23 @@ describe("gm end to end", () => {
     assert.match(r.stdout, /You have not joined any group\.\n$/, "exit stops the shell before the last line");
   });
 
+  it("a new display name reaches the groups already joined with the next message", async () => {
+    assert.equal((await as("renamer", "join", "random")).exitCode, 0);
+    assert.equal((await as("renamer", "send", "random", "before")).exitCode, 0);
+    assert.equal((await as("renamer", "whoami", "--display-name", "Grace H.")).exitCode, 0);
+    assert.equal((await as("renamer", "send", "random", "after")).exitCode, 0);
+    const mine = (await json("renamer", "messages", "random")).filter((m: { text: string }) =>
+      ["before", "after"].includes(m.text),
+    );
+    assert.deepEqual(
+      mine.map((m: { name: string; text: string }) => [m.name, m.text]),
+      [
+        ["renamer", "before"],
+        ["Grace H.", "after"],
+      ],
+    );
+  });
+
   it("a member's escape sequences and forged lines reach the terminal as visible escapes, indented", async () => {
     assert.equal((await as("mallory", "join", "random")).exitCode, 0);
     assert.equal((await as("victor", "join", "random")).exitCode, 0);
