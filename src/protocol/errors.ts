@@ -13,6 +13,8 @@
  * │  ├─ TimestampError   a timestamp that could not be understood
  * │  └─ QuoteError       a shell line with an unclosed quote
  * ├─ ProfileError        a profile file that cannot be read
+ * ├─ KeyFileError        a key file that cannot be used (unreadable, malformed, readable by others)
+ * ├─ HandshakeError      the CURVE handshake with a peer failed (wrong key, refused, insecure peer)
  * └─ StoreError          a store that cannot be opened or used
  * ```
  *
@@ -32,6 +34,8 @@ export const LocalErrorCode = {
   BadProfileName: "BAD_PROFILE_NAME",
   Profile: "PROFILE",
   Store: "STORE",
+  KeyFile: "KEY_FILE",
+  Handshake: "HANDSHAKE",
 } as const;
 export type LocalErrorCodeName = (typeof LocalErrorCode)[keyof typeof LocalErrorCode];
 export type GmErrorCode = ErrorCodeName | LocalErrorCodeName;
@@ -173,6 +177,33 @@ export class StoreError extends GmError {
   override readonly name: string = "StoreError";
   constructor(message: string, options?: ErrorOptions) {
     super(LocalErrorCode.Store, message, Status.ServerError, options);
+  }
+}
+
+/** A key file that exists but cannot be used: unreadable, not a keypair, or readable by others. */
+export class KeyFileError extends GmError {
+  override readonly name: string = "KeyFileError";
+  constructor(
+    readonly file: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(LocalErrorCode.KeyFile, message, Status.ServerError, options);
+  }
+}
+
+/**
+ * The security handshake with a peer failed: it does not use CURVE (or we do not), it refused our
+ * key, or it does not hold the key we expect of it. Retrying the same way fails the same way.
+ */
+export class HandshakeError extends GmError {
+  override readonly name: string = "HandshakeError";
+  constructor(
+    readonly endpoint: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(LocalErrorCode.Handshake, message, Status.BadRequest, options);
   }
 }
 
