@@ -674,6 +674,7 @@ const cliRuns = lazy(() =>
       ...env,
       GM_HOME: path.join(root, "cli-home"),
       GM_SERVER: directory?.endpoint as string,
+      GM_INSECURE: "1",
     };
     const text = "x".repeat(100);
     const join = await timedRun([BIN, "user", "join", group], cliEnv);

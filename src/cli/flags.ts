@@ -11,9 +11,9 @@ export const groupArg = () => Args.string({ description: "group name", required:
 /** `--quiet`: a server logs each request unless given. */
 export const quietFlag = () => Flags.boolean({ char: "q", description: "do not log each request" });
 
-/** `--data-dir`: where a group server keeps its SQLite files. */
-export const dataDirFlag = () =>
-  Flags.string({ char: "d", description: "directory for the group databases [default: $GM_HOME/data]" });
+/** `--data-dir`: where a server keeps its state (SQLite files, its key). */
+export const dataDirFlag = (what = "directory for the group databases and the server's key") =>
+  Flags.string({ char: "d", description: `${what} [default: $GM_HOME/data]` });
 
 /** `--bind`: the endpoint a directory listens on. */
 export const directoryBindFlag = (description: string) =>

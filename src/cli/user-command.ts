@@ -5,6 +5,7 @@ import type { GmClient } from "../user/client.js";
 import { Profile } from "../user/profile.js";
 import { DEFAULT_SERVER, requestPolicy } from "../util/config.js";
 import { fail } from "./errors.js";
+import { directoryKey, INSECURE_WARNING, insecureFlag, serverKeyFlag } from "./keys.js";
 
 export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof UserCommand)["baseFlags"] & T["flags"]
@@ -29,6 +30,8 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
       helpGroup: "GLOBAL",
     }),
     json: Flags.boolean({ description: "print machine-readable JSON", helpGroup: "GLOBAL" }),
+    "server-key": serverKeyFlag(),
+    insecure: insecureFlag(),
   };
 
   protected flags!: UserFlags<T>;
@@ -69,7 +72,22 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     const policy = requestPolicy();
     const profile = this.profile();
     const server = connectEndpoint(this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER);
-    this.client = new GmClient(profile, { server, live, ...policy });
+    const insecure = this.flags.insecure || process.env.GM_INSECURE === "1";
+    let security: { keys: typeof profile.keys; serverKey: string } | undefined;
+    if (insecure) {
+      this.logToStderr(INSECURE_WARNING);
+    } else {
+      const pinned = profile.data.serverKeys?.[server];
+      const found = directoryKey(server, { flag: this.flags["server-key"], pinned });
+      if (found.source === "given" && found.key !== pinned) {
+        // Given once, remembered: later commands need neither the flag nor the variable.
+        profile.update((d) => {
+          d.serverKeys = { ...d.serverKeys, [server]: found.key };
+        });
+      }
+      security = { keys: profile.keys, serverKey: found.key };
+    }
+    this.client = new GmClient(profile, { server, live, ...policy, ...(security && { security }) });
     return this.client;
   }
 

@@ -1,6 +1,14 @@
 import { Flags } from "@oclif/core";
 import chalk from "chalk";
 import { dataDirFlag, quietFlag } from "../cli/flags.js";
+import {
+  announceLocally,
+  directoryKey,
+  INSECURE_WARNING,
+  insecureFlag,
+  serverKeyFlag,
+  serverKeyPair,
+} from "../cli/keys.js";
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { GmError, type RemoteError, UsageError } from "../protocol/errors.js";
 import { groupName } from "../protocol/validate.js";
@@ -39,7 +47,9 @@ export default class Group extends ServerCommand<typeof Group> {
       char: "s",
       description: `message server to register with [default: $GM_SERVER or ${DEFAULT_SERVER}]`,
     }),
+    "server-key": serverKeyFlag(),
     "data-dir": dataDirFlag(),
+    insecure: insecureFlag(),
     quiet: quietFlag(),
   };
 
@@ -52,13 +62,18 @@ export default class Group extends ServerCommand<typeof Group> {
       import("../store/sqlite.js"),
       import("../net/endpoint.js"),
     ]);
+    const dataDir = flags["data-dir"] ?? defaultDataDir();
+    const directory = connectEndpoint(flags.server ?? process.env.GM_SERVER ?? DEFAULT_SERVER);
+    const keys = flags.insecure ? undefined : serverKeyPair(dataDir, "group");
+    if (flags.insecure) this.logToStderr(INSECURE_WARNING);
     const server = await GroupServer.start({
       names,
       bind: bindEndpoint(flags.address),
       ...(flags.advertise !== undefined && { advertise: flags.advertise }),
       ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
-      directory: connectEndpoint(flags.server ?? process.env.GM_SERVER ?? DEFAULT_SERVER),
-      openStore: sqliteStores(flags["data-dir"] ?? defaultDataDir()),
+      directory,
+      ...(keys && { keys, directoryKey: directoryKey(directory, { flag: flags["server-key"] }).key }),
+      openStore: sqliteStores(dataDir),
       log: requests,
     });
     for (const g of server.details()) {
@@ -88,7 +103,11 @@ export default class Group extends ServerCommand<typeof Group> {
       const [first] = refusals as [RemoteError, ...RemoteError[]];
       throw refusals.length === 1 ? first : new GmError(first.code, refusals.map((e) => e.message).join("; "));
     }
-    this.log(`gm group: serving ${names.join(", ")} on ${server.endpoint} (pid ${process.pid})`);
+    if (keys !== undefined) announceLocally(server.endpoint, keys.publicKey);
+    this.log(
+      `gm group: serving ${names.join(", ")} on ${server.endpoint} (pid ${process.pid}); ` +
+        (keys ? `public key ${keys.publicKey}` : "INSECURE: plain text"),
+    );
     return server;
   }
 

@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import { dataDirFlag, directoryBindFlag, quietFlag } from "../cli/flags.js";
+import { announceLocally, INSECURE_WARNING, insecureFlag, serverKeyPair } from "../cli/keys.js";
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { UsageError } from "../protocol/errors.js";
 import { groupName } from "../protocol/validate.js";
@@ -21,21 +22,41 @@ export default class Up extends ServerCommand<typeof Up> {
     bind: directoryBindFlag("message server endpoint"),
     address: Flags.string({ char: "a", description: "group server endpoint", default: "tcp://127.0.0.1:5556" }),
     "data-dir": dataDirFlag(),
+    insecure: insecureFlag(),
     quiet: quietFlag(),
   };
 
   protected async serve(log: Logger, requests: Logger): Promise<Running> {
     const { flags } = this;
-    const [{ RpcServer }, { Directory }, { GroupServer }, { sqliteStores }, { bindEndpoint }] = await Promise.all([
+    const [
+      { RpcServer },
+      { Directory },
+      { NameBindings },
+      { GroupServer },
+      { sqliteStores },
+      { bindEndpoint },
+      { join },
+    ] = await Promise.all([
       import("../net/rpc-server.js"),
       import("../directory/directory.js"),
+      import("../directory/names.js"),
       import("../group/group-server.js"),
       import("../store/sqlite.js"),
       import("../net/endpoint.js"),
+      import("node:path"),
     ]);
-    const directoryState = new Directory(requests);
+    const dataDir = flags["data-dir"] ?? defaultDataDir();
+    if (flags.insecure) this.logToStderr(INSECURE_WARNING);
+    const directoryKeys = flags.insecure ? undefined : serverKeyPair(dataDir, "directory");
+    const groupKeys = flags.insecure ? undefined : serverKeyPair(dataDir, "group");
+    const names = new NameBindings(flags.insecure ? undefined : join(dataDir, "directory-names.json"));
+    const directoryState = new Directory({ log: requests, names });
     directoryState.sweepEvery();
-    const rpc = new RpcServer({ handlers: directoryState.handlers, log });
+    const rpc = new RpcServer({
+      handlers: directoryState.handlers,
+      log,
+      ...(directoryKeys && { keys: directoryKeys }),
+    });
     try {
       for (const name of flags.group) UsageError.check(() => groupName({ name }, "name"));
       const directory = await rpc.listen(bindEndpoint(flags.bind));
@@ -43,11 +64,15 @@ export default class Up extends ServerCommand<typeof Up> {
         names: flags.group,
         bind: bindEndpoint(flags.address),
         directory: directory.replace("tcp://0.0.0.0:", "tcp://127.0.0.1:"),
-        openStore: sqliteStores(flags["data-dir"] ?? defaultDataDir()),
+        ...(groupKeys && directoryKeys && { keys: groupKeys, directoryKey: directoryKeys.publicKey }),
+        openStore: sqliteStores(dataDir),
         log: requests,
       });
+      if (directoryKeys !== undefined) announceLocally(directory, directoryKeys.publicKey);
+      if (groupKeys !== undefined) announceLocally(groups.endpoint, groupKeys.publicKey);
       this.log(
-        `gm up: message server on ${directory}; groups ${flags.group.join(", ")} on ${groups.address} (pid ${process.pid})`,
+        `gm up: message server on ${directory}; groups ${flags.group.join(", ")} on ${groups.address} (pid ${process.pid}); ` +
+          (directoryKeys ? `public key ${directoryKeys.publicKey}` : "INSECURE: plain text"),
       );
       this.log(`try:   gm user list-groups   gm user join ${flags.group[0]}   gm user shell`);
       return {

@@ -1,4 +1,5 @@
-import type { Handler } from "../net/rpc-server.js";
+import type { Handler, SignedRequest } from "../net/rpc-server.js";
+import { keyFingerprint } from "../net/security.js";
 import {
   DirectoryCommand,
   ErrorCode,
@@ -8,8 +9,10 @@ import {
   REGISTRATION_TTL_MS,
   type Request,
 } from "../protocol/index.js";
+import type { Key } from "../protocol/keys.js";
 import { endpoint, groupName, optInt, optStr, uuid } from "../protocol/validate.js";
 import { type Logger, silent } from "../util/log.js";
+import { NameBindings } from "./names.js";
 
 interface Registration {
   name: string;
@@ -17,6 +20,18 @@ interface Registration {
   address: string;
   members: number;
   seen: number;
+  /** The registering group server's key (secure directories only). */
+  key?: Key;
+}
+
+export interface DirectoryOptions {
+  readonly log?: Logger;
+  readonly ttlMs?: number;
+  readonly now?: () => number;
+  /** Group names and the keys they belong to (PROTOCOL.md §12); in memory if not given. */
+  readonly names?: NameBindings;
+  /** If given, only group servers with one of these keys may register. */
+  readonly allowedKeys?: ReadonlySet<Key>;
 }
 
 /**
@@ -26,12 +41,19 @@ interface Registration {
  */
 export class Directory {
   private readonly groups = new Map<string, Registration>();
+  private readonly log: Logger;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private readonly names: NameBindings;
+  private readonly allowedKeys: ReadonlySet<Key> | undefined;
 
-  constructor(
-    private readonly log: Logger = silent,
-    private readonly ttlMs = REGISTRATION_TTL_MS,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(options: DirectoryOptions = {}) {
+    this.log = options.log ?? silent;
+    this.ttlMs = options.ttlMs ?? REGISTRATION_TTL_MS;
+    this.now = options.now ?? Date.now;
+    this.names = options.names ?? new NameBindings();
+    this.allowedKeys = options.allowedKeys;
+  }
 
   readonly handlers: Readonly<Record<string, Handler>> = {
     [DirectoryCommand.Register]: (r) => this.register(r),
@@ -41,11 +63,12 @@ export class Directory {
   };
 
   /** REGISTER (PROTOCOL.md §REGISTER): add or refresh a group; a name held elsewhere is refused. */
-  private register({ body }: Request): { interval: number; ttl: number } {
+  private register({ body, peer }: SignedRequest): { interval: number; ttl: number } {
     const name = groupName(body, "name");
     const id = uuid(body, "id");
     const address = endpoint(body, "address");
     const members = optInt(body, "members", 0, Number.MAX_SAFE_INTEGER) ?? 0;
+    if (peer !== undefined) this.checkOwner(name, peer, "register");
     const now = this.now();
     const current = this.groups.get(name);
     const alive = current !== undefined && now - current.seen <= this.ttlMs;
@@ -56,14 +79,47 @@ export class Directory {
       );
     }
     if (!alive || current.id !== id) this.log(`JOIN REQUEST FROM ${address} (group "${name}")`);
-    this.groups.set(name, { name, id, address, members, seen: now });
+    if (peer !== undefined && this.names.get(name) === undefined) {
+      this.names.bind(name, peer);
+      this.log(`BOUND GROUP NAME "${name}" to key ${keyFingerprint(peer)}`);
+    }
+    this.groups.set(name, { name, id, address, members, seen: now, ...(peer !== undefined && { key: peer }) });
     return { interval: REGISTER_INTERVAL_MS, ttl: this.ttlMs };
   }
 
+  /**
+   * A secure directory binds each name to the first key that registered it: another key may not
+   * register or unregister it while the binding lasts, and with an allow-list only listed keys
+   * register at all. Throws FORBIDDEN.
+   */
+  private checkOwner(name: string, key: Key, action: string): void {
+    if (this.allowedKeys !== undefined && !this.allowedKeys.has(key)) {
+      this.log(
+        `REFUSED ${action.toUpperCase()} of "${name}" by key ${keyFingerprint(key)}: not an allowed group server`,
+      );
+      throw new GmError(
+        ErrorCode.Forbidden,
+        `this directory takes registrations only from its allowed group server keys; ${keyFingerprint(key)} is not one`,
+      );
+    }
+    const owner = this.names.get(name);
+    if (owner !== undefined && owner !== key) {
+      this.log(
+        `REFUSED ${action.toUpperCase()} of "${name}" by key ${keyFingerprint(key)}: bound to ${keyFingerprint(owner)}`,
+      );
+      throw new GmError(
+        ErrorCode.Forbidden,
+        `the group name "${name}" belongs to another group server's key (${keyFingerprint(owner)}); ` +
+          "the directory's operator can release it (gm server --release)",
+      );
+    }
+  }
+
   /** UNREGISTER (PROTOCOL.md §UNREGISTER): a group server going away says so. */
-  private unregister({ body }: Request): { removed: boolean } {
+  private unregister({ body, peer }: SignedRequest): { removed: boolean } {
     const name = groupName(body, "name");
     const address = endpoint(body, "address");
+    if (peer !== undefined) this.checkOwner(name, peer, "unregister");
     const current = this.groups.get(name);
     if (current === undefined || current.address !== address) return { removed: false };
     this.groups.delete(name);
@@ -97,7 +153,14 @@ export class Directory {
         this.log(`DROPPED GROUP "${name}" at ${g.address}: no refresh for ${now - g.seen} ms`);
         continue;
       }
-      out.push({ name: g.name, id: g.id, address: g.address, members: g.members, age: now - g.seen });
+      out.push({
+        name: g.name,
+        id: g.id,
+        address: g.address,
+        members: g.members,
+        age: now - g.seen,
+        ...(g.key !== undefined && { key: g.key }),
+      });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }

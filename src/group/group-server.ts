@@ -1,6 +1,6 @@
 import { advertisedEndpoint, eventsBindEndpoint } from "../net/endpoint.js";
 import { EventPublisher } from "../net/publisher.js";
-import { type Handler, RpcServer } from "../net/rpc-server.js";
+import { type Handler, RpcServer, type SignedRequest } from "../net/rpc-server.js";
 import {
   ErrorCode,
   EventKind,
@@ -9,12 +9,12 @@ import {
   GroupCommand,
   JsonText,
   Limits,
-  type Request,
   type StoredMessage,
   SUBSCRIBE_REFRESH_MS,
   Topic,
 } from "../protocol/index.js";
-import { displayName, groupName, messageText, optInt, uuid } from "../protocol/validate.js";
+import type { Key, KeyPair } from "../protocol/keys.js";
+import { displayName, groupName, messageText, optInt, optUuid, uuid } from "../protocol/validate.js";
 import type { GroupStore, StoreFactory } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
 import { Registrar, type RegistrationState } from "./registrar.js";
@@ -30,6 +30,13 @@ export interface GroupServerOptions {
   readonly events?: string;
   /** The directory to register with; none means run unregistered. */
   readonly directory?: string;
+  /**
+   * The server's CURVE keypair (both sockets, and towards the directory). Without it the server
+   * runs in plain text and takes every request's `user` on trust (`--insecure`).
+   */
+  readonly keys?: KeyPair;
+  /** The directory's public key; needed with `keys` and `directory`. */
+  readonly directoryKey?: Key;
   /**
    * Opens each group's store: sqlite.ts's `sqliteStores(dataDir)` in the commands, memory.ts's
    * `memoryStores()` in handler tests. The server closes each store it opened.
@@ -89,8 +96,8 @@ export class GroupServer {
       throw err;
     }
     const handlers: Record<string, Handler> = {};
-    const rpc = new RpcServer({ handlers, log });
-    const publisher = new EventPublisher(log);
+    const rpc = new RpcServer({ handlers, log, ...(options.keys && { keys: options.keys }) });
+    const publisher = new EventPublisher(log, options.keys);
     const server = new GroupServer(stores, rpc, publisher, log);
     Object.assign(handlers, server.handlers());
     try {
@@ -110,6 +117,8 @@ export class GroupServer {
         server.address,
         [...stores.values()].map((s) => ({ name: s.name, id: s.id, members: () => s.members.size })),
         log,
+        undefined,
+        options.keys && options.directoryKey ? { keys: options.keys, serverKey: options.directoryKey } : undefined,
       );
       await server.registrar.start();
     }
@@ -153,6 +162,34 @@ export class GroupServer {
     return store;
   }
 
+  /**
+   * The request's user: its `user` field, which must be the user id of the key that signed the
+   * request (PROTOCOL.md §12). On an insecure server, whatever the request says.
+   */
+  private user(request: SignedRequest): string {
+    const user = uuid(request.body, "user");
+    if (request.peerId !== undefined && request.peerId !== user) {
+      throw new GmError(
+        ErrorCode.Forbidden,
+        `this request is signed by user ${request.peerId}, not by ${user}: a client acts only as the key it holds`,
+      );
+    }
+    return user;
+  }
+
+  /**
+   * A profile made before gm had keys JOINs with `claim`, its old id: a member of that id who is
+   * not a key's id (not a version-8 UUID) is moved to the key that signed the request. Until then
+   * the old id is what it always was, a name anyone who knows it may use (PROTOCOL.md §12).
+   */
+  private async claim(request: SignedRequest, store: GroupStore, user: string): Promise<void> {
+    const claim = optUuid(request.body, "claim");
+    if (request.peerId === undefined || claim === undefined || claim === user) return;
+    if (claim[14] === "8" || !store.members.has(claim)) return;
+    await store.leave(claim);
+    this.log(`CLAIM OF ${claim} BY ${user}`);
+  }
+
   private member(store: GroupStore, user: string) {
     const m = store.members.get(user);
     if (m === undefined) {
@@ -162,11 +199,13 @@ export class GroupServer {
   }
 
   /** JOIN (PROTOCOL.md §JOIN), the original add_user. Joining twice is not an error. */
-  private async join({ body }: Request) {
+  private async join(request: SignedRequest) {
+    const { body } = request;
     const store = this.store(body);
-    const user = uuid(body, "user");
+    const user = this.user(request);
     const name = displayName(body);
     this.log(`JOIN REQUEST FROM ${user}`);
+    await this.claim(request, store, user);
     const { joined } = await store.join(user, name);
     return { group: store.name, id: store.id, members: store.members.size, joined, last: store.durableSeq };
   }
@@ -175,9 +214,10 @@ export class GroupServer {
    * LEAVE (PROTOCOL.md §LEAVE), the original remove_user. Leaving a group one is not in succeeds
    * with `left: false`, so a retried LEAVE whose first reply was lost is not an error.
    */
-  private async leave({ body }: Request) {
+  private async leave(request: SignedRequest) {
+    const { body } = request;
     const store = this.store(body);
-    const user = uuid(body, "user");
+    const user = this.user(request);
     this.log(`LEAVE REQUEST FROM ${user}`);
     const { left } = store.members.has(user) ? await store.leave(user) : { left: false };
     // Tells that user's followers (on any connection) to stop; they get nothing published after this.
@@ -186,9 +226,10 @@ export class GroupServer {
   }
 
   /** SEND (PROTOCOL.md §SEND), the original add_message: durable before the reply, idempotent by id. */
-  private async send({ body }: Request) {
+  private async send(request: SignedRequest) {
+    const { body } = request;
     const store = this.store(body);
-    const user = uuid(body, "user");
+    const user = this.user(request);
     const id = uuid(body, "id");
     const text = messageText(body);
     this.log(`MESSAGE SEND FROM ${user}`);
@@ -213,9 +254,10 @@ export class GroupServer {
   }
 
   /** HISTORY (PROTOCOL.md §HISTORY), the original get_messages: oldest first, paged. */
-  private history({ body }: Request) {
+  private history(request: SignedRequest) {
+    const { body } = request;
     const store = this.store(body);
-    const user = uuid(body, "user");
+    const user = this.user(request);
     this.log(`MESSAGE REQUEST FROM ${user}`);
     this.member(store, user);
     const since = optInt(body, "since", 0, Number.MAX_SAFE_INTEGER);
@@ -237,7 +279,7 @@ export class GroupServer {
   }
 
   /** INFO (PROTOCOL.md §INFO), the original get_details. */
-  private info({ body }: Request) {
+  private info({ body }: SignedRequest) {
     const store = this.store(body);
     return {
       id: store.id,
@@ -253,9 +295,10 @@ export class GroupServer {
    * SUBSCRIBE (PROTOCOL.md §SUBSCRIBE): where a member receives the group's live messages (the
    * events endpoint and the group's topic) and how far history reaches. No state is kept here.
    */
-  private subscribe({ body }: Request) {
+  private subscribe(request: SignedRequest) {
+    const { body } = request;
     const store = this.store(body);
-    const user = uuid(body, "user");
+    const user = this.user(request);
     this.member(store, user);
     return {
       group: store.name,

@@ -1,5 +1,6 @@
 import { RpcClient } from "../net/rpc-client.js";
-import { DirectoryCommand, REGISTER_INTERVAL_MS, RemoteError, Status } from "../protocol/index.js";
+import type { ClientSecurity } from "../net/security.js";
+import { DirectoryCommand, HandshakeError, REGISTER_INTERVAL_MS, RemoteError, Status } from "../protocol/index.js";
 import type { Logger } from "../util/log.js";
 
 export interface Registration {
@@ -34,6 +35,8 @@ export class Registrar {
     private readonly groups: readonly Registration[],
     private readonly log: Logger,
     private readonly intervalMs = REGISTER_INTERVAL_MS,
+    /** CURVE towards the directory (the group server's keypair and the directory's key). */
+    private readonly security?: ClientSecurity,
   ) {
     for (const g of groups) this.status.set(g.name, { state: "pending", detail: `waiting for ${directory}` });
   }
@@ -52,7 +55,11 @@ export class Registrar {
   private async round(): Promise<void> {
     // One try per round with a timeout under the interval: the next round is the retry. A client
     // whose request timed out is replaced, so requests never pile up for a directory that is down.
-    this.client ??= new RpcClient(this.directory, { tries: 1, timeoutMs: Math.max(this.intervalMs, 500) });
+    this.client ??= new RpcClient(this.directory, {
+      tries: 1,
+      timeoutMs: Math.max(this.intervalMs, 500),
+      ...(this.security && { security: this.security }),
+    });
     const client = this.client;
     let lost = false;
     await Promise.all(
@@ -82,7 +89,9 @@ export class Registrar {
           } else {
             lost = true;
             if (before === "registered") this.log(`lost the directory at ${this.directory}; retrying`);
-            this.status.set(g.name, { state: "pending", detail: `${this.directory} is not answering` });
+            const detail = err instanceof HandshakeError ? err.message : `${this.directory} is not answering`;
+            if (err instanceof HandshakeError && this.status.get(g.name)?.detail !== detail) this.log(detail);
+            this.status.set(g.name, { state: "pending", detail });
           }
         }
       }),
@@ -98,7 +107,8 @@ export class Registrar {
     this.stopped = true;
     clearTimeout(this.timer);
     // Same connection as the last REGISTER, so the UNREGISTER cannot overtake it.
-    const client = this.client ?? new RpcClient(this.directory, { tries: 1 });
+    const client =
+      this.client ?? new RpcClient(this.directory, { tries: 1, ...(this.security && { security: this.security }) });
     this.client = undefined;
     await Promise.allSettled(
       this.groups.map((g) =>

@@ -1,7 +1,9 @@
 import * as zmq from "zeromq";
 import { EventKind, encodeEvent, type Frame, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
+import type { KeyPair } from "../protocol/keys.js";
 import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
+import { serverOptions } from "./security.js";
 
 const SUBSCRIBE = 1;
 const UNSUBSCRIBE = 0;
@@ -22,21 +24,7 @@ const HELLO_REST = Buffer.from(encodeEvent("", EventKind.Hello, {})[0] as string
  * encoded (a group that nobody follows costs nothing to publish to).
  */
 export class EventPublisher {
-  private readonly socket = new zmq.XPublisher({
-    linger: 0,
-    // Events waiting for one subscriber; beyond this ZeroMQ drops that subscriber's events (it
-    // sees a jump in seq and fills it from history) instead of buffering without bound.
-    sendHighWaterMark: 1000,
-    // Subscriptions are small: a larger incoming message is a misbehaving peer, and libzmq drops
-    // its connection. (A SUB socket replays its subscriptions when it reconnects, so a peer that
-    // subscribed to a longer topic is dropped again each time: gm's EventStream refuses to.)
-    maxMessageSize: Limits.subscriptionBytes,
-    // Every subscription reaches us, also a repeated one (a reconnected subscriber's hello); an
-    // unsubscription only when the last subscriber of that topic is gone (or disconnected).
-    verbosity: "allSubs",
-    ...HEARTBEAT,
-    sendTimeout: 0,
-  });
+  private readonly socket: zmq.XPublisher;
   private readonly outbox: Outbox;
   /** Topics with at least one subscriber, as libzmq reports them. */
   private readonly exact = new Set<string>();
@@ -45,7 +33,27 @@ export class EventPublisher {
   private loop: Promise<void> | undefined;
   endpoint = "";
 
-  constructor(private readonly log: (line: string) => void = () => {}) {
+  /** With `keys`, a CURVE server socket (the group server's keypair); without, plain text. */
+  constructor(
+    private readonly log: (line: string) => void = () => {},
+    keys?: KeyPair,
+  ) {
+    this.socket = new zmq.XPublisher({
+      linger: 0,
+      // Events waiting for one subscriber; beyond this ZeroMQ drops that subscriber's events (it
+      // sees a jump in seq and fills it from history) instead of buffering without bound.
+      sendHighWaterMark: 1000,
+      // Subscriptions are small: a larger incoming message is a misbehaving peer, and libzmq drops
+      // its connection. (A SUB socket replays its subscriptions when it reconnects, so a peer that
+      // subscribed to a longer topic is dropped again each time: gm's EventStream refuses to.)
+      maxMessageSize: Limits.subscriptionBytes,
+      // Every subscription reaches us, also a repeated one (a reconnected subscriber's hello); an
+      // unsubscription only when the last subscriber of that topic is gone (or disconnected).
+      verbosity: "allSubs",
+      ...HEARTBEAT,
+      sendTimeout: 0,
+      ...serverOptions(keys),
+    });
     this.outbox = new Outbox(this.socket, (err) => this.log(`publish failed: ${String(err)}`));
   }
 

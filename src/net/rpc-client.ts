@@ -14,7 +14,9 @@ import {
   type StatusCode,
   TimeoutError,
 } from "../protocol/index.js";
+import { clientProof } from "../protocol/keys.js";
 import { Outbox } from "./outbox.js";
+import { type ClientSecurity, clientOptions, watchHandshake } from "./security.js";
 
 export interface RpcClientOptions {
   /** How long to wait for each try's reply. */
@@ -23,6 +25,8 @@ export interface RpcClientOptions {
   readonly tries?: number;
   /** Called each time a connection to the server is (re)established; enables a socket monitor. */
   readonly onConnect?: () => void;
+  /** CURVE towards the server, and a proof of the client's key in every request; none: plain text. */
+  readonly security?: ClientSecurity;
 }
 
 interface Pending {
@@ -40,18 +44,17 @@ interface Pending {
  * servers make every request idempotent. Never a REQ socket: a lost reply would lock it up.
  */
 export class RpcClient {
-  private readonly socket = new zmq.Dealer({
-    linger: 0,
-    sendHighWaterMark: 10_000,
-    receiveHighWaterMark: 10_000,
-    ...HEARTBEAT,
-  });
+  private readonly socket: zmq.Dealer;
+  /** Added to every request body: the client's key and its proof for this server. */
+  private readonly signature: { key: string; proof: string } | undefined;
   private readonly outbox: Outbox;
   private readonly pending = new Map<string, Pending>();
   private readonly timeoutMs: number;
   private readonly tries: number;
   private nextId = 1;
   private readonly loop: Promise<void>;
+  /** The server key this client's CURVE expects (undefined: plain text). */
+  readonly serverKey: string | undefined;
 
   constructor(
     readonly endpoint: string,
@@ -59,6 +62,20 @@ export class RpcClient {
   ) {
     this.timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     this.tries = options.tries ?? REQUEST_TRIES;
+    const security = options.security;
+    this.serverKey = security?.serverKey;
+    this.socket = new zmq.Dealer({
+      linger: 0,
+      sendHighWaterMark: 10_000,
+      receiveHighWaterMark: 10_000,
+      ...HEARTBEAT,
+      ...clientOptions(security),
+    });
+    if (security !== undefined) {
+      this.signature = { key: security.keys.publicKey, proof: clientProof(security.keys, security.serverKey) };
+    }
+    // A failed handshake fails what waits at once: retrying the same way would fail the same way.
+    watchHandshake(this.socket, endpoint, security, (err) => this.failAll(err));
     this.outbox = new Outbox(this.socket, () => {});
     const onConnect = options.onConnect;
     if (onConnect !== undefined) this.socket.events.on("handshake", () => onConnect());
@@ -75,7 +92,11 @@ export class RpcClient {
     if (this.socket.closed)
       return Promise.reject(new ClosedError(this.endpoint, `client for ${this.endpoint} is closed`));
     const id = (this.nextId++).toString(36);
-    const frames = encodeRequest(command, id, body);
+    const frames = encodeRequest(
+      command,
+      id,
+      this.signature === undefined ? body : { ...(body as object), ...this.signature },
+    );
     return new Promise<T>((resolve, reject) => {
       const entry: Pending = {
         frames,
@@ -137,6 +158,14 @@ export class RpcClient {
     const code = (typeof err?.code === "string" ? err.code : ErrorCode.Internal) as ErrorCodeName;
     const message = typeof err?.message === "string" ? err.message : `error ${status}`;
     entry.reject(new RemoteError(code, message, status as StatusCode, this.endpoint));
+  }
+
+  private failAll(err: Error): void {
+    for (const [id, entry] of this.pending) {
+      clearTimeout(entry.timer);
+      this.pending.delete(id);
+      entry.reject(err);
+    }
   }
 
   /** Number of requests waiting for a reply. */

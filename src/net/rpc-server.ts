@@ -11,14 +11,27 @@ import {
   type Request,
   Status,
 } from "../protocol/index.js";
+import { isKey, type Key, type KeyPair, ProofVerifier } from "../protocol/keys.js";
 import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
+import { serverOptions } from "./security.js";
+
+/**
+ * A request whose signer is known: `peer` is the public key its proof was made with and `peerId`
+ * the user id of that key (both absent on an insecure server).
+ */
+export type SignedRequest = Request & { readonly peer?: Key; readonly peerId?: string };
 
 /** Handles one decoded request; returns the reply body or throws a GmError. */
-export type Handler = (request: Request) => unknown;
+export type Handler = (request: SignedRequest) => unknown;
 
 export interface RpcServerOptions {
   readonly handlers: Readonly<Record<string, Handler>>;
+  /**
+   * The server's CURVE keypair. With it the socket is a CURVE server and every request must carry
+   * `key` and `proof` (PROTOCOL.md §12); without it, plain text and no proofs (`--insecure`).
+   */
+  readonly keys?: KeyPair;
   /** Called with one line per malformed request or internal error. */
   readonly log?: (line: string) => void;
 }
@@ -29,18 +42,8 @@ export interface RpcServerOptions {
  * waits for its commit); the receive loop never waits for them.
  */
 export class RpcServer {
-  private readonly socket = new zmq.Router({
-    linger: 0,
-    maxMessageSize: Limits.frameBytes,
-    // At most this many replies wait for one peer; beyond it ZeroMQ drops them (the client's
-    // retry asks again), so a client that stops reading costs bounded memory.
-    sendHighWaterMark: 1000,
-    receiveHighWaterMark: 10_000,
-    ...HEARTBEAT,
-    // A ROUTER without ROUTER_MANDATORY never blocks on send; with no timeout zeromq.js also skips
-    // a readiness poll before every send.
-    sendTimeout: 0,
-  });
+  private readonly socket: zmq.Router;
+  private readonly verifier: ProofVerifier | undefined;
   private readonly outbox: Outbox;
   private inFlight = 0;
   private closing = false;
@@ -48,6 +51,20 @@ export class RpcServer {
   endpoint = "";
 
   constructor(private readonly options: RpcServerOptions) {
+    this.socket = new zmq.Router({
+      linger: 0,
+      maxMessageSize: Limits.frameBytes,
+      // At most this many replies wait for one peer; beyond it ZeroMQ drops them (the client's
+      // retry asks again), so a client that stops reading costs bounded memory.
+      sendHighWaterMark: 1000,
+      receiveHighWaterMark: 10_000,
+      ...HEARTBEAT,
+      // A ROUTER without ROUTER_MANDATORY never blocks on send; with no timeout zeromq.js also skips
+      // a readiness poll before every send.
+      sendTimeout: 0,
+      ...serverOptions(options.keys),
+    });
+    this.verifier = options.keys === undefined ? undefined : new ProofVerifier(options.keys);
     this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`));
   }
 
@@ -93,7 +110,7 @@ export class RpcServer {
     }
     const ok = (body: unknown) => this.outbox.push(encodeReply(request.envelope, request.id, body));
     try {
-      const result = handler(request);
+      const result = handler(this.sign(request));
       if (result instanceof Promise) {
         this.inFlight++;
         result.then(ok, fail).finally(() => this.inFlight--);
@@ -103,6 +120,25 @@ export class RpcServer {
     } catch (err) {
       fail(err);
     }
+  }
+
+  /** The request with the key that signed it; throws AUTH_REQUIRED or BAD_PROOF (PROTOCOL.md §12). */
+  private sign(request: Request): SignedRequest {
+    if (this.verifier === undefined) return request;
+    const { key, proof } = request.body;
+    if (!isKey(key) || typeof proof !== "string") {
+      this.log(`refused a ${request.command} request: AUTH_REQUIRED`);
+      throw new GmError(
+        ErrorCode.AuthRequired,
+        'this server needs "key" (your CURVE public key, 40 characters of Z85) and "proof" in every request',
+      );
+    }
+    const peerId = this.verifier.verify(key, proof);
+    if (peerId === undefined) {
+      this.log(`refused a ${request.command} request: BAD_PROOF for key ${key}`);
+      throw new GmError(ErrorCode.BadProof, `"proof" is not the proof of key ${key} for this server`);
+    }
+    return { ...request, peer: key, peerId };
   }
 
   private toGmError(err: unknown): GmError {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
 import { decodeEvent, ErrorCode, EventKind, GmError, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
+import { type ClientSecurity, clientOptions } from "./security.js";
 
 /**
  * Whether a topic is one a group server could publish a group's events on (PROTOCOL.md §2): the
@@ -33,22 +34,29 @@ export interface EventStreamHandlers {
  * (re)connection, which tells a follower when to catch up.
  */
 export class EventStream {
-  private readonly socket = new zmq.Subscriber({
-    linger: 0,
-    receiveHighWaterMark: 10_000,
-    maxMessageSize: Limits.frameBytes,
-    ...HEARTBEAT,
-  });
+  private readonly socket: zmq.Subscriber;
   private readonly hello = `${Topic.helloPrefix}${randomBytes(8).toString("hex")}/`;
   private readonly groups = new Map<string, string>();
   private readonly waiters = new Map<number, (ok: boolean) => void>();
   private nextSync = 1;
   private readonly loop: Promise<void>;
+  /** The server key this stream's CURVE expects (undefined: plain text). */
+  readonly serverKey: string | undefined;
 
   constructor(
     readonly endpoint: string,
     private readonly handlers: EventStreamHandlers,
+    /** CURVE towards the group server (its key from the directory); none: plain text. */
+    security?: ClientSecurity,
   ) {
+    this.serverKey = security?.serverKey;
+    this.socket = new zmq.Subscriber({
+      linger: 0,
+      receiveHighWaterMark: 10_000,
+      maxMessageSize: Limits.frameBytes,
+      ...HEARTBEAT,
+      ...clientOptions(security),
+    });
     this.socket.subscribe(`${this.hello}0/`);
     this.socket.connect(endpoint);
     this.loop = this.receiveLoop();

@@ -40,6 +40,8 @@ export interface GroupEntry {
   readonly members: number;
   /** Milliseconds since the group server last refreshed its registration. */
   readonly age: number;
+  /** The group server's CURVE public key (Z85), to connect to `address` with; absent when insecure. */
+  readonly key?: string;
 }
 
 /** The SUBSCRIBE reply: where the group's live messages are published (PROTOCOL.md §SUBSCRIBE). */

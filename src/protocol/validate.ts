@@ -47,6 +47,10 @@ export function uuid(body: Body, key: string): string {
   return v.toLowerCase();
 }
 
+export function optUuid(body: Body, key: string): string | undefined {
+  return body[key] === undefined || body[key] === null ? undefined : uuid(body, key);
+}
+
 export function groupName(body: Body, key = "group"): string {
   const v = body[key];
   if (typeof v !== "string" || !Limits.groupName.test(v)) {

@@ -1,5 +1,6 @@
 import { v7 as uuidv7 } from "uuid";
 import { RpcClient } from "../net/rpc-client.js";
+import type { ClientSecurity } from "../net/security.js";
 import { EventStream } from "../net/subscriber.js";
 import {
   type AppendResult,
@@ -17,6 +18,7 @@ import {
   TimeoutError,
   UsageError,
 } from "../protocol/index.js";
+import type { Key, KeyPair } from "../protocol/keys.js";
 import { groupName, messageText } from "../protocol/validate.js";
 import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
@@ -28,6 +30,11 @@ export interface ClientOptions {
   readonly tries?: number;
   /** Keep connections watched for reconnects (long-lived clients that follow groups). */
   readonly live?: boolean;
+  /**
+   * CURVE: the user's keypair (the profile's) and the directory's public key; group servers' keys
+   * come from the directory's LIST. Absent: plain text (`--insecure`).
+   */
+  readonly security?: { readonly keys: KeyPair; readonly serverKey: Key };
 }
 
 /** One followed group: its feed, where its live messages come from, whether it is being left. */
@@ -68,22 +75,46 @@ export class GmClient {
     return this.profile.data.uuid;
   }
 
-  private rpc(endpoint: string): RpcClient {
+  /** CURVE towards a server whose key is `serverKey` (undefined: an insecure client). */
+  private security(serverKey: Key | undefined, endpoint: string): ClientSecurity | undefined {
+    const own = this.options.security;
+    if (own === undefined) return undefined;
+    if (serverKey === undefined) {
+      throw new GmError(
+        ErrorCode.AuthRequired,
+        `no public key known for ${endpoint}: the directory did not give one (is it running with --insecure?)`,
+      );
+    }
+    return { keys: own.keys, serverKey };
+  }
+
+  /** The RPC client of an endpoint; a server there with another key than before gets a new one. */
+  private rpc(endpoint: string, serverKey: Key | undefined): RpcClient {
+    const security = this.security(serverKey, endpoint);
     let c = this.clients.get(endpoint);
+    if (c !== undefined && c.serverKey !== security?.serverKey) {
+      void c.close();
+      c = undefined;
+    }
     if (c === undefined) {
       c = new RpcClient(endpoint, {
         ...(this.options.timeoutMs !== undefined && { timeoutMs: this.options.timeoutMs }),
         ...(this.options.tries !== undefined && { tries: this.options.tries }),
         ...(this.options.live === true && { onConnect: () => this.reconnected(endpoint) }),
+        ...(security !== undefined && { security }),
       });
       this.clients.set(endpoint, c);
     }
     return c;
   }
 
+  private directory(): RpcClient {
+    return this.rpc(this.options.server, this.options.security?.serverKey);
+  }
+
   /** The groups the directory knows, with their endpoints (the original list_groups). */
   async listGroups(): Promise<GroupEntry[]> {
-    const reply = await this.rpc(this.options.server).request<{ groups: GroupEntry[] }>(DirectoryCommand.List, {
+    const reply = await this.directory().request<{ groups: GroupEntry[] }>(DirectoryCommand.List, {
       user: this.user,
     });
     return reply.groups;
@@ -93,7 +124,8 @@ export class GmClient {
     let groups: GroupEntry[];
     if (quick) {
       // A second opinion after a failure: one short try, so the user's wait stays bounded.
-      const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500 });
+      const security = this.security(this.options.security?.serverKey, this.options.server);
+      const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500, ...(security && { security }) });
       try {
         groups = (await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, { user: this.user })).groups;
       } finally {
@@ -116,15 +148,32 @@ export class GmClient {
   async join(group: string): Promise<{ group: string; members: number; joined: boolean; address: string }> {
     UsageError.check(() => groupName({ group }));
     const entry = await this.locate(group);
-    const reply = await this.rpc(entry.address).request<{ members: number; joined: boolean; id: string }>(
-      GroupCommand.Join,
-      { group, user: this.user, name: this.profile.data.name },
-    );
-    const name = this.profile.data.name;
-    this.profile.update((d) => {
-      d.groups[group] = { id: reply.id, address: entry.address, joined: Date.now(), displayName: name };
-    });
+    const reply = await this.joinAt(group, entry);
     return { group, members: reply.members, joined: reply.joined, address: entry.address };
+  }
+
+  /**
+   * JOIN at the server the directory gave, and remember the group with that server's key. A
+   * profile made before keys claims its old id there, which moves that membership to its key.
+   */
+  private async joinAt(group: string, entry: GroupEntry): Promise<{ members: number; joined: boolean; id: string }> {
+    const name = this.profile.data.name;
+    const legacy = this.profile.data.legacyUuid;
+    const reply = await this.rpc(entry.address, entry.key).request<{ members: number; joined: boolean; id: string }>(
+      GroupCommand.Join,
+      { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) },
+    );
+    this.profile.update((d) => {
+      const joined = d.groups[group]?.joined ?? Date.now();
+      d.groups[group] = {
+        id: reply.id,
+        address: entry.address,
+        joined,
+        displayName: name,
+        ...(entry.key !== undefined && { key: entry.key }),
+      };
+    });
+    return reply;
   }
 
   /** Leaves a joined group and forgets it (the original leave_group). */
@@ -177,7 +226,10 @@ export class GmClient {
     const name = this.profile.data.name;
     const known = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
     if (known === undefined || known.displayName === name) return;
-    await this.onGroup(group, (rpc) => rpc.request(GroupCommand.Join, { group, user: this.user, name }));
+    const legacy = this.profile.data.legacyUuid;
+    await this.onGroup(group, (rpc) =>
+      rpc.request(GroupCommand.Join, { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) }),
+    );
     this.profile.update((d) => {
       const current = d.groups[group];
       if (current !== undefined) d.groups[group] = { ...current, displayName: name };
@@ -289,13 +341,23 @@ export class GmClient {
       this.unlisten(followed);
     }
     let stream = this.streams.get(sub.events);
+    const security = this.security(this.profile.data.groups[feed.group]?.key, sub.events);
+    if (stream !== undefined && stream.serverKey !== security?.serverKey) {
+      // Another server (another key) now publishes there: its groups move to a new stream.
+      for (const f of this.followed.values()) if (f.listening?.stream === stream) this.unlisten(f);
+      stream = this.streams.get(sub.events);
+    }
     if (stream === undefined) {
-      const created: EventStream = new EventStream(sub.events, {
-        onEvent: (g, kind, body) => this.onEvent(g, kind, body),
-        onReconnect: () => {
-          for (const f of this.followed.values()) if (f.listening?.stream === created) f.feed.resume();
+      const created: EventStream = new EventStream(
+        sub.events,
+        {
+          onEvent: (g, kind, body) => this.onEvent(g, kind, body),
+          onReconnect: () => {
+            for (const f of this.followed.values()) if (f.listening?.stream === created) f.feed.resume();
+          },
         },
-      });
+        security,
+      );
       stream = created;
       this.streams.set(sub.events, stream);
     }
@@ -341,12 +403,19 @@ export class GmClient {
    */
   private async onGroup<T>(group: string, call: (rpc: RpcClient) => Promise<T>): Promise<T> {
     // Another process (a one-shot `gm user join`) may have joined it since this one started.
-    const joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
+    let joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
     if (joined === undefined) {
       throw new GmError(ErrorCode.NotMember, `you have not joined "${group}"; run \`gm user join ${group}\` first`);
     }
+    if (this.options.security !== undefined && joined.key === undefined) {
+      // Joined before gm had keys: learn the server's key from the directory and claim the
+      // membership for this profile's key (JOIN with the old id), once.
+      const entry = await this.locate(group);
+      await this.joinAt(group, entry);
+      joined = this.profile.data.groups[group] ?? joined;
+    }
     try {
-      return await call(this.rpc(joined.address));
+      return await call(this.rpc(joined.address, joined.key));
     } catch (err) {
       const moved = err instanceof TimeoutError || (err instanceof RemoteError && err.code === ErrorCode.UnknownGroup);
       if (!moved) throw err;
@@ -356,14 +425,15 @@ export class GmClient {
       } catch {
         throw err;
       }
-      if (entry.address === joined.address) {
+      if (entry.address === joined.address && entry.key === joined.key) {
         if (err instanceof TimeoutError) throw err;
-        return call(this.rpc(entry.address));
+        return call(this.rpc(entry.address, entry.key));
       }
+      const now = { ...joined, address: entry.address, ...(entry.key !== undefined && { key: entry.key }) };
       this.profile.update((d) => {
-        d.groups[group] = { ...joined, address: entry.address };
+        d.groups[group] = now;
       });
-      return call(this.rpc(entry.address));
+      return call(this.rpc(entry.address, entry.key));
     }
   }
 

@@ -1,9 +1,10 @@
-import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { LocalErrorCode, ProfileError, UsageError } from "../protocol/errors.js";
+import { type Key, type KeyPair, userIdOf } from "../protocol/keys.js";
 import { gmHome } from "../util/config.js";
+import { loadOrCreateKeyFile } from "../util/keyfile.js";
 
 export interface JoinedGroup {
   readonly id: string;
@@ -11,12 +12,19 @@ export interface JoinedGroup {
   readonly joined: number;
   /** The display name the group server has for this user (from the last JOIN). */
   readonly displayName?: string;
+  /** The group server's public key, from the directory's LIST (absent in profiles made before keys). */
+  readonly key?: Key;
 }
 
 export interface ProfileData {
+  /** The user id: the id of the profile's key (keys.ts userIdOf). */
   uuid: string;
+  /** The id this profile had before it had a key: claimed once in each group joined with it. */
+  legacyUuid?: string;
   name: string;
   server?: string;
+  /** Directory keys given once (--server-key, GM_SERVER_KEY), by endpoint. */
+  serverKeys?: Record<string, Key>;
   groups: Record<string, JoinedGroup>;
 }
 
@@ -41,6 +49,8 @@ export class Profile {
     readonly profile: string,
     readonly file: string,
     readonly data: ProfileData,
+    /** The profile's CURVE keypair, in `<profile>.key` beside the profile (0600). */
+    readonly keys: KeyPair,
   ) {}
 
   static load(profile = "default", home = gmHome()): Profile {
@@ -51,6 +61,8 @@ export class Profile {
     }
     const dir = join(home, "profiles");
     const file = join(dir, `${profile}.json`);
+    const keys = loadOrCreateKeyFile(join(dir, `${profile}.key`), `the gm profile "${profile}"`);
+    const id = userIdOf(keys.publicKey);
     let data: ProfileData;
     try {
       data = JSON.parse(readFileSync(file, "utf8")) as ProfileData;
@@ -60,13 +72,22 @@ export class Profile {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
         throw new ProfileError(file, `cannot read profile ${file}: ${(err as Error).message}`, { cause: err });
       }
-      data = { uuid: randomUUID(), name: profile === "default" ? loginName() : profile, groups: {} };
+      data = { uuid: id, name: profile === "default" ? loginName() : profile, groups: {} };
       mkdirSync(dir, { recursive: true });
-      const p = new Profile(profile, file, data);
+      const p = new Profile(profile, file, data, keys);
       p.save();
       return p;
     }
-    return new Profile(profile, file, data);
+    const p = new Profile(profile, file, data, keys);
+    if (data.uuid !== id) {
+      // Made before profiles had keys (or its key file was replaced): the user is now their key.
+      // The old id is claimed in each joined group on first contact (PROTOCOL.md §12).
+      p.update((d) => {
+        d.legacyUuid ??= d.uuid;
+        d.uuid = id;
+      });
+    }
+    return p;
   }
 
   /** Picks up changes other processes made to the file (joins, leaves, a new name). */
@@ -76,6 +97,7 @@ export class Profile {
       if (fresh.uuid !== this.data.uuid) return this; // replaced by another identity: keep ours
       if (typeof fresh.name === "string") this.data.name = fresh.name;
       if (typeof fresh.server === "string") this.data.server = fresh.server;
+      if (typeof fresh.serverKeys === "object" && fresh.serverKeys !== null) this.data.serverKeys = fresh.serverKeys;
       this.data.groups = fresh.groups ?? {};
     } catch {
       // Unreadable or gone: keep what we have; the next save writes it back.

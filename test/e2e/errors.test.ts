@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { newKeyPair } from "../../src/protocol/keys.js";
 import { type GmProcess, gm, GmProcess as Proc, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 /** Where a test waits for a dead peer: 3 tries of 0.5 s instead of 2.5 s (README, "Dead peers"). */
@@ -20,7 +21,7 @@ async function deadPort(): Promise<number> {
 describe("errors", () => {
   const { home, cleanup } = tempHome();
   const env = { GM_HOME: home };
-  let directory: { proc: GmProcess; endpoint: string };
+  let directory: { proc: GmProcess; endpoint: string; key: string };
   let group: { proc: GmProcess; endpoint: string };
   const user = (...args: string[]) => gm(["user", ...args, "--server", directory.endpoint], { env });
 
@@ -38,7 +39,11 @@ describe("errors", () => {
 
   it("a message server that is not running: the endpoint is named and the exit is 3", { timeout: 15_000 }, async () => {
     const endpoint = `tcp://127.0.0.1:${await deadPort()}`;
-    const r = await gm(["user", "list-groups", "--server", endpoint], { env: { ...env, ...QUICK } });
+    // A key is known (given), so the client gets as far as waiting for an answer.
+    const key = newKeyPair().publicKey;
+    const r = await gm(["user", "list-groups", "--server", endpoint, "--server-key", key], {
+      env: { ...env, ...QUICK },
+    });
     assert.equal(r.exitCode, 3);
     assert.match(r.stderr, new RegExp(`no reply from ${endpoint} after 3 tries \\(1\\.5 s\\)`));
   });
@@ -131,7 +136,7 @@ describe("errors", () => {
     assert.match(r.stderr, new RegExp(`cannot listen on tcp://127\\.0\\.0\\.1:${port}: the address is already in use`));
   });
 
-  it("a group name already registered from another address", async () => {
+  it("a group name bound to another group server key", async () => {
     const second = new Proc(
       [
         "group",
@@ -148,8 +153,9 @@ describe("errors", () => {
     );
     const code = await second.exited;
     assert.equal(code, 1);
-    assert.match(second.stderr, /a group named "general" is already registered from tcp:\/\/127\.0\.0\.1:\d+/);
-    assert.match(second.stderr, /\(NAME_TAKEN\)/, "the directory's code is shown");
+    // Another data dir is another group server key: the name belongs to the first one's key.
+    assert.match(second.stderr, /the group name "general" belongs to another group server's key \([0-9a-f]{8}\)/);
+    assert.match(second.stderr, /\(FORBIDDEN\)/, "the directory's code is shown");
   });
 
   it("the same group's store served twice on one machine", async () => {
@@ -179,7 +185,7 @@ describe("errors", () => {
 
   it("a group server that is down: the joined group's endpoint is named", { timeout: 20_000 }, async () => {
     const { home: h2, cleanup: c2 } = tempHome();
-    const env2 = { GM_HOME: h2 };
+    const env2 = { GM_HOME: h2, GM_SERVER_KEY: directory.key };
     const g = await startGroup(["doomed"], { env: env2, server: directory.endpoint, dataDir: join(h2, "data") });
     try {
       const j = await gm(["user", "join", "doomed", "--server", directory.endpoint], { env: env2 });

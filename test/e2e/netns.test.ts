@@ -85,13 +85,19 @@ describe("gm across hosts (network namespaces)", { timeout: 110_000 }, () => {
   let general: string;
   let follower: GmProcess | undefined;
 
+  /** The directory's public key, from its ready line: every other host is given it, as an operator would. */
+  let directoryKey = "";
   const start = (host: Host, args: string[], env: NodeJS.ProcessEnv, script?: string): GmProcess => {
-    const p = new GmProcess(args, env, { prefix: host.exec, ...(script !== undefined && { script }) });
+    const withKey = directoryKey === "" ? env : { ...env, GM_SERVER_KEY: directoryKey };
+    const p = new GmProcess(args, withKey, { prefix: host.exec, ...(script !== undefined && { script }) });
     procs.push(p);
     return p;
   };
   const user = (profile: string, ...args: string[]) =>
-    gmOn(usr, ["user", ...args, "--profile", profile, "--server", directory], { GM_HOME: homes.usr.home });
+    gmOn(usr, ["user", ...args, "--profile", profile, "--server", directory], {
+      GM_HOME: homes.usr.home,
+      GM_SERVER_KEY: directoryKey,
+    });
   const userJson = async <T>(profile: string, ...args: string[]): Promise<T> => {
     const r = await user(profile, ...args, "--json");
     assert.equal(r.exitCode, 0, `gm user ${args.join(" ")}: ${r.stderr}`);
@@ -142,7 +148,9 @@ describe("gm across hosts (network namespaces)", { timeout: 110_000 }, () => {
     process.once("SIGINT", onSignal);
     ({ dir, grp, usr } = net.hosts);
     const server = start(dir, ["server", "--bind", `tcp://${dir.address}:5555`], { GM_HOME: homes.dir.home });
-    directory = (await server.waitFor(/listening on (tcp:\/\/\S+)/))[1] as string;
+    const ready = await server.waitFor(/listening on (tcp:\/\/\S+) .*public key (\S{40})/);
+    directory = ready[1] as string;
+    directoryKey = ready[2] as string;
     assert.equal(directory, `tcp://${dir.address}:5555`);
   });
 

@@ -54,21 +54,30 @@ export class GmProcess extends RunningProcess {
   }
 }
 
-/** Starts `gm server` on a free loopback port and returns it with its endpoint. */
-export async function startDirectory(env: NodeJS.ProcessEnv): Promise<{ proc: GmProcess; endpoint: string }> {
-  const proc = new GmProcess(["server", "--bind", "127.0.0.1:0"], env);
-  const m = await awaitReady(proc, /listening on (tcp:\/\/\S+)/, 15_000);
-  return { proc, endpoint: m[1] as string };
+/** A server's ready line: its endpoint, and its public key unless it runs --insecure. */
+const READY_KEY = / \(pid \d+\); (?:public key (\S{40})|INSECURE)/;
+
+/**
+ * Starts `gm server` on a free loopback port and returns it with its endpoint and public key
+ * (`GM_SERVER_KEY` for clients whose GM_HOME is not the server's).
+ */
+export async function startDirectory(
+  env: NodeJS.ProcessEnv,
+  extra: readonly string[] = [],
+): Promise<{ proc: GmProcess; endpoint: string; key: string }> {
+  const proc = new GmProcess(["server", "--bind", "127.0.0.1:0", ...extra], env);
+  const m = await awaitReady(proc, new RegExp(`listening on (tcp:\\/\\/\\S+)${READY_KEY.source}`), 15_000);
+  return { proc, endpoint: m[1] as string, key: m[2] ?? "" };
 }
 
 /** Starts `gm group` for `names` and returns it with its endpoint once it serves. */
 export async function startGroup(
   names: readonly string[],
   options: { env: NodeJS.ProcessEnv; server: string; address?: string; dataDir: string },
-): Promise<{ proc: GmProcess; endpoint: string }> {
+): Promise<{ proc: GmProcess; endpoint: string; key: string }> {
   const args = ["group", ...names.flatMap((n) => ["--name", n])];
   args.push("--address", options.address ?? "127.0.0.1:0", "--server", options.server, "--data-dir", options.dataDir);
   const proc = new GmProcess(args, options.env);
-  const m = await awaitReady(proc, /serving .* on (tcp:\/\/\S+)/, 15_000);
-  return { proc, endpoint: m[1] as string };
+  const m = await awaitReady(proc, new RegExp(`serving .* on (tcp:\\/\\/\\S+)${READY_KEY.source}`), 15_000);
+  return { proc, endpoint: m[1] as string, key: m[2] ?? "" };
 }

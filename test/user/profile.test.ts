@@ -43,6 +43,7 @@ describe("Profile shared by several processes", () => {
     const a = Profile.load("bea", home);
     const uuid = a.data.uuid;
     rmSync(a.file);
+    rmSync(a.file.replace(/\.json$/, ".key")); // the identity is the key
     const b = Profile.load("bea", home); // a new identity under the same name
     assert.notEqual(b.data.uuid, uuid);
     assert.equal(a.refresh().data.uuid, uuid);
