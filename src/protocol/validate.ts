@@ -64,6 +64,12 @@ export function groupName(body: Body, key = "group"): string {
 export function displayName(body: Body, key = "name"): string {
   const v = str(body, key, Limits.displayNameChars);
   if (/[\p{Cc}]/u.test(v)) throw badRequest(`"${key}" must not contain control characters`);
+  // Messages show "name (fingerprint)": a name holding a fingerprint of its own could pass for another.
+  if (/\(\s*[0-9a-f]{8}\s*\)/i.test(v)) {
+    throw badRequest(
+      `"${key}" must not contain a fingerprint in parentheses like "(1a2b3c4d)": gm shows the real one there`,
+    );
+  }
   return v;
 }
 

@@ -1,4 +1,5 @@
 import chalk from "chalk";
+import { fingerprintOf } from "../protocol/keys.js";
 import type { GroupEntry, StoredMessage } from "../protocol/types.js";
 import { printable } from "../util/printable.js";
 import type { FeedEvent } from "./feed.js";
@@ -17,14 +18,17 @@ export function formatTime(ts: number, now: number = Date.now()): string {
 const CONTINUATION = "    ";
 
 /**
- * One message as `[time] name: text`; live messages in the shell also name their group. What came
- * from the network is made printable: control characters show as escapes, and the lines of a
- * text that has several are indented.
+ * One message as `[time] name (fingerprint): text`; live messages in the shell also name their
+ * group. The fingerprint (the first 8 hex digits of the sender's user id, which is their key's)
+ * tells apart two senders with one display name; display names cannot contain one (validate.ts).
+ * What came from the network is made printable: control characters show as escapes, and the
+ * lines of a text that has several are indented.
  */
 export function formatMessage(m: StoredMessage, now?: number, group?: string): string {
   const where = group === undefined ? "" : ` ${chalk.magenta(`#${printable(group)}`)}`;
   const text = printable(m.text, CONTINUATION);
-  return `${chalk.dim(`[${formatTime(m.ts, now)}]`)}${where} ${chalk.bold.cyan(printable(m.name))}: ${text}`;
+  const who = `${chalk.bold.cyan(printable(m.name))} ${chalk.dim(`(${printable(fingerprintOf(m.user))})`)}`;
+  return `${chalk.dim(`[${formatTime(m.ts, now)}]`)}${where} ${who}: ${text}`;
 }
 
 /** The directory's groups as an aligned table. */

@@ -73,7 +73,7 @@ describe("gm end to end", () => {
     const human = await as("alice", "messages", "general");
     assert.match(
       human.stdout,
-      /^\[\d\d:\d\d:\d\d\] \S+: hello everyone\n\[\d\d:\d\d:\d\d\] Bob B: hi alice, how are you\?\n$/,
+      /^\[\d\d:\d\d:\d\d\] \S+ \([0-9a-f]{8}\): hello everyone\n\[\d\d:\d\d:\d\d\] Bob B \([0-9a-f]{8}\): hi alice, how are you\?\n$/,
     );
     const messages = await json("bob", "messages", "general");
     assert.deepEqual(
@@ -152,7 +152,10 @@ describe("gm end to end", () => {
     assert.match(r.stdout, /join_group <group_name>/);
     assert.match(r.stdout, /general\s+2\s+tcp:/);
     assert.match(r.stdout, /Joined random/);
-    assert.match(r.stdout, /\] carol: hello from the shell\n.*\] carol: unquoted words too\n/);
+    assert.match(
+      r.stdout,
+      /\] carol \([0-9a-f]{8}\): hello from the shell\n.*\] carol \([0-9a-f]{8}\): unquoted words too\n/,
+    );
     assert.match(r.stdout, /Left random/);
     assert.match(r.stdout, /You have not joined any group\.\n$/, "exit stops the shell before the last line");
   });
@@ -189,12 +192,33 @@ describe("gm end to end", () => {
     );
     assert.match(
       read.stdout,
-      /mallory: red \\x1b\[31mALERT\\x1b\[0m \\x1b\]0;pwned\\x07 \\u\{202e\}evil\\x0dgone\n {4}\[08:00:00\] alice:/,
+      /mallory \([0-9a-f]{8}\): red \\x1b\[31mALERT\\x1b\[0m \\x1b\]0;pwned\\x07 \\u\{202e\}evil\\x0dgone\n {4}\[08:00:00\] alice:/,
     );
     assert.ok(!/^\[08:00:00\] alice/m.test(read.stdout), "no line passes for alice's");
     // --json keeps the text exactly as sent (JSON escapes it).
     const [stored] = (await json("victor", "messages", "random")).filter((m: { name: string }) => m.name === "mallory");
     assert.equal(stored.text, attack);
+  });
+
+  it("two members with one display name are told apart by their keys' fingerprints", async () => {
+    const real = await json("robert", "whoami", "--display-name", "Robert");
+    const fake = await json("stranger", "whoami", "--display-name", "Robert");
+    assert.notEqual(real.fingerprint, fake.fingerprint);
+    assert.equal(real.uuid.slice(0, 8), real.fingerprint, "the fingerprint starts the user id");
+    for (const [who, text] of [
+      ["robert", "the real one"],
+      ["stranger", "me too"],
+    ] as const) {
+      assert.equal((await as(who, "join", "random")).exitCode, 0);
+      assert.equal((await as(who, "send", "random", text)).exitCode, 0);
+    }
+    const read = await as("victor", "messages", "random");
+    assert.match(read.stdout, new RegExp(`Robert \\(${real.fingerprint}\\): the real one`));
+    assert.match(read.stdout, new RegExp(`Robert \\(${fake.fingerprint}\\): me too`));
+    // Nor can a name carry a fingerprint of its own to pass for someone else's.
+    const forged = await as("stranger", "whoami", "--display-name", `Robert (${real.fingerprint})`);
+    assert.equal(forged.exitCode, 2);
+    assert.match(forged.stderr, /must not contain a fingerprint in parentheses/);
   });
 
   it("keeps going after a bad shell line, and exits non-zero when scripted lines failed", async () => {

@@ -26,11 +26,14 @@ describe("key files", () => {
     const file = join(dir, "open.key");
     loadOrCreateKeyFile(file, "a test");
     chmodSync(file, 0o644);
-    assert.throws(() => readKeyFile(file), (err: unknown) => {
-      assert.ok(err instanceof KeyFileError);
-      assert.match(err.message, /readable by other users \(mode 644\): run "chmod 600 /);
-      return true;
-    });
+    assert.throws(
+      () => readKeyFile(file),
+      (err: unknown) => {
+        assert.ok(err instanceof KeyFileError);
+        assert.match(err.message, /readable by other users \(mode 644\): run "chmod 600 /);
+        return true;
+      },
+    );
   });
 
   test("a damaged key file is refused, never replaced", () => {

@@ -1,27 +1,36 @@
 import { UserCommand } from "../../cli/user-command.js";
+import { fingerprintOf } from "../../protocol/keys.js";
 import { DEFAULT_SERVER, gmHome } from "../../util/config.js";
 
 export default class Whoami extends UserCommand<typeof Whoami> {
-  static override summary = "Show your profile: uuid, display name, server";
+  static override summary = "Show your profile: fingerprint, public key, uuid, display name, server";
+  static override description =
+    "You are your key: its fingerprint is shown beside your name in every message, and the public key is what a group owner invites. The secret half is in the key file, readable by you alone; back it up to keep this identity.";
   static override examples = ["<%= config.bin %> user whoami", "<%= config.bin %> user whoami --display-name Alice"];
 
   async run(): Promise<void> {
     const profile = this.profile();
     const info = {
       profile: profile.profile,
+      fingerprint: fingerprintOf(profile.data.uuid),
+      key: profile.keys.publicKey,
       uuid: profile.data.uuid,
       name: profile.data.name,
       server: this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER,
       groups: Object.keys(profile.data.groups).sort(),
       file: profile.file,
+      keyFile: profile.file.replace(/\.json$/, ".key"),
       home: gmHome(),
     };
     if (this.flags.json) return this.json(info);
-    this.log(`profile  ${info.profile}`);
-    this.log(`uuid     ${info.uuid}`);
-    this.log(`name     ${info.name}`);
-    this.log(`server   ${info.server}`);
-    this.log(`groups   ${info.groups.join(", ") || "(none)"}`);
-    this.log(`file     ${info.file}`);
+    this.log(`profile      ${info.profile}`);
+    this.log(`fingerprint  ${info.fingerprint}`);
+    this.log(`public key   ${info.key}`);
+    this.log(`uuid         ${info.uuid}`);
+    this.log(`name         ${info.name}`);
+    this.log(`server       ${info.server}`);
+    this.log(`groups       ${info.groups.join(", ") || "(none)"}`);
+    this.log(`file         ${info.file}`);
+    this.log(`key file     ${info.keyFile}`);
   }
 }
