@@ -135,7 +135,7 @@ describe("live delivery", () => {
     shell.write("show_groups");
     await shell.waitFor(/^general\s/m);
     await send("alice", "for-the-shell");
-    await shell.waitFor(/#general alice: for-the-shell$/m);
+    await shell.waitFor(/#general alice \([0-9a-f]{8}\): for-the-shell$/m);
     shell.write("exit");
     assert.equal(await shell.exited, 0, shell.stderr);
   });
