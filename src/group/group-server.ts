@@ -65,18 +65,32 @@ export class GroupServer {
   private registrar: Registrar | undefined;
   /** Each group's topic on the events socket. */
   private readonly topics = new Map<string, string>();
+  /** The same topics, as the events socket checks a subscription against them. */
+  private readonly accepted = new Set<string>();
   endpoint = "";
   address = "";
   /** The events endpoint subscribers connect to (advertised form). */
   events = "";
 
+  private readonly publisher: EventPublisher;
+
   private constructor(
     private readonly stores: Map<string, GroupStore>,
     private readonly rpc: RpcServer,
-    private readonly publisher: EventPublisher,
     private readonly log: Logger,
+    keys?: KeyPair,
   ) {
-    for (const s of stores.values()) this.topics.set(s.name, Topic.groupPrefix + s.id);
+    // Only a current group topic is ever applied: no other subscription receives anything.
+    this.publisher = new EventPublisher({
+      accepts: (topic) => this.accepted.has(topic),
+      log,
+      ...(keys !== undefined && { keys }),
+    });
+    for (const s of stores.values()) {
+      const topic = Topic.groupPrefix + s.id;
+      this.topics.set(s.name, topic);
+      this.accepted.add(topic);
+    }
   }
 
   /** Opens the stores, binds, and registers with the directory (waiting for its first answer). */
@@ -97,8 +111,8 @@ export class GroupServer {
     }
     const handlers: Record<string, Handler> = {};
     const rpc = new RpcServer({ handlers, log, ...(options.keys && { keys: options.keys }) });
-    const publisher = new EventPublisher(log, options.keys);
-    const server = new GroupServer(stores, rpc, publisher, log);
+    const server = new GroupServer(stores, rpc, log, options.keys);
+    const publisher = server.publisher;
     Object.assign(handlers, server.handlers());
     try {
       server.endpoint = await rpc.listen(options.bind);

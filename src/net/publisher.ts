@@ -7,38 +7,85 @@ import { serverOptions } from "./security.js";
 
 const SUBSCRIBE = 1;
 const UNSUBSCRIBE = 0;
+/** libzmq's socket options; on an XPUB in manual mode they act on the pipe of the last message received. */
+const ZMQ_SUBSCRIBE = 6;
+const ZMQ_UNSUBSCRIBE = 7;
 const HELLO_FIRST_BYTE = Topic.helloPrefix.charCodeAt(0);
 /** A HELLO event is the subscribed hello topic, byte for byte, and then this. */
 const HELLO_REST = Buffer.from(encodeEvent("", EventKind.Hello, {})[0] as string);
+/** Refused subscriptions are logged as one summary line per this many ms at most. */
+export const REFUSALS_REPORT_MS = 60_000;
+
+/**
+ * An XPUB socket in manual mode (ZMQ_XPUB_MANUAL): a subscription a peer sends is only passed up
+ * to us, and takes effect for that peer only once applied here. zeromq.js has no method for that:
+ * ZMQ_SUBSCRIBE set on the socket applies to the pipe the last received message came from, so it
+ * must be set synchronously after receiving that subscription, before the next receive.
+ */
+class ManualPublisher extends zmq.XPublisher {
+  apply(topic: Buffer): void {
+    this.setStringOption(ZMQ_SUBSCRIBE, topic);
+  }
+
+  cancel(topic: Buffer): void {
+    this.setStringOption(ZMQ_UNSUBSCRIBE, topic);
+  }
+}
+
+export interface EventPublisherOptions {
+  /**
+   * Whether a subscription to this topic may be applied now: the owner's current group topics.
+   * Anything else (`""`, a prefix, a retired or unknown topic) is never applied, so its
+   * subscriber receives nothing but the HELLOs of its own hello topics.
+   */
+  readonly accepts: (topic: string) => boolean;
+  readonly log?: (line: string) => void;
+  /** The group server's keypair: a CURVE server socket. Without it, plain text. */
+  readonly keys?: KeyPair;
+}
 
 /**
  * The live side of a server: one XPUB socket. Each event is sent once, starting with its topic,
  * and libzmq copies it to every matching subscriber on its I/O thread, so the cost of a
  * message does not grow with the number of members in JavaScript.
  *
+ * Subscriptions are manual: libzmq applies none by itself. One is applied when it is a topic the
+ * owner accepts (`accepts`) or a valid hello topic; a subscription to everything (`""`) or to any
+ * other prefix would otherwise let anyone who reaches the port read every group.
+ *
  * Subscribers cannot tell when their subscription has reached the publisher (the "slow joiner"),
  * so a subscription to a hello topic (`H…`) is answered on that topic with a HELLO event: whoever
  * receives it knows that every subscription it made before, on that connection, is active.
  *
- * It also tracks which topics anyone subscribes to, so an event nobody would receive is not even
- * encoded (a group that nobody follows costs nothing to publish to).
+ * It also counts the applied subscriptions of each topic, so an event nobody would receive is not
+ * even encoded (a group that nobody follows costs nothing to publish to).
  */
 export class EventPublisher {
-  private readonly socket: zmq.XPublisher;
+  private readonly socket: ManualPublisher;
   private readonly outbox: Outbox;
-  /** Topics with at least one subscriber, as libzmq reports them. */
-  private readonly exact = new Set<string>();
-  /** Subscriptions that are not a whole group topic (e.g. "" for everything): matched by prefix. */
-  private readonly partial = new Set<string>();
+  private readonly accepts: (topic: string) => boolean;
+  private readonly log: (line: string) => void;
+  /**
+   * Applied subscriptions of each accepted topic, not yet cancelled. libzmq 4.3.5 in manual mode
+   * passes up an unsubscription for every topic a peer had subscribed to (applied or not) when
+   * that peer disconnects, one per topic and peer, even while other peers still subscribe to it
+   * (test/net/events.test.ts checks this); an explicit unsubscription is passed up as it comes
+   * and is not repeated at the disconnect. So each subscription is matched by exactly one
+   * unsubscription, and a count per topic stays exact for any peer that subscribes to a topic
+   * once (a SUB socket replays its subscriptions on a new connection, a new pipe to us). A raw
+   * peer that subscribes twice makes a count too high (only costs encoding); one that sends
+   * unsubscriptions it never subscribed could make it too low, but only for a topic it knows,
+   * that is as a member, and the other members then get those messages from history.
+   */
+  private readonly counts = new Map<string, number>();
+  private refusedTotal = 0;
+  private refusedSinceReport = 0;
+  private reportTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   endpoint = "";
 
-  /** With `keys`, a CURVE server socket (the group server's keypair); without, plain text. */
-  constructor(
-    private readonly log: (line: string) => void = () => {},
-    keys?: KeyPair,
-  ) {
-    this.socket = new zmq.XPublisher({
+  constructor(options: EventPublisherOptions) {
+    this.socket = new ManualPublisher({
       linger: 0,
       // Events waiting for one subscriber; beyond this ZeroMQ drops that subscriber's events (it
       // sees a jump in seq and fills it from history) instead of buffering without bound.
@@ -47,13 +94,15 @@ export class EventPublisher {
       // its connection. (A SUB socket replays its subscriptions when it reconnects, so a peer that
       // subscribed to a longer topic is dropped again each time: gm's EventStream refuses to.)
       maxMessageSize: Limits.subscriptionBytes,
-      // Every subscription reaches us, also a repeated one (a reconnected subscriber's hello); an
-      // unsubscription only when the last subscriber of that topic is gone (or disconnected).
+      manual: true,
+      // Every subscription and unsubscription reaches us (manual mode passes them all up anyway).
       verbosity: "allSubs",
       ...HEARTBEAT,
       sendTimeout: 0,
-      ...serverOptions(keys),
+      ...serverOptions(options.keys),
     });
+    this.accepts = options.accepts;
+    this.log = options.log ?? (() => {});
     this.outbox = new Outbox(this.socket, (err) => this.log(`publish failed: ${String(err)}`));
   }
 
@@ -66,9 +115,25 @@ export class EventPublisher {
 
   /** Whether an event on this topic would reach anyone now. */
   wanted(topic: string): boolean {
-    if (this.exact.has(topic)) return true;
-    for (const prefix of this.partial) if (topic.startsWith(prefix)) return true;
-    return false;
+    return (this.counts.get(topic) ?? 0) > 0;
+  }
+
+  /** Applied subscriptions of this topic not yet cancelled (see `counts`). */
+  subscribers(topic: string): number {
+    return this.counts.get(topic) ?? 0;
+  }
+
+  /** Subscriptions refused since the start (never applied: nothing is delivered on them). */
+  get refused(): number {
+    return this.refusedTotal;
+  }
+
+  /**
+   * Forgets a topic the owner no longer accepts: it is not wanted any more, and the
+   * unsubscriptions of its remaining subscribers change nothing.
+   */
+  retire(topic: string): void {
+    this.counts.delete(topic);
   }
 
   /**
@@ -82,32 +147,80 @@ export class EventPublisher {
   private async receiveLoop(): Promise<void> {
     try {
       for await (const [frame] of this.socket) {
-        if (frame === undefined || frame.length === 0) continue;
-        if (frame[1] === HELLO_FIRST_BYTE) {
-          const bytes = frame.length - 1;
-          if (frame[0] !== SUBSCRIBE || bytes < Topic.helloMinBytes || bytes > Topic.helloMaxBytes) continue;
-          // A space or LF would end the topic early in the event's header: not a hello topic.
-          if (frame.indexOf(0x20) > 0 || frame.indexOf(0x0a) > 0) continue;
-          // Answers go before queued events, so a joiner is not kept waiting behind a burst.
-          this.outbox.push([Buffer.concat([frame.subarray(1), HELLO_REST])]);
-          continue;
-        }
-        const topic = frame.toString("latin1", 1);
-        const set = topic.length === Topic.groupLength ? this.exact : this.partial;
-        if (frame[0] === SUBSCRIBE) set.add(topic);
-        else if (frame[0] === UNSUBSCRIBE) set.delete(topic);
+        // Nothing may come between receiving a subscription and applying it: see ManualPublisher.
+        if (frame !== undefined && frame.length > 0) this.onSubscription(frame);
       }
     } catch (err) {
       if (!this.socket.closed) this.log(`events loop stopped: ${String(err)}`);
     }
   }
 
+  private onSubscription(frame: Buffer): void {
+    const topic = frame.subarray(1);
+    if (frame[0] === UNSUBSCRIBE) {
+      // Also when it was never applied (then libzmq finds nothing to remove); after a disconnect
+      // there is no last pipe and this does nothing.
+      this.socket.cancel(topic);
+      const name = topic.toString("latin1");
+      const count = this.counts.get(name) ?? 0;
+      if (count > 0) this.counts.set(name, count - 1);
+      return;
+    }
+    if (frame[0] !== SUBSCRIBE) return;
+    if (frame[1] === HELLO_FIRST_BYTE) {
+      if (!isHelloTopic(topic)) {
+        this.refuse();
+        return;
+      }
+      this.socket.apply(topic);
+      // Answers go before queued events, so a joiner is not kept waiting behind a burst.
+      this.outbox.push([Buffer.concat([topic, HELLO_REST])]);
+      return;
+    }
+    const name = topic.toString("latin1");
+    if (topic.length === 0 || !this.accepts(name)) {
+      this.refuse();
+      return;
+    }
+    this.socket.apply(topic);
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+
+  /** Counts a refused subscription; one log line per REFUSALS_REPORT_MS sums them up. */
+  private refuse(): void {
+    this.refusedTotal++;
+    this.refusedSinceReport++;
+    if (this.reportTimer !== undefined) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = undefined;
+      const n = this.refusedSinceReport;
+      this.refusedSinceReport = 0;
+      this.log(
+        `events: refused ${n} subscription${n === 1 ? "" : "s"} in the last ${REFUSALS_REPORT_MS / 1000} s ` +
+          "(not a current group topic nor a valid hello topic)",
+      );
+    }, REFUSALS_REPORT_MS);
+    this.reportTimer.unref();
+  }
+
   /** Lets queued events go out (up to `graceMs`), then closes the socket. */
   async close(graceMs = 500): Promise<void> {
     if (this.socket.closed) return;
+    clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
     await this.outbox.flushed(graceMs);
     this.socket.linger = 100;
     this.socket.close();
     await this.loop;
   }
+}
+
+/** A hello topic: H and 1 to 63 more bytes, no space or LF (which would end it early in a header). */
+function isHelloTopic(topic: Buffer): boolean {
+  return (
+    topic.length >= Topic.helloMinBytes &&
+    topic.length <= Topic.helloMaxBytes &&
+    !topic.includes(0x20) &&
+    !topic.includes(0x0a)
+  );
 }

@@ -7,8 +7,15 @@ import { decodeEvent, encodeEvent } from "../../src/protocol/codec.js";
 
 const LOOPBACK = "tcp://127.0.0.1:*";
 
-async function publisher(t: TestContext, endpoint = LOOPBACK): Promise<EventPublisher> {
-  const p = new EventPublisher();
+/** Group topics in these tests: any topic of M and at least one more byte (a server gives fixed ones). */
+const anyGroupTopic = (topic: string) => topic.length > 1 && topic.startsWith("M");
+
+async function publisher(
+  t: TestContext,
+  endpoint = LOOPBACK,
+  accepts: (topic: string) => boolean = anyGroupTopic,
+): Promise<EventPublisher> {
+  const p = new EventPublisher({ accepts });
   await p.listen(endpoint);
   t.after(() => p.close(0));
   return p;
@@ -92,7 +99,7 @@ describe("EventPublisher + EventStream", () => {
   });
 
   test("a publisher restarted on the same endpoint: onReconnect fires and events flow again", async (t) => {
-    const first = new EventPublisher();
+    const first = new EventPublisher({ accepts: anyGroupTopic });
     const endpoint = await first.listen(LOOPBACK);
     let reconnects = 0;
     const { s, got, until } = stream(t, endpoint, { onReconnect: () => reconnects++ });
@@ -199,26 +206,116 @@ describe("EventPublisher + EventStream", () => {
     const b = stream(t, pub.endpoint);
     assert.equal(await a.s.add(group, "g", 5000), true);
     assert.equal(await b.s.add(group, "g", 5000), true);
+    assert.equal(pub.subscribers(group), 2);
     assert.equal(pub.wanted(group), true);
     assert.equal(pub.wanted(other), false);
-    const until = async (done: () => boolean) => {
-      const deadline = Date.now() + 5000;
-      while (!done()) {
-        assert.ok(Date.now() < deadline, "timed out");
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
     await a.s.close();
-    // b still subscribes; once b's unsubscription has arrived too, nobody does.
+    // libzmq passes up a disconnected peer's subscriptions as unsubscriptions, also while b
+    // still subscribes to the same topic: the count goes down by one, not to zero.
+    await waitFor(() => pub.subscribers(group) === 1);
     assert.equal(pub.wanted(group), true);
+    // An explicit unsubscription is counted once: not again when b disconnects later.
     b.s.remove(group);
-    await until(() => !pub.wanted(group));
+    await waitFor(() => !pub.wanted(group));
+    await b.s.close();
 
-    // A subscription to a prefix (here: everything) makes every topic wanted.
+    // A subscription to everything (or any prefix) is refused: it makes nothing wanted, and the
+    // unsubscriptions passed up when that peer disconnects leave the counts at zero.
     const all = new zmq.Subscriber({ linger: 0 });
     t.after(() => all.close());
     all.connect(pub.endpoint);
     all.subscribe();
-    await until(() => pub.wanted(other) && pub.wanted(group));
+    all.subscribe("M");
+    all.subscribe("Hall/");
+    assert.equal(decodeEvent(await all.receive()).type, "event"); // the HELLO: both were handled
+    assert.equal(pub.wanted(other), false);
+    assert.equal(pub.wanted(group), false);
+    assert.equal(pub.refused, 2);
+  });
+});
+
+/** A raw SUB socket that records every event it receives, in order. */
+function rawSubscriber(t: TestContext, endpoint: string) {
+  const socket = new zmq.Subscriber({ linger: 0 });
+  t.after(() => socket.close());
+  socket.connect(endpoint);
+  const got: Array<{ topic: string; kind: string; body: unknown }> = [];
+  void (async () => {
+    try {
+      for await (const frames of socket) {
+        const e = decodeEvent(frames);
+        if (e.type === "event") got.push({ topic: e.topic, kind: e.kind, body: e.body });
+      }
+    } catch {
+      // closed
+    }
+  })();
+  /** Subscribes to a fresh hello topic and resolves with everything received up to its HELLO. */
+  let n = 0;
+  const sync = async (): Promise<Array<{ topic: string; kind: string }>> => {
+    const hello = `Hsync/${++n}/`;
+    socket.subscribe(hello);
+    await waitFor(() => got.some((e) => e.topic === hello));
+    socket.unsubscribe(hello);
+    return got.splice(0, got.findIndex((e) => e.topic === hello) + 1);
+  };
+  return { socket, got, sync };
+}
+
+async function waitFor(done: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("EventPublisher: only subscriptions to accepted topics are applied", () => {
+  test('a peer subscribed to "", "M", an unknown topic and a hello topic gets its HELLOs and no event', async (t) => {
+    const group = `M${"a".repeat(36)}`;
+    const topics = new Set([group]);
+    const pub = await publisher(t, LOOPBACK, (topic) => topics.has(topic));
+    const member = stream(t, pub.endpoint);
+    assert.equal(await member.s.add(group, "g", 5000), true);
+
+    const attacker = rawSubscriber(t, pub.endpoint);
+    attacker.socket.subscribe("");
+    attacker.socket.subscribe("M");
+    attacker.socket.subscribe(`M${"a".repeat(35)}`); // a prefix of the group's topic
+    attacker.socket.subscribe(`M${"b".repeat(36)}`); // unknown
+    attacker.socket.subscribe("Hattacker/");
+    await waitFor(() => attacker.got.length === 1);
+    assert.deepEqual(attacker.got.splice(0), [{ topic: "Hattacker/", kind: "HELLO", body: {} }]);
+    assert.equal(pub.refused, 4);
+
+    for (let seq = 1; seq <= 3; seq++) pub.publish(encodeEvent(group, "MESSAGE", { seq }));
+    await member.until(() => member.got.length === 3);
+    // Those events were copied to every matching connection when they were sent; a HELLO
+    // answered after that, on the attacker's connection, would come after any of them.
+    assert.deepEqual(await attacker.sync(), [{ topic: "Hsync/1/", kind: "HELLO", body: {} }]);
+  });
+
+  test("a retired topic: no new subscription to it is applied", async (t) => {
+    const old = `M${"r".repeat(36)}`;
+    const topics = new Set([old]);
+    const pub = await publisher(t, LOOPBACK, (topic) => topics.has(topic));
+    const before = rawSubscriber(t, pub.endpoint);
+    before.socket.subscribe(old);
+    assert.equal((await before.sync()).length, 1);
+    assert.equal(pub.subscribers(old), 1);
+
+    topics.delete(old);
+    pub.retire(old);
+    assert.equal(pub.wanted(old), false, "a retired topic is wanted by nobody");
+    const after = rawSubscriber(t, pub.endpoint);
+    after.socket.subscribe(old);
+    assert.equal((await after.sync()).length, 1, "subscribed (and refused) before what follows");
+    assert.equal(pub.refused, 1);
+
+    // Only to show what the subscription applied before still does: the owner publishes nothing
+    // on a retired topic.
+    pub.publish(encodeEvent(old, "MESSAGE", { seq: 1 }));
+    await waitFor(() => before.got.length === 1);
+    assert.deepEqual(await after.sync(), [{ topic: "Hsync/2/", kind: "HELLO", body: {} }]);
   });
 });
