@@ -337,9 +337,7 @@ export class GmClient {
     const followed = this.followed.get(feed.group);
     if (followed?.feed !== feed) return Promise.resolve(false);
     const current = followed.listening;
-    if (current !== undefined && (current.stream.endpoint !== sub.events || current.topic !== sub.topic)) {
-      this.unlisten(followed);
-    }
+    if (current !== undefined && current.stream.endpoint !== sub.events) this.unlisten(followed);
     let stream = this.streams.get(sub.events);
     const security = this.security(this.profile.data.groups[feed.group]?.key, sub.events);
     if (stream !== undefined && stream.serverKey !== security?.serverKey) {
@@ -362,7 +360,13 @@ export class GmClient {
       this.streams.set(sub.events, stream);
     }
     followed.listening = { stream, topic: sub.topic };
-    return stream.add(sub.topic, feed.group, timeoutMs);
+    const added = stream.add(sub.topic, feed.group, timeoutMs);
+    // A new topic on the same stream (the old one was retired): subscribed to the new one first,
+    // so the stream stays open; events still queued on the old one are dropped, history has them.
+    if (current !== undefined && current.stream === stream && current.topic !== sub.topic) {
+      stream.remove(current.topic);
+    }
+    return added;
   }
 
   private unlisten(followed: Followed): void {
@@ -379,8 +383,16 @@ export class GmClient {
   private onEvent(group: string, kind: string, body: unknown): void {
     const followed = this.followed.get(group);
     if (followed === undefined) return;
-    if (kind === EventKind.Message) followed.feed.receive(body as StoredMessage);
-    else if (kind === EventKind.Left && (body as { user?: unknown }).user === this.user && !followed.leaving) {
+    if (kind === EventKind.Message) {
+      followed.feed.receive(body as StoredMessage);
+      return;
+    }
+    if (kind !== EventKind.Left) return;
+    if ((body as { user?: unknown }).user !== this.user) {
+      // Another member left: the server retired this topic and publishes on a new one from now
+      // on (PROTOCOL.md §LEAVE). SUBSCRIBE for it at once; what came meanwhile is in history.
+      followed.feed.resume();
+    } else if (!followed.leaving) {
       followed.feed.end(
         new GmError(
           ErrorCode.NotMember,

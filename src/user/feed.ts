@@ -32,16 +32,17 @@ export interface FeedSource {
  * The feed's state, one at a time:
  *
  * ```
- * starting ──▶ catching-up ──▶ live | polling ──(gap, reconnect, timer)──▶ catching-up
+ * starting ──▶ catching-up ──▶ live | polling ──(gap, reconnect, new topic, timer)──▶ catching-up
  *                   │                                                            │
  *                   └────(a request failed)──▶ reconnecting ──(retry, reconnect)─┘
  * any ──(stop, LEFT, NOT_MEMBER, UNKNOWN_GROUP)──▶ ended
  * ```
  * - `starting`: first SUBSCRIBE, live subscription and requested history; `start()` rejects if
  *   they fail. Live events are buffered.
- * - `catching-up`: paging history after the last delivered message (after a gap, a reconnect, the
- *   periodic check, or the start), SUBSCRIBEing first unless it only fills a gap. Events are
- *   buffered; it goes round again while the buffer still has a gap or a reconnect came meanwhile.
+ * - `catching-up`: paging history after the last delivered message (after a gap, a reconnect, a
+ *   new topic, the periodic check, or the start), SUBSCRIBEing first unless it only fills a gap.
+ *   Events are buffered; it goes round again while the buffer still has a gap or a reconnect (or
+ *   new topic) came meanwhile.
  * - `live`: caught up, and the publisher confirmed the subscription: in-order events are delivered
  *   at once, a jump in seq starts a catch-up. Checks in every `refresh` ms.
  * - `polling`: like live, but the publisher did not confirm the subscription (its port may be
@@ -106,6 +107,8 @@ const isFinal = (err: unknown): err is GmError =>
  */
 export class Feed {
   private state: State = { name: "starting" };
+  /** A resume came while starting: the first catch-up checks in again. */
+  private resumedWhileStarting = false;
   private last = 0;
   private buffer: StoredMessage[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -151,7 +154,7 @@ export class Feed {
       throw err;
     }
     if (this.isEnded()) return;
-    this.state = { name: "catching-up", from: "starting", recheck: false };
+    this.state = { name: "catching-up", from: "starting", recheck: this.resumedWhileStarting };
     await this.catchUp(false, live);
   }
 
@@ -168,10 +171,14 @@ export class Feed {
     if (s === "live" || s === "polling") this.catchUpFrom(s, false);
   }
 
-  /** The connection to the group server or its publisher came back: check in and fill the gap. */
+  /**
+   * Check in and fill the gap: the connection to the group server or its publisher came back, or
+   * the group's topic was retired (a LEFT naming another member) and a new one must be asked for.
+   */
   resume(): void {
     const s = this.state;
-    if (s.name === "catching-up") s.recheck = true;
+    if (s.name === "starting") this.resumedWhileStarting = true;
+    else if (s.name === "catching-up") s.recheck = true;
     else if (s.name === "live" || s.name === "polling" || s.name === "reconnecting") this.catchUpFrom(s.name, true);
   }
 

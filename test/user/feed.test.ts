@@ -278,6 +278,26 @@ describe("Feed", () => {
     assert.deepEqual(source.calls.slice(requests, requests + 2), ["subscribe", `listen ${source.events}`]);
   });
 
+  test("a resume while starting (a topic retired meanwhile) makes the start check in again", async () => {
+    const source = new FakeSource();
+    source.store(1);
+    let release = () => {};
+    source.hold = new Promise<void>((r) => {
+      release = r;
+    });
+    const f = follower(source);
+    const started = f.feed.start();
+    assert.equal(f.feed.status, "starting");
+    f.feed.resume();
+    source.hold = undefined;
+    release();
+    source.store(2); // stored after the first SUBSCRIBE's topic was retired
+    await started;
+    assert.equal(source.calls.filter((c) => c === "subscribe").length, 2, "checked in again before going live");
+    assert.deepEqual(f.seqs, [1, 2]);
+    assert.equal(f.feed.status, "live");
+  });
+
   test("an unconfirmed live subscription is reported, and so is its return", async () => {
     const source = new FakeSource();
     source.confirm = false;
