@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { advertisedEndpoint, eventsBindEndpoint } from "../net/endpoint.js";
 import { EventPublisher } from "../net/publisher.js";
 import { type Handler, RpcServer, type SignedRequest } from "../net/rpc-server.js";
@@ -63,9 +64,9 @@ export interface GroupDetails {
  */
 export class GroupServer {
   private registrar: Registrar | undefined;
-  /** Each group's topic on the events socket. */
+  /** Each group's current topic on the events socket: secret, given only to members. */
   private readonly topics = new Map<string, string>();
-  /** The same topics, as the events socket checks a subscription against them. */
+  /** The same topics, the only ones the events socket applies a subscription to. */
   private readonly accepted = new Set<string>();
   endpoint = "";
   address = "";
@@ -86,11 +87,23 @@ export class GroupServer {
       log,
       ...(keys !== undefined && { keys }),
     });
-    for (const s of stores.values()) {
-      const topic = Topic.groupPrefix + s.id;
-      this.topics.set(s.name, topic);
-      this.accepted.add(topic);
+    for (const s of stores.values()) this.newTopic(s.name);
+  }
+
+  /**
+   * Gives a group a fresh secret topic (PROTOCOL.md §SUBSCRIBE): at the start, and after a member
+   * left. The old one is retired: no new subscription to it is applied and nothing more is
+   * published on it, so a former member still subscribed to it receives nothing after leaving.
+   */
+  private newTopic(group: string): void {
+    const old = this.topics.get(group);
+    if (old !== undefined) {
+      this.accepted.delete(old);
+      this.publisher.retire(old);
     }
+    const topic = Topic.groupPrefix + randomBytes(Topic.secretBytes).toString("base64url");
+    this.topics.set(group, topic);
+    this.accepted.add(topic);
   }
 
   /** Opens the stores, binds, and registers with the directory (waiting for its first answer). */
@@ -234,8 +247,12 @@ export class GroupServer {
     const user = this.user(request);
     this.log(`LEAVE REQUEST FROM ${user}`);
     const { left } = store.members.has(user) ? await store.leave(user) : { left: false };
-    // Tells that user's followers (on any connection) to stop; they get nothing published after this.
-    if (left) this.publish(store.name, EventKind.Left, { user });
+    if (left) {
+      // The last event on this topic: it tells that user's followers (on any connection) to
+      // stop, and the other members to SUBSCRIBE for the new topic.
+      this.publish(store.name, EventKind.Left, { user });
+      this.newTopic(store.name);
+    }
     return { group: store.name, members: store.members.size, left };
   }
 

@@ -36,9 +36,14 @@ export const EventKind = {
 
 /** Topics on the events socket: the first word of every event's header, what SUB sockets match. */
 export const Topic = {
-  /** A group's topic is this letter and the group's id (a uuid: 36 characters, so no topic is a prefix of another). */
+  /**
+   * A group's topic is this letter and 36 random base64url characters (Topic.secretBytes random
+   * bytes): secret, given only to members, replaced whenever a member leaves. All have the same
+   * length, so no topic is a prefix of another.
+   */
   groupPrefix: "M",
   groupLength: 37,
+  secretBytes: 27,
   /** Hello topics are this letter and 1 to 63 more bytes of the subscriber's choosing (no space, no LF). */
   helloPrefix: "H",
   helloMinBytes: 2,

@@ -233,10 +233,12 @@ describe("GroupServer on the memory store: HISTORY, INFO, SUBSCRIBE, PING", () =
     assert.deepEqual(sub, {
       group: "general",
       events: s.server.events,
-      topic: `M${s.idOf("general")}`,
+      topic: sub.topic,
       last: 1,
       refresh: sub.refresh,
     });
+    assert.match(sub.topic, /^M[A-Za-z0-9_-]{36}$/, "M and 36 base64url characters");
+    assert.ok(!sub.topic.includes(s.idOf("general")), "not derived from the group's public id");
     assert.ok(sub.refresh > 0);
     await assert.rejects(s.request("SUBSCRIBE", { group: "general", user: randomUUID() }), { code: "NOT_MEMBER" });
 
@@ -263,6 +265,26 @@ describe("GroupServer on the memory store: HISTORY, INFO, SUBSCRIBE, PING", () =
       { type: "event", topic: sub.topic, kind: "LEFT", body: { user: ana } },
     ]);
   });
+
+  test("each group has its own topic; a LEAVE that removed a member replaces it, one that did not keeps it", async (t) => {
+    const s = await serve(t);
+    const [ana, bo] = [randomUUID(), randomUUID()];
+    await member(s, "general", ana, "Ana");
+    await member(s, "general", bo, "Bo");
+    await member(s, "random", bo, "Bo");
+    const topic = async (group: string) => (await s.request<{ topic: string }>("SUBSCRIBE", { group, user: bo })).topic;
+    const [general, random] = [await topic("general"), await topic("random")];
+    assert.notEqual(general, random);
+    assert.equal(await topic("general"), general, "the same until someone leaves");
+
+    await s.request("LEAVE", { group: "general", user: randomUUID() }); // left: false
+    assert.equal(await topic("general"), general);
+    await s.request("LEAVE", { group: "general", user: ana });
+    const next = await topic("general");
+    assert.notEqual(next, general);
+    assert.match(next, /^M[A-Za-z0-9_-]{36}$/);
+    assert.equal(await topic("random"), random, "another group's topic is not affected");
+  });
 });
 
 describe("GroupServer.start and its store factory", () => {
@@ -276,6 +298,7 @@ describe("GroupServer.start and its store factory", () => {
     t.after(() => client.close());
     await client.request("JOIN", { group: "general", user: ana, name: "Ana" });
     await client.request("SEND", { group: "general", user: ana, id: randomUUID(), text: "one" });
+    const oldTopic = (await client.request<{ topic: string }>("SUBSCRIBE", { group: "general", user: ana })).topic;
     const [before] = first.details();
     // While it runs, a second server cannot hold the same group.
     await assert.rejects(GroupServer.start({ names: ["general"], bind: LOOPBACK, openStore: stores }), {
@@ -293,6 +316,8 @@ describe("GroupServer.start and its store factory", () => {
     });
     const next = await s.request<AppendResult>("SEND", { group: "general", user: ana, id: randomUUID(), text: "two" });
     assert.equal(next.seq, 2);
+    const { topic } = await s.request<{ topic: string }>("SUBSCRIBE", { group: "general", user: ana });
+    assert.notEqual(topic, oldTopic, "a new topic for each run of the server");
   });
 
   test("the factory may be async; when it refuses a group, the stores already opened are closed", async (t) => {
