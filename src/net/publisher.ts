@@ -14,7 +14,7 @@ const HELLO_FIRST_BYTE = Topic.helloPrefix.charCodeAt(0);
 /** A HELLO event is the subscribed hello topic, byte for byte, and then this. */
 const HELLO_REST = Buffer.from(encodeEvent("", EventKind.Hello, {})[0] as string);
 /** Refused subscriptions are logged as one summary line per this many ms at most. */
-export const REFUSALS_REPORT_MS = 60_000;
+const REFUSALS_REPORT_MS = 60_000;
 
 /**
  * An XPUB socket in manual mode (ZMQ_XPUB_MANUAL): a subscription a peer sends is only passed up
@@ -42,6 +42,8 @@ export interface EventPublisherOptions {
   readonly log?: (line: string) => void;
   /** The group server's keypair: a CURVE server socket. Without it, plain text. */
   readonly keys?: KeyPair;
+  /** At most one log line summing up refused subscriptions per this many ms (default a minute). */
+  readonly refusalsReportMs?: number;
 }
 
 /**
@@ -65,6 +67,7 @@ export class EventPublisher {
   private readonly outbox: Outbox;
   private readonly accepts: (topic: string) => boolean;
   private readonly log: (line: string) => void;
+  private readonly reportMs: number;
   /**
    * Applied subscriptions of each accepted topic, not yet cancelled. libzmq 4.3.5 in manual mode
    * passes up an unsubscription for every topic a peer had subscribed to (applied or not) when
@@ -103,6 +106,7 @@ export class EventPublisher {
     });
     this.accepts = options.accepts;
     this.log = options.log ?? (() => {});
+    this.reportMs = options.refusalsReportMs ?? REFUSALS_REPORT_MS;
     this.outbox = new Outbox(this.socket, (err) => this.log(`publish failed: ${String(err)}`));
   }
 
@@ -186,7 +190,7 @@ export class EventPublisher {
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
   }
 
-  /** Counts a refused subscription; one log line per REFUSALS_REPORT_MS sums them up. */
+  /** Counts a refused subscription; one log line per `reportMs` sums them up. */
   private refuse(): void {
     this.refusedTotal++;
     this.refusedSinceReport++;
@@ -196,10 +200,10 @@ export class EventPublisher {
       const n = this.refusedSinceReport;
       this.refusedSinceReport = 0;
       this.log(
-        `events: refused ${n} subscription${n === 1 ? "" : "s"} in the last ${REFUSALS_REPORT_MS / 1000} s ` +
+        `events: refused ${n} subscription${n === 1 ? "" : "s"} in the last ${this.reportMs / 1000} s ` +
           "(not a current group topic nor a valid hello topic)",
       );
-    }, REFUSALS_REPORT_MS);
+    }, this.reportMs);
     this.reportTimer.unref();
   }
 

@@ -295,6 +295,27 @@ describe("EventPublisher: only subscriptions to accepted topics are applied", ()
     assert.deepEqual(await attacker.sync(), [{ topic: "Hsync/1/", kind: "HELLO", body: {} }]);
   });
 
+  test("refusals are summed up in one log line per interval, not one line each", async (t) => {
+    const lines: string[] = [];
+    const pub = new EventPublisher({ accepts: () => false, log: (l) => lines.push(l), refusalsReportMs: 50 });
+    await pub.listen(LOOPBACK);
+    t.after(() => pub.close(0));
+    const attacker = rawSubscriber(t, pub.endpoint);
+    for (let i = 0; i < 100; i++) attacker.socket.subscribe(`M${i}`);
+    attacker.socket.subscribe("");
+    await attacker.sync();
+    assert.equal(pub.refused, 101);
+    // Usually one line for all 101; a slow machine may split them across intervals.
+    const counted = () =>
+      lines.reduce(
+        (n, line) => n + Number(/^events: refused (\d+) subscriptions? in the last 0\.05 s /.exec(line)?.[1]),
+        0,
+      );
+    await waitFor(() => counted() >= 101);
+    assert.equal(counted(), 101, lines.join("\n"));
+    assert.ok(lines.length <= 5, `${lines.length} lines for 101 refusals`);
+  });
+
   test("a retired topic: no new subscription to it is applied", async (t) => {
     const old = `M${"r".repeat(36)}`;
     const topics = new Set([old]);
