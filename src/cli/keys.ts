@@ -29,6 +29,19 @@ export const serverKeyFlag = () =>
     helpGroup: "SECURITY",
   });
 
+/** `--deny-key`: keys the server's ZAP handler refuses at the handshake. */
+export const denyKeyFlag = () =>
+  Flags.string({
+    description: "refuse connections from this public key at the CURVE handshake (repeat for several)",
+    multiple: true,
+    helpGroup: "SECURITY",
+  });
+
+/** The keys of --deny-key, checked. */
+export function deniedKeys(values: readonly string[] | undefined): Key[] {
+  return (values ?? []).map((k) => UsageError.check(() => parseKey(k, "--deny-key")));
+}
+
 export const INSECURE_WARNING =
   "warning: --insecure: traffic is plain text and requests are not authenticated; anyone who can reach these ports can read everything and act as anyone";
 

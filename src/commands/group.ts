@@ -3,6 +3,8 @@ import chalk from "chalk";
 import { dataDirFlag, quietFlag } from "../cli/flags.js";
 import {
   announceLocally,
+  deniedKeys,
+  denyKeyFlag,
   directoryKey,
   INSECURE_WARNING,
   insecureFlag,
@@ -48,6 +50,7 @@ export default class Group extends ServerCommand<typeof Group> {
       description: `message server to register with [default: $GM_SERVER or ${DEFAULT_SERVER}]`,
     }),
     "server-key": serverKeyFlag(),
+    "deny-key": denyKeyFlag(),
     "data-dir": dataDirFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
@@ -72,6 +75,7 @@ export default class Group extends ServerCommand<typeof Group> {
       ...(flags.advertise !== undefined && { advertise: flags.advertise }),
       ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
       directory,
+      deny: deniedKeys(flags["deny-key"]),
       ...(keys && { keys, directoryKey: directoryKey(directory, { flag: flags["server-key"] }).key }),
       openStore: sqliteStores(dataDir),
       log: requests,

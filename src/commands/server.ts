@@ -1,6 +1,13 @@
 import { Flags } from "@oclif/core";
 import { dataDirFlag, directoryBindFlag, quietFlag } from "../cli/flags.js";
-import { announceLocally, INSECURE_WARNING, insecureFlag, serverKeyPair } from "../cli/keys.js";
+import {
+  announceLocally,
+  deniedKeys,
+  denyKeyFlag,
+  INSECURE_WARNING,
+  insecureFlag,
+  serverKeyPair,
+} from "../cli/keys.js";
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { UsageError } from "../protocol/errors.js";
 import { type Key, parseKey } from "../protocol/keys.js";
@@ -32,6 +39,7 @@ export default class Server extends ServerCommand<typeof Server> {
       multiple: true,
       helpGroup: "SECURITY",
     }),
+    "deny-key": denyKeyFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
   };
@@ -60,7 +68,8 @@ export default class Server extends ServerCommand<typeof Server> {
       ...(allowed !== undefined && { allowedKeys: new Set<Key>(allowed) }),
     });
     directory.sweepEvery();
-    const rpc = new RpcServer({ handlers: directory.handlers, log, ...(keys && { keys }) });
+    const deny = deniedKeys(flags["deny-key"]);
+    const rpc = new RpcServer({ handlers: directory.handlers, log, deny, ...(keys && { keys }) });
     const endpoint = await rpc.listen(bindEndpoint(flags.bind));
     if (keys !== undefined) announceLocally(endpoint, keys.publicKey);
     this.log(

@@ -38,6 +38,8 @@ export interface GroupServerOptions {
   readonly keys?: KeyPair;
   /** The directory's public key; needed with `keys` and `directory`. */
   readonly directoryKey?: Key;
+  /** Keys refused at the CURVE handshake, on both sockets. */
+  readonly deny?: readonly Key[];
   /**
    * Opens each group's store: sqlite.ts's `sqliteStores(dataDir)` in the commands, memory.ts's
    * `memoryStores()` in handler tests. The server closes each store it opened.
@@ -80,11 +82,13 @@ export class GroupServer {
     private readonly rpc: RpcServer,
     private readonly log: Logger,
     keys?: KeyPair,
+    deny: readonly Key[] = [],
   ) {
     // Only a current group topic is ever applied: no other subscription receives anything.
     this.publisher = new EventPublisher({
       accepts: (topic) => this.accepted.has(topic),
       log,
+      deny,
       ...(keys !== undefined && { keys }),
     });
     for (const s of stores.values()) this.newTopic(s.name);
@@ -123,8 +127,9 @@ export class GroupServer {
       throw err;
     }
     const handlers: Record<string, Handler> = {};
-    const rpc = new RpcServer({ handlers, log, ...(options.keys && { keys: options.keys }) });
-    const server = new GroupServer(stores, rpc, log, options.keys);
+    const deny = options.deny ?? [];
+    const rpc = new RpcServer({ handlers, log, deny, ...(options.keys && { keys: options.keys }) });
+    const server = new GroupServer(stores, rpc, log, options.keys, deny);
     const publisher = server.publisher;
     Object.assign(handlers, server.handlers());
     try {

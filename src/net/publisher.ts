@@ -1,9 +1,10 @@
 import * as zmq from "zeromq";
 import { EventKind, encodeEvent, type Frame, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
-import type { KeyPair } from "../protocol/keys.js";
+import type { Key, KeyPair } from "../protocol/keys.js";
 import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
 import { serverOptions } from "./security.js";
+import { openZapGate, type ZapGate } from "./zap.js";
 
 const SUBSCRIBE = 1;
 const UNSUBSCRIBE = 0;
@@ -42,6 +43,8 @@ export interface EventPublisherOptions {
   readonly log?: (line: string) => void;
   /** The group server's keypair: a CURVE server socket. Without it, plain text. */
   readonly keys?: KeyPair;
+  /** Keys whose CURVE handshake the process's ZAP handler refuses (`--deny-key`). */
+  readonly deny?: readonly Key[];
   /** At most one log line summing up refused subscriptions per this many ms (default a minute). */
   readonly refusalsReportMs?: number;
 }
@@ -64,6 +67,9 @@ export interface EventPublisherOptions {
  */
 export class EventPublisher {
   private readonly socket: ManualPublisher;
+  private readonly keyed: boolean;
+  private readonly deny: readonly Key[];
+  private gate: ZapGate | undefined;
   private readonly outbox: Outbox;
   private readonly accepts: (topic: string) => boolean;
   private readonly log: (line: string) => void;
@@ -104,6 +110,8 @@ export class EventPublisher {
       sendTimeout: 0,
       ...serverOptions(options.keys),
     });
+    this.keyed = options.keys !== undefined;
+    this.deny = options.deny ?? [];
     this.accepts = options.accepts;
     this.log = options.log ?? (() => {});
     this.reportMs = options.refusalsReportMs ?? REFUSALS_REPORT_MS;
@@ -112,7 +120,14 @@ export class EventPublisher {
 
   /** Binds; resolves with the bound endpoint (the real port for `:*`). */
   async listen(endpoint: string): Promise<string> {
-    this.endpoint = await bindSocket(this.socket, endpoint);
+    // ZAP first: no handshake may reach the socket before the handler is there to decide on it.
+    if (this.keyed) this.gate = await openZapGate(this.deny, (l) => this.log(l));
+    try {
+      this.endpoint = await bindSocket(this.socket, endpoint);
+    } catch (err) {
+      await this.gate?.release();
+      throw err;
+    }
     this.loop = this.receiveLoop();
     return this.endpoint;
   }
@@ -216,6 +231,7 @@ export class EventPublisher {
     this.socket.linger = 100;
     this.socket.close();
     await this.loop;
+    await this.gate?.release();
   }
 }
 

@@ -15,6 +15,7 @@ import { isKey, type Key, type KeyPair, ProofVerifier } from "../protocol/keys.j
 import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
 import { serverOptions } from "./security.js";
+import { openZapGate, type ZapGate } from "./zap.js";
 
 /**
  * A request whose signer is known: `peer` is the public key its proof was made with and `peerId`
@@ -32,6 +33,8 @@ export interface RpcServerOptions {
    * `key` and `proof` (PROTOCOL.md §12); without it, plain text and no proofs (`--insecure`).
    */
   readonly keys?: KeyPair;
+  /** Keys whose CURVE handshake the process's ZAP handler refuses (`--deny-key`). */
+  readonly deny?: readonly Key[];
   /** Called with one line per malformed request or internal error. */
   readonly log?: (line: string) => void;
 }
@@ -44,6 +47,7 @@ export interface RpcServerOptions {
 export class RpcServer {
   private readonly socket: zmq.Router;
   private readonly verifier: ProofVerifier | undefined;
+  private gate: ZapGate | undefined;
   private readonly outbox: Outbox;
   private inFlight = 0;
   private closing = false;
@@ -70,7 +74,14 @@ export class RpcServer {
 
   /** Binds and starts serving; resolves with the bound endpoint (the real port for `:*`/`:0`). */
   async listen(endpoint: string): Promise<string> {
-    this.endpoint = await bindSocket(this.socket, endpoint);
+    // ZAP first: no handshake may reach the socket before the handler is there to decide on it.
+    if (this.options.keys !== undefined) this.gate = await openZapGate(this.options.deny ?? [], (l) => this.log(l));
+    try {
+      this.endpoint = await bindSocket(this.socket, endpoint);
+    } catch (err) {
+      await this.gate?.release();
+      throw err;
+    }
     this.loop = this.receiveLoop();
     return this.endpoint;
   }
@@ -163,5 +174,6 @@ export class RpcServer {
     this.socket.linger = Math.max(200, until - Date.now());
     this.socket.close();
     await this.loop;
+    await this.gate?.release();
   }
 }

@@ -1,0 +1,123 @@
+/**
+ * The ZAP handler (ZeroMQ RFC 27) of this process: libzmq asks it about every CURVE handshake on a
+ * socket with a ZAP domain (every gm server socket, security.ts), before the peer can send a single
+ * request. It allows every key except those a server was told to refuse (`--deny-key`), and logs
+ * refusals at most once a minute (with a count), so a flood of handshakes cannot flood the log.
+ * One handler serves every server in the process (`gm up` runs two): ZAP has one endpoint per
+ * ZeroMQ context.
+ */
+import * as zmq from "zeromq";
+import { type Key, z85Encode } from "../protocol/keys.js";
+import { keyFingerprint } from "./security.js";
+
+const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
+const REPORT_MS = 60_000;
+
+/** One server's use of the process's ZAP handler. */
+export interface ZapGate {
+  /** Handshakes this process's handler allowed and refused so far (all servers). */
+  readonly counts: () => { allowed: number; refused: number };
+  /** Stops using the handler (the last user closes it). */
+  release(): Promise<void>;
+}
+
+interface Handler {
+  readonly socket: zmq.Router;
+  readonly loop: Promise<void>;
+  /** Refused keys, each with the number of gates that refuse it. */
+  readonly denied: Map<Key, number>;
+  readonly logs: Set<(line: string) => void>;
+  users: number;
+  allowed: number;
+  refused: number;
+  unreported: number;
+  lastReport: number;
+}
+
+let shared: Promise<Handler> | undefined;
+
+async function start(): Promise<Handler> {
+  const socket = new zmq.Router({ linger: 0 });
+  await socket.bind(ZAP_ENDPOINT);
+  const h: Handler = {
+    socket,
+    loop: Promise.resolve(),
+    denied: new Map(),
+    logs: new Set(),
+    users: 0,
+    allowed: 0,
+    refused: 0,
+    unreported: 0,
+    lastReport: 0,
+  };
+  (h as { loop: Promise<void> }).loop = (async () => {
+    try {
+      for await (const frames of socket) answer(h, frames);
+    } catch {
+      // Closed.
+    }
+  })();
+  return h;
+}
+
+function answer(h: Handler, frames: Buffer[]): void {
+  // [routing id, empty, version, request id, domain, address, identity, mechanism, credentials…]
+  const [peer, empty, version, requestId, , address, , mechanism, credentials] = frames;
+  if (peer === undefined || empty === undefined || requestId === undefined) return;
+  if (version?.toString() !== "1.0") return; // RFC 27: not a request this handler understands
+  let status = "200";
+  let text = "OK";
+  let user = "";
+  if (mechanism?.toString() === "CURVE" && credentials?.length === 32) {
+    const key = z85Encode(credentials);
+    user = key;
+    if (h.denied.has(key)) {
+      status = "400";
+      text = "this key is not allowed here";
+      report(h, `key ${keyFingerprint(key)} from ${address?.toString("latin1") ?? "?"}`);
+    }
+  }
+  if (status === "200") h.allowed++;
+  h.socket.send([peer, empty, "1.0", requestId, status, text, user, ""]).catch(() => {});
+}
+
+function report(h: Handler, what: string): void {
+  h.refused++;
+  h.unreported++;
+  const now = Date.now();
+  if (now - h.lastReport < REPORT_MS) return;
+  const more = h.unreported > 1 ? ` (${h.unreported} refused handshakes since the last report)` : "";
+  for (const log of h.logs) log(`refused the handshake of ${what}${more}`);
+  h.unreported = 0;
+  h.lastReport = now;
+}
+
+/**
+ * Starts (or joins) the process's ZAP handler, refusing `deny` keys for as long as the gate is
+ * held. Call before binding the server's sockets, so that no handshake goes unchecked.
+ */
+export async function openZapGate(deny: readonly Key[], log: (line: string) => void): Promise<ZapGate> {
+  shared ??= start();
+  const h = await shared;
+  h.users++;
+  h.logs.add(log);
+  for (const k of deny) h.denied.set(k, (h.denied.get(k) ?? 0) + 1);
+  let released = false;
+  return {
+    counts: () => ({ allowed: h.allowed, refused: h.refused }),
+    release: async () => {
+      if (released) return;
+      released = true;
+      h.logs.delete(log);
+      for (const k of deny) {
+        const n = (h.denied.get(k) ?? 1) - 1;
+        if (n <= 0) h.denied.delete(k);
+        else h.denied.set(k, n);
+      }
+      if (--h.users > 0) return;
+      shared = undefined;
+      h.socket.close();
+      await h.loop;
+    },
+  };
+}
