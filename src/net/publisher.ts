@@ -102,7 +102,8 @@ export class EventPublisher {
       // Subscriptions are small: a larger incoming message is a misbehaving peer, and libzmq drops
       // its connection. (A SUB socket replays its subscriptions when it reconnects, so a peer that
       // subscribed to a longer topic is dropped again each time: gm's EventStream refuses to.)
-      maxMessageSize: Limits.subscriptionBytes,
+      // With CURVE the limit applies to the handshake too, and 256 bytes would drop every client.
+      maxMessageSize: options.keys === undefined ? Limits.subscriptionBytes : Limits.secureSubscriptionBytes,
       manual: true,
       // Every subscription and unsubscription reaches us (manual mode passes them all up anyway).
       verbosity: "allSubs",

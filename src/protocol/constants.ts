@@ -105,6 +105,12 @@ export const Limits = {
   bodyBytes: 512 * 1024,
   /** Largest subscription the events socket accepts, as it crosses the wire (Topic.subscriptionMaxBytes). */
   subscriptionBytes: 256,
+  /**
+   * The same limit on a CURVE events socket, where it also applies to the handshake: a SUB
+   * socket's INITIATE command is 260 bytes (241 and its metadata; a routing id adds up to 268
+   * more), and every later message crosses it inside a CURVE box, 33 bytes larger.
+   */
+  secureSubscriptionBytes: 600,
   /** Largest single frame the socket accepts at all; a larger one drops the connection. */
   frameBytes: 1024 * 1024,
   /** Request ids are 1 to 64 bytes. */
