@@ -49,6 +49,8 @@ export class RpcServer {
   private readonly verifier: ProofVerifier | undefined;
   private gate: ZapGate | undefined;
   private readonly outbox: Outbox;
+  /** Refused handshakes not yet logged, and the timer that logs them (one line a second at most). */
+  private refused = { count: 0, last: "", timer: undefined as NodeJS.Timeout | undefined };
   private inFlight = 0;
   private closing = false;
   private loop: Promise<void> | undefined;
@@ -69,6 +71,7 @@ export class RpcServer {
       ...serverOptions(options.keys),
     });
     this.verifier = options.keys === undefined ? undefined : new ProofVerifier(options.keys);
+    if (options.keys !== undefined) this.watchRefusals();
     this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`));
   }
 
@@ -88,6 +91,42 @@ export class RpcServer {
 
   private log(line: string): void {
     this.options.log?.(line);
+  }
+
+  /**
+   * Logs the connections a CURVE server refuses in the handshake (a plain-text peer, a client that
+   * expects another server key, bytes that are not ZMTP): the first at once, then one line a second
+   * with how many more, so a flood of them costs the log a line a second.
+   */
+  private watchRefusals(): void {
+    const refuse = (reason: string) => {
+      const r = this.refused;
+      r.last = reason;
+      if (r.timer !== undefined) {
+        r.count++;
+        return;
+      }
+      this.log(`refused a connection: ${reason}`);
+      r.timer = setTimeout(() => {
+        r.timer = undefined;
+        if (r.count > 0) this.log(`refused ${r.count} more connections in the last second (last: ${r.last})`);
+        r.count = 0;
+      }, 1000);
+      r.timer.unref();
+    };
+    const events = this.socket.events;
+    events.on("handshake:error:protocol", (e) => {
+      const code = (e.error as { code?: string } | undefined)?.code;
+      refuse(
+        code === "ERR_ZMTP_MECHANISM_MISMATCH"
+          ? "a peer without CURVE (a client running with --insecure?)"
+          : code === "ERR_ZMTP_CRYPTOGRAPHIC"
+            ? "a CURVE handshake that does not open with this server's key (the client expects another key)"
+            : `a broken handshake (${code ?? "protocol error"})`,
+      );
+    });
+    events.on("handshake:error:auth", () => refuse("a key the ZAP handler refused"));
+    events.on("handshake:error:other", (e) => refuse(`a failed handshake (${String(e.error?.code ?? e.error)})`));
   }
 
   private async receiveLoop(): Promise<void> {
@@ -167,6 +206,7 @@ export class RpcServer {
   async close(graceMs = 1500): Promise<void> {
     if (this.socket.closed) return;
     this.closing = true;
+    clearTimeout(this.refused.timer);
     const until = Date.now() + graceMs;
     while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     await this.outbox.flushed(Math.max(0, until - Date.now()));
