@@ -1,7 +1,8 @@
 /**
  * Raw, malformed traffic against a real directory and a real group server (in-process, real
- * sockets and SQLite files): every bad request gets the specific error reply, nothing is stored,
- * and both servers keep serving well-formed clients.
+ * sockets and SQLite files), in plain text and again over CURVE (where a body that parses is
+ * signed, so the error is the malformation's and not AUTH_REQUIRED): every bad request gets the
+ * specific error reply, nothing is stored, and the servers keep serving well-formed clients.
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -14,13 +15,18 @@ import { Directory } from "../../src/directory/directory.js";
 import { GroupServer } from "../../src/group/group-server.js";
 import { RpcClient } from "../../src/net/rpc-client.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
+import { type ClientSecurity, clientOptions } from "../../src/net/security.js";
 import { Limits, SIGNATURE } from "../../src/protocol/constants.js";
+import { clientProof, newKeyPair, userIdOf } from "../../src/protocol/keys.js";
 import { sqliteStores } from "../../src/store/sqlite.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
 
 const LOOPBACK = "tcp://127.0.0.1:*";
-const USER = randomUUID(); // a member of "general", set up before the malformed traffic
+const memberKeys = newKeyPair();
+// A member of "general", set up before the malformed traffic: its key's id, so it is the same
+// user on the secure servers.
+const USER = userIdOf(memberKeys.publicKey);
 const STRANGER = randomUUID(); // never joins
 
 let root: string;
@@ -28,6 +34,12 @@ let directoryServer: RpcServer;
 let directoryEndpoint: string;
 let group: GroupServer;
 let member: RpcClient;
+/** The same two servers with CURVE keys. */
+const secureKeys = { directory: newKeyPair(), group: newKeyPair() };
+let secureDirectoryServer: RpcServer;
+let secureDirectoryEndpoint: string;
+let secureGroup: GroupServer;
+let secureMember: RpcClient;
 const storedBefore = new Map<string, number>();
 
 const messageCounts = () => new Map(group.details().map((g) => [g.name, g.messages]));
@@ -49,12 +61,33 @@ before(async () => {
   }
   for (const [name, n] of messageCounts()) storedBefore.set(name, n);
   assert.deepEqual(Object.fromEntries(storedBefore), { general: 3, random: 0 });
+
+  secureDirectoryServer = new RpcServer({ handlers: new Directory().handlers, keys: secureKeys.directory });
+  secureDirectoryEndpoint = await secureDirectoryServer.listen(LOOPBACK);
+  secureGroup = await GroupServer.start({
+    names: ["general", "random"],
+    bind: LOOPBACK,
+    directory: secureDirectoryEndpoint,
+    keys: secureKeys.group,
+    directoryKey: secureKeys.directory.publicKey,
+    openStore: sqliteStores(join(root, "secure-data")),
+  });
+  secureMember = new RpcClient(secureGroup.endpoint, {
+    timeoutMs: 5000,
+    tries: 1,
+    security: { keys: memberKeys, serverKey: secureKeys.group.publicKey },
+  });
+  await secureMember.request("JOIN", { group: "general", user: USER, name: "Ana" });
+  await secureMember.request("SEND", { group: "general", user: USER, id: randomUUID(), text: "one" });
 });
 
 after(async () => {
   await member?.close();
   await group?.close();
   await directoryServer?.close();
+  await secureMember?.close();
+  await secureGroup?.close();
+  await secureDirectoryServer?.close();
   if (root !== undefined) rmSync(root, { recursive: true, force: true });
 });
 
@@ -72,9 +105,19 @@ function parseReply(frames: Buffer[]) {
 /** A request frame: header line, LF, body. */
 const frame = (header: string, body = "{}") => `${header}\n${body}`;
 
-/** A raw DEALER connected to a server; `call` sends frames and returns the parsed reply. */
-function rawDealer(t: TestContext, endpoint: string, receiveTimeout = 5000) {
-  const socket = new zmq.Dealer({ linger: 0, receiveTimeout });
+/** A body with the member's key and proof for `security`'s server added (as is, in plain text). */
+function signed(security: ClientSecurity | undefined, body: Record<string, unknown> = {}): string {
+  if (security === undefined) return JSON.stringify(body);
+  return JSON.stringify({
+    ...body,
+    key: security.keys.publicKey,
+    proof: clientProof(security.keys, security.serverKey),
+  });
+}
+
+/** A raw DEALER connected to a server (over CURVE with `security`); `call` sends frames and returns the parsed reply. */
+function rawDealer(t: TestContext, endpoint: string, receiveTimeout = 5000, security?: ClientSecurity) {
+  const socket = new zmq.Dealer({ linger: 0, receiveTimeout, ...clientOptions(security) });
   socket.connect(endpoint);
   t.after(() => socket.close());
   return {
@@ -93,8 +136,9 @@ async function expectRejected(
   code: string,
   id: string,
   message?: RegExp,
+  security?: ClientSecurity,
 ) {
-  const reply = await rawDealer(t, endpoint).call(frames);
+  const reply = await rawDealer(t, endpoint, 5000, security).call(frames);
   assert.equal(reply.sig, SIGNATURE);
   assert.equal(reply.status, "400");
   assert.equal(reply.id, id, "the reply carries the request id (empty when it could not be read)");
@@ -104,58 +148,72 @@ async function expectRejected(
 }
 
 /** The endpoint of each server, read once `before` has started them. */
-const targets: Array<[string, () => string]> = [
-  ["directory", () => directoryEndpoint],
-  ["group server", () => group.endpoint],
+const targets: Array<[string, () => string, () => ClientSecurity | undefined]> = [
+  ["directory", () => directoryEndpoint, () => undefined],
+  ["group server", () => group.endpoint, () => undefined],
+  [
+    "CURVE directory",
+    () => secureDirectoryEndpoint,
+    () => ({ keys: memberKeys, serverKey: secureKeys.directory.publicKey }),
+  ],
+  [
+    "CURVE group server",
+    () => secureGroup.endpoint,
+    () => ({ keys: memberKeys, serverKey: secureKeys.group.publicKey }),
+  ],
 ];
 
-for (const [role, ep] of targets) {
+for (const [role, ep, sec] of targets) {
   describe(`malformed frames to the ${role}`, () => {
-    test("wrong signature → BAD_SIGNATURE", (t) =>
-      expectRejected(t, ep(), [frame("HELLO PING r1")], "BAD_SIGNATURE", "r1"));
+    /** A request frame whose body, by default, is an empty one signed for this server. */
+    const req = (header: string, body?: string) => frame(header, body ?? signed(sec()));
+    const reject = (t: TestContext, frames: (string | Buffer)[], code: string, id: string, message?: RegExp) =>
+      expectRejected(t, ep(), frames, code, id, message, sec());
+
+    test("wrong signature → BAD_SIGNATURE", (t) => reject(t, [req("HELLO PING r1")], "BAD_SIGNATURE", "r1"));
 
     test("another protocol version → UNSUPPORTED_VERSION", async (t) => {
-      await expectRejected(t, ep(), [frame("GM/3 PING r2")], "UNSUPPORTED_VERSION", "r2", /GM\/3/);
+      await reject(t, [req("GM/3 PING r2")], "UNSUPPORTED_VERSION", "r2", /GM\/3/);
       // A GM/1 client (four frames per request) is told which version this server speaks.
-      await expectRejected(t, ep(), ["GM/1", "PING", "r2", "{}"], "UNSUPPORTED_VERSION", "", /GM\/1.*GM\/2/);
+      await reject(t, ["GM/1", "PING", "r2", "{}"], "UNSUPPORTED_VERSION", "", /GM\/1.*GM\/2/);
     });
 
     test("more than one frame, or a bad header line → BAD_FRAMES", async (t) => {
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r3`), "{}"], "BAD_FRAMES", "r3", /got 2 frames/);
-      await expectRejected(t, ep(), [`${SIGNATURE} PING r4`], "BAD_FRAMES", "", /line feed/);
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r4 extra`)], "BAD_FRAMES", "", /header line/);
-      await expectRejected(t, ep(), [SIGNATURE], "BAD_FRAMES", "");
+      await reject(t, [req(`${SIGNATURE} PING r3`), "{}"], "BAD_FRAMES", "r3", /got 2 frames/);
+      await reject(t, [`${SIGNATURE} PING r4`], "BAD_FRAMES", "", /line feed/);
+      await reject(t, [req(`${SIGNATURE} PING r4 extra`)], "BAD_FRAMES", "", /header line/);
+      await reject(t, [SIGNATURE], "BAD_FRAMES", "");
     });
 
     test("empty, oversized or non-ASCII request id → BAD_FRAMES", async (t) => {
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING `)], "BAD_FRAMES", "");
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING ${"i".repeat(65)}`)], "BAD_FRAMES", "");
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING né`)], "BAD_FRAMES", "");
+      await reject(t, [req(`${SIGNATURE} PING `)], "BAD_FRAMES", "");
+      await reject(t, [req(`${SIGNATURE} PING ${"i".repeat(65)}`)], "BAD_FRAMES", "");
+      await reject(t, [req(`${SIGNATURE} PING né`)], "BAD_FRAMES", "");
     });
 
     test("invalid JSON, or JSON that is not an object → BAD_JSON", async (t) => {
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r5`, "{not json")], "BAD_JSON", "r5");
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r6`, "[1,2,3]")], "BAD_JSON", "r6");
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} PING r7`, "null")], "BAD_JSON", "r7");
+      await reject(t, [req(`${SIGNATURE} PING r5`, "{not json")], "BAD_JSON", "r5");
+      await reject(t, [req(`${SIGNATURE} PING r6`, "[1,2,3]")], "BAD_JSON", "r6");
+      await reject(t, [req(`${SIGNATURE} PING r7`, "null")], "BAD_JSON", "r7");
     });
 
     test("unknown command → UNKNOWN_COMMAND", async (t) => {
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} DELETE_ALL r8`)], "UNKNOWN_COMMAND", "r8", /DELETE_ALL/);
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} ping r9`)], "UNKNOWN_COMMAND", "r9");
+      await reject(t, [req(`${SIGNATURE} DELETE_ALL r8`)], "UNKNOWN_COMMAND", "r8", /DELETE_ALL/);
+      await reject(t, [req(`${SIGNATURE} ping r9`)], "UNKNOWN_COMMAND", "r9");
     });
 
     test("a body over 512 KiB → TOO_LARGE", async (t) => {
-      const body = JSON.stringify({ group: "general", user: USER, id: randomUUID(), text: "x".repeat(600 * 1024) });
+      const body = signed(sec(), { group: "general", user: USER, id: randomUUID(), text: "x".repeat(600 * 1024) });
       assert.ok(body.length > Limits.bodyBytes && body.length < Limits.frameBytes);
-      await expectRejected(t, ep(), [frame(`${SIGNATURE} SEND r10`, body)], "TOO_LARGE", "r10", /524288/);
+      await reject(t, [req(`${SIGNATURE} SEND r10`, body)], "TOO_LARGE", "r10", /524288/);
     });
 
     test("a frame over 1 MiB drops the connection without a reply; the server serves others", async (t) => {
-      const offender = rawDealer(t, ep(), 250);
-      await offender.socket.send([frame(`${SIGNATURE} PING huge`, "a".repeat(Limits.frameBytes + 1024))]);
+      const offender = rawDealer(t, ep(), 250, sec());
+      await offender.socket.send([req(`${SIGNATURE} PING huge`, "a".repeat(Limits.frameBytes + 1024))]);
 
       // Another client is served as usual.
-      const other = await rawDealer(t, ep()).call([frame(`${SIGNATURE} PING other`)]);
+      const other = await rawDealer(t, ep(), 5000, sec()).call([req(`${SIGNATURE} PING other`)]);
       assert.equal(other.status, "200");
       assert.equal(other.id, "other");
 
@@ -165,7 +223,7 @@ for (const [role, ep] of targets) {
       const deadline = Date.now() + 10_000;
       let answered: { status: string; id: string } | undefined;
       for (let i = 0; answered === undefined && Date.now() < deadline; i++) {
-        await offender.socket.send([frame(`${SIGNATURE} PING ping-${i}`)]);
+        await offender.socket.send([req(`${SIGNATURE} PING ping-${i}`)]);
         try {
           answered = parseReply(await offender.socket.receive());
         } catch (err) {
@@ -179,70 +237,87 @@ for (const [role, ep] of targets) {
   });
 }
 
-describe("bad field types and values", () => {
-  const reject = (endpoint: () => string, command: string, body: unknown, code: string, message?: RegExp) => {
-    return async (t: TestContext) => {
-      const c = new RpcClient(endpoint(), { timeoutMs: 5000, tries: 1 });
-      t.after(() => c.close());
-      await assert.rejects(c.request(command, body), (err: unknown) => {
-        assert.equal((err as { code?: string }).code, code, String(err));
-        assert.equal((err as { status?: string }).status, "400");
-        if (message !== undefined) assert.match((err as Error).message, message);
-        return true;
-      });
-    };
-  };
-  const dir = () => directoryEndpoint;
-  const grp = () => group.endpoint;
-  const id = randomUUID();
+type Target = () => { endpoint: string; security?: ClientSecurity };
 
-  test(
-    "REGISTER with a bad name",
-    reject(dir, "REGISTER", { name: "no spaces", id, address: "tcp://h:1" }, "BAD_REQUEST", /"name"/),
-  );
-  test(
-    "REGISTER with a bad id",
-    reject(dir, "REGISTER", { name: "g", id: 42, address: "tcp://h:1" }, "BAD_REQUEST", /"id" must be a UUID/),
-  );
-  test(
-    "REGISTER with a wildcard address",
-    reject(dir, "REGISTER", { name: "g", id, address: "tcp://*:1" }, "BAD_REQUEST", /"address"/),
-  );
-  test(
-    "REGISTER with negative members",
-    reject(dir, "REGISTER", { name: "g", id, address: "tcp://h:1", members: -1 }, "BAD_REQUEST", /"members"/),
-  );
-  test("LIST with a non-string user", reject(dir, "LIST", { user: 123 }, "BAD_REQUEST", /"user"/));
-  test("JOIN with a numeric group", reject(grp, "JOIN", { group: 5, user: USER, name: "x" }, "BAD_REQUEST", /"group"/));
-  test(
-    "JOIN with a control character in the name",
-    reject(grp, "JOIN", { group: "general", user: USER, name: "a\u0007" }, "BAD_REQUEST", /control/),
-  );
-  test(
-    "SEND with a non-UUID user",
-    reject(grp, "SEND", { group: "general", user: "ana", id, text: "x" }, "BAD_REQUEST", /"user"/),
-  );
-  test(
-    "SEND with a non-UUID id",
-    reject(grp, "SEND", { group: "general", user: USER, id: "1", text: "x" }, "BAD_REQUEST", /"id"/),
-  );
-  test(
-    "SEND with non-string text",
-    reject(grp, "SEND", { group: "general", user: USER, id, text: ["x"] }, "BAD_REQUEST", /"text"/),
-  );
-  test(
-    "HISTORY with a string limit",
-    reject(grp, "HISTORY", { group: "general", user: USER, limit: "10" }, "BAD_REQUEST", /"limit"/),
-  );
-  test(
-    "HISTORY with a limit over 1000",
-    reject(grp, "HISTORY", { group: "general", user: USER, limit: 1001 }, "BAD_REQUEST", /1 to 1000/),
-  );
-  test(
-    "HISTORY with both since and after",
-    reject(grp, "HISTORY", { group: "general", user: USER, since: 1, after: 1 }, "BAD_REQUEST", /at most one/),
-  );
-});
+for (const secure of [false, true]) {
+  describe(`bad field types and values${secure ? " over CURVE (signed requests)" : ""}`, () => {
+    const reject = (target: Target, command: string, body: unknown, code: string, message?: RegExp) => {
+      return async (t: TestContext) => {
+        const { endpoint, security } = target();
+        const c = new RpcClient(endpoint, { timeoutMs: 5000, tries: 1, ...(security && { security }) });
+        t.after(() => c.close());
+        await assert.rejects(c.request(command, body), (err: unknown) => {
+          assert.equal((err as { code?: string }).code, code, String(err));
+          assert.equal((err as { status?: string }).status, "400");
+          if (message !== undefined) assert.match((err as Error).message, message);
+          return true;
+        });
+      };
+    };
+    const dir: Target = () =>
+      secure
+        ? {
+            endpoint: secureDirectoryEndpoint,
+            security: { keys: memberKeys, serverKey: secureKeys.directory.publicKey },
+          }
+        : { endpoint: directoryEndpoint };
+    const grp: Target = () =>
+      secure
+        ? { endpoint: secureGroup.endpoint, security: { keys: memberKeys, serverKey: secureKeys.group.publicKey } }
+        : { endpoint: group.endpoint };
+    const id = randomUUID();
+
+    test(
+      "REGISTER with a bad name",
+      reject(dir, "REGISTER", { name: "no spaces", id, address: "tcp://h:1" }, "BAD_REQUEST", /"name"/),
+    );
+    test(
+      "REGISTER with a bad id",
+      reject(dir, "REGISTER", { name: "g", id: 42, address: "tcp://h:1" }, "BAD_REQUEST", /"id" must be a UUID/),
+    );
+    test(
+      "REGISTER with a wildcard address",
+      reject(dir, "REGISTER", { name: "g", id, address: "tcp://*:1" }, "BAD_REQUEST", /"address"/),
+    );
+    test(
+      "REGISTER with negative members",
+      reject(dir, "REGISTER", { name: "g", id, address: "tcp://h:1", members: -1 }, "BAD_REQUEST", /"members"/),
+    );
+    test("LIST with a non-string user", reject(dir, "LIST", { user: 123 }, "BAD_REQUEST", /"user"/));
+    test(
+      "JOIN with a numeric group",
+      reject(grp, "JOIN", { group: 5, user: USER, name: "x" }, "BAD_REQUEST", /"group"/),
+    );
+    test(
+      "JOIN with a control character in the name",
+      reject(grp, "JOIN", { group: "general", user: USER, name: "a\u0007" }, "BAD_REQUEST", /control/),
+    );
+    test(
+      "SEND with a non-UUID user",
+      reject(grp, "SEND", { group: "general", user: "ana", id, text: "x" }, "BAD_REQUEST", /"user"/),
+    );
+    test(
+      "SEND with a non-UUID id",
+      reject(grp, "SEND", { group: "general", user: USER, id: "1", text: "x" }, "BAD_REQUEST", /"id"/),
+    );
+    test(
+      "SEND with non-string text",
+      reject(grp, "SEND", { group: "general", user: USER, id, text: ["x"] }, "BAD_REQUEST", /"text"/),
+    );
+    test(
+      "HISTORY with a string limit",
+      reject(grp, "HISTORY", { group: "general", user: USER, limit: "10" }, "BAD_REQUEST", /"limit"/),
+    );
+    test(
+      "HISTORY with a limit over 1000",
+      reject(grp, "HISTORY", { group: "general", user: USER, limit: 1001 }, "BAD_REQUEST", /1 to 1000/),
+    );
+    test(
+      "HISTORY with both since and after",
+      reject(grp, "HISTORY", { group: "general", user: USER, since: 1, after: 1 }, "BAD_REQUEST", /at most one/),
+    );
+  });
+}
 
 describe("group-level errors", () => {
   let c: RpcClient;
@@ -355,5 +430,38 @@ describe("after all that", () => {
     assert.deepEqual(texts, ["one", "two", "three"]);
     assert.equal((await client.send("general", "four")).seq, 4);
     assert.equal(messageCounts().get("general"), (storedBefore.get("general") ?? 0) + 1);
+  });
+
+  test("so do the CURVE servers, to a signed client", async (t) => {
+    assert.deepEqual(
+      secureGroup.details().map((g) => [g.name, g.messages, g.registration.state]),
+      [
+        ["general", 1, "registered"],
+        ["random", 0, "registered"],
+      ],
+    );
+    const dir = new RpcClient(secureDirectoryEndpoint, {
+      timeoutMs: 5000,
+      tries: 1,
+      security: { keys: memberKeys, serverKey: secureKeys.directory.publicKey },
+    });
+    t.after(() => dir.close());
+    const { groups } = await dir.request<{ groups: { name: string; key?: string }[] }>("LIST", {});
+    assert.deepEqual(
+      groups.map((g) => [g.name, g.key]),
+      [
+        ["general", secureKeys.group.publicKey],
+        ["random", secureKeys.group.publicKey],
+      ],
+    );
+    await secureMember.request("SEND", { group: "general", user: USER, id: randomUUID(), text: "two" });
+    const page = await secureMember.request<{ messages: { text: string }[] }>("HISTORY", {
+      group: "general",
+      user: USER,
+    });
+    assert.deepEqual(
+      page.messages.map((m) => m.text),
+      ["one", "two"],
+    );
   });
 });
