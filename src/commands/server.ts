@@ -57,7 +57,7 @@ export default class Server extends ServerCommand<typeof Server> {
     const allowed = flags["allow-key"]?.map((k) => UsageError.check(() => parseKey(k, "--allow-key")));
     const names = new NameBindings(flags.insecure ? undefined : join(dataDir, "directory-names.json"));
     for (const name of flags.release ?? []) {
-      UsageError.check(() => groupName({ name }, "--release"));
+      UsageError.check(() => groupName({ "--release": name }, "--release"));
       log(names.release(name) ? `released the group name "${name}"` : `the group name "${name}" was not bound`);
     }
     const keys = flags.insecure ? undefined : serverKeyPair(dataDir, "directory");
