@@ -80,17 +80,28 @@ export function watchHandshake(
     );
   });
   events.on("handshake:error:other", () => {
+    // The peer hung up during the handshake. The side that sees a mechanism mismatch first closes
+    // the connection, often before the other side has read the greeting that would tell it too,
+    // so a hang-up is also what a secure and an insecure peer usually get from each other.
     if (security === undefined) {
-      onFailure(new HandshakeError(endpoint, `the security handshake with ${endpoint} failed`));
+      onFailure(
+        new HandshakeError(
+          endpoint,
+          `${endpoint} hung up during the handshake: it most likely uses CURVE encryption and this client ` +
+            "runs with --insecure: drop --insecure",
+        ),
+      );
       return;
     }
-    // CURVE: the server could not open our HELLO, so it does not hold the key we expect of it.
+    // CURVE: the server could not open our HELLO (it does not hold the key we expect of it), or it
+    // runs without CURVE and hung up on our greeting.
     onFailure(
       new HandshakeError(
         endpoint,
-        `${endpoint} does not hold the public key this client expects of it (${keyFingerprint(security.serverKey)}): ` +
-          "its key has changed, or it is another server. Check the key with its operator, then give the " +
-          "new one (--server-key or GM_SERVER_KEY for a directory)",
+        `${endpoint} does not hold the public key this client expects of it (${keyFingerprint(security.serverKey)}), ` +
+          "or it does not use CURVE encryption at all (it runs with --insecure?): its key has changed, or it is " +
+          "another server. Check the key with its operator, then give the new one (--server-key or GM_SERVER_KEY " +
+          "for a directory); use --insecure on both sides only if plain text is what you want",
       ),
     );
   });
