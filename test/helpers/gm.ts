@@ -64,8 +64,9 @@ const READY_KEY = / \(pid \d+\); (?:public key (\S{40})|INSECURE)/;
 export async function startDirectory(
   env: NodeJS.ProcessEnv,
   extra: readonly string[] = [],
+  bind = "127.0.0.1:0",
 ): Promise<{ proc: GmProcess; endpoint: string; key: string }> {
-  const proc = new GmProcess(["server", "--bind", "127.0.0.1:0", ...extra], env);
+  const proc = new GmProcess(["server", "--bind", bind, ...extra], env);
   const m = await awaitReady(proc, new RegExp(`listening on (tcp:\\/\\/\\S+)${READY_KEY.source}`), 15_000);
   return { proc, endpoint: m[1] as string, key: m[2] ?? "" };
 }
@@ -73,10 +74,11 @@ export async function startDirectory(
 /** Starts `gm group` for `names` and returns it with its endpoint once it serves. */
 export async function startGroup(
   names: readonly string[],
-  options: { env: NodeJS.ProcessEnv; server: string; address?: string; dataDir: string },
+  options: { env: NodeJS.ProcessEnv; server: string; address?: string; dataDir: string; extra?: readonly string[] },
 ): Promise<{ proc: GmProcess; endpoint: string; key: string }> {
   const args = ["group", ...names.flatMap((n) => ["--name", n])];
   args.push("--address", options.address ?? "127.0.0.1:0", "--server", options.server, "--data-dir", options.dataDir);
+  args.push(...(options.extra ?? []));
   const proc = new GmProcess(args, options.env);
   const m = await awaitReady(proc, new RegExp(`serving .* on (tcp:\\/\\/\\S+)${READY_KEY.source}`), 15_000);
   return { proc, endpoint: m[1] as string, key: m[2] ?? "" };
