@@ -132,8 +132,9 @@ describe("secure and insecure peers", () => {
         `${secure.endpoint} (uses|hung up during the handshake: it most likely uses) CURVE encryption and this client runs with --insecure: drop --insecure`,
       ),
     );
-    // The server logs it too (a second refusal within a second goes into the next summary line).
-    await secure.proc.waitFor(/refused .*a peer without CURVE/, 3000);
+    // The server logs it too, as a mismatch or a hang-up, whichever it saw first (and a second
+    // refusal within a second goes into the next summary line).
+    await secure.proc.waitFor(/refused (a connection|\d+ more connections)/, 3000);
   });
 
   it("a CURVE client and an --insecure server refuse each other at once, saying who does not", async () => {
