@@ -10,6 +10,7 @@ import {
   GmError,
   GroupCommand,
   type GroupEntry,
+  HandshakeError,
   type HistoryPage,
   Limits,
   RemoteError,
@@ -429,7 +430,12 @@ export class GmClient {
     try {
       return await call(this.rpc(joined.address, joined.key));
     } catch (err) {
-      const moved = err instanceof TimeoutError || (err instanceof RemoteError && err.code === ErrorCode.UnknownGroup);
+      // A server that no longer holds the key we know (a new key, or another server at the address)
+      // may have re-registered: the directory, whose name bindings are by key, says which key now.
+      const moved =
+        err instanceof TimeoutError ||
+        err instanceof HandshakeError ||
+        (err instanceof RemoteError && err.code === ErrorCode.UnknownGroup);
       if (!moved) throw err;
       let entry: GroupEntry;
       try {
@@ -438,7 +444,7 @@ export class GmClient {
         throw err;
       }
       if (entry.address === joined.address && entry.key === joined.key) {
-        if (err instanceof TimeoutError) throw err;
+        if (!(err instanceof RemoteError)) throw err; // the same server again: it would fail the same way
         return call(this.rpc(entry.address, entry.key));
       }
       const now = { ...joined, address: entry.address, ...(entry.key !== undefined && { key: entry.key }) };

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -437,5 +437,51 @@ describe("a store and a profile made before keys", () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+describe("a group server's key rotated by its operator", () => {
+  const { home, cleanup } = tempHome();
+  const env = { GM_HOME: home };
+  const groupData = join(home, "group");
+  const running: GmProcess[] = [];
+  after(async () => {
+    await Promise.all(running.map((p) => p.stop()));
+    cleanup();
+  });
+
+  it("users follow the new key through the directory, which the operator let take the name", async () => {
+    const dirData = join(home, "directory");
+    let directory = await startDirectory(env, ["--data-dir", dirData]);
+    running.push(directory.proc);
+    const port = portOf(directory.endpoint);
+    const first = await startGroup(["general"], { env, server: directory.endpoint, dataDir: groupData });
+    running.push(first.proc);
+    const user = (...args: string[]) => gm(["user", ...args, "--server", directory.endpoint], { env });
+    assert.equal((await user("join", "general")).exitCode, 0);
+    assert.equal((await user("send", "general", "before the rotation")).exitCode, 0);
+
+    // Rotation: a new group key (same store), and the directory releases the name for it.
+    await first.proc.stop();
+    rmSync(join(groupData, "group.key"));
+    await directory.proc.stop();
+    directory = await startDirectory(env, ["--data-dir", dirData, "--release=general"], `127.0.0.1:${port}`);
+    running.push(directory.proc);
+    const second = await startGroup(["general"], {
+      env,
+      server: directory.endpoint,
+      dataDir: groupData,
+      address: first.endpoint,
+    });
+    running.push(second.proc);
+    assert.notEqual(second.key, first.key);
+
+    // The profile still holds the old key: the handshake fails, the directory gives the new one.
+    const sent = await user("send", "general", "after the rotation");
+    assert.equal(sent.exitCode, 0, sent.stderr);
+    const profile = JSON.parse(readFileSync(join(home, "profiles", "default.json"), "utf8"));
+    assert.equal(profile.groups.general.key, second.key, "the profile now holds the new key");
+    const read = await user("messages", "general");
+    assert.match(read.stdout, /before the rotation\n.*after the rotation\n/);
   });
 });
