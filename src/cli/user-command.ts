@@ -36,6 +36,8 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
 
   protected flags!: UserFlags<T>;
   private client: GmClient | undefined;
+  /** A directory key given now, to pin in the profile once the directory answered to it. */
+  private pin: { server: string; key: string } | undefined;
 
   override async init(): Promise<void> {
     await super.init();
@@ -79,12 +81,9 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     } else {
       const pinned = profile.data.serverKeys?.[server];
       const found = directoryKey(server, { flag: this.flags["server-key"], pinned });
-      if (found.source === "given" && found.key !== pinned) {
-        // Given once, remembered: later commands need neither the flag nor the variable.
-        profile.update((d) => {
-          d.serverKeys = { ...d.serverKeys, [server]: found.key };
-        });
-      }
+      // Given once, remembered once the directory has answered to it: later commands need
+      // neither the flag nor the variable.
+      if (found.source === "given" && found.key !== pinned) this.pin = { server, key: found.key };
       security = { keys: profile.keys, serverKey: found.key };
     }
     this.client = new GmClient(profile, { server, live, ...policy, ...(security && { security }) });
@@ -103,6 +102,12 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
+    const pin = this.pin;
+    if (pin !== undefined && this.client?.directoryAnswered === true) {
+      this.client.profile.update((d) => {
+        d.serverKeys = { ...d.serverKeys, [pin.server]: pin.key };
+      });
+    }
     await this.client?.close();
     return super.finally(err);
   }

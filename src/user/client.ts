@@ -66,6 +66,8 @@ export class GmClient {
   private readonly streams = new Map<string, EventStream>();
   /** Each followed group, by name. */
   private readonly followed = new Map<string, Followed>();
+  /** Whether the directory has answered: its key (the one this client was given) is right. */
+  directoryAnswered = false;
 
   constructor(
     readonly profile: Profile,
@@ -118,6 +120,7 @@ export class GmClient {
     const reply = await this.directory().request<{ groups: GroupEntry[] }>(DirectoryCommand.List, {
       user: this.user,
     });
+    this.directoryAnswered = true;
     return reply.groups;
   }
 
@@ -129,6 +132,7 @@ export class GmClient {
       const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500, ...(security && { security }) });
       try {
         groups = (await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, { user: this.user })).groups;
+        this.directoryAnswered = true;
       } finally {
         await rpc.close();
       }

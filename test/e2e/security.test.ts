@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -483,5 +483,42 @@ describe("a group server's key rotated by its operator", () => {
     assert.equal(profile.groups.general.key, second.key, "the profile now holds the new key");
     const read = await user("messages", "general");
     assert.match(read.stdout, /before the rotation\n.*after the rotation\n/);
+  });
+});
+
+describe("a directory on another machine", () => {
+  const server = tempHome();
+  const user = tempHome(); // another GM_HOME: nothing of the server's is to be found there
+  const running: GmProcess[] = [];
+  after(async () => {
+    await Promise.all(running.map((p) => p.stop()));
+    server.cleanup();
+    user.cleanup();
+  });
+
+  it("needs its key once: given by flag, pinned in the profile, used ever after", async () => {
+    const directory = await startDirectory({ GM_HOME: server.home });
+    running.push(directory.proc);
+    const as = (...args: string[]) =>
+      gm(["user", ...args, "--server", directory.endpoint], { env: { GM_HOME: user.home } });
+    const unknown = await as("list-groups");
+    assert.equal(unknown.exitCode, 2);
+    assert.match(
+      unknown.stderr,
+      /no public key known for the message server at tcp:\/\/127\.0\.0\.1:\d+: give it once with --server-key/,
+    );
+    assert.equal((await as("list-groups", "--server-key", directory.key)).exitCode, 0);
+    const profile = JSON.parse(readFileSync(join(user.home, "profiles", "default.json"), "utf8"));
+    assert.equal(profile.serverKeys[directory.endpoint], directory.key, "pinned for that endpoint");
+    assert.equal(statSync(join(user.home, "profiles", "default.key")).mode & 0o777, 0o600);
+    const later = await as("list-groups");
+    assert.equal(later.exitCode, 0, later.stderr);
+    // A pinned key the directory does not hold (it was rotated, or it is another server): refused, with what to do.
+    const other = newKeyPair().publicKey;
+    const wrong = await as("list-groups", "--server-key", other);
+    assert.equal(wrong.exitCode, 1);
+    assert.match(wrong.stderr, /--server-key or GM_SERVER_KEY/);
+    // A key the directory never answered to is not pinned: the right one stays.
+    assert.equal((await as("list-groups")).exitCode, 0);
   });
 });
