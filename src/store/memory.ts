@@ -1,6 +1,7 @@
 import { v4 as uuidv4 } from "uuid";
 import { StoreError } from "../protocol/errors.js";
 import type { AppendResult, StoredMessage } from "../protocol/types.js";
+import { admit, inviteNames, type Refusal } from "./admission.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
 
 /** What a memory store keeps across close and reopen: its "disk". */
@@ -11,6 +12,10 @@ export interface MemoryGroupData {
   /** Message id (lower case) -> index in `messages`. */
   readonly ids: Map<string, number>;
   readonly members: Map<string, Member>;
+  owner: string | undefined;
+  inviteOnly: boolean;
+  readonly barred: Set<string>;
+  readonly invites: Set<string>;
   open: boolean;
 }
 
@@ -51,8 +56,30 @@ export class MemoryGroupStore implements GroupStore {
     return this.held.members;
   }
 
-  join(user: string, name: string): Promise<{ joined: boolean }> {
+  get owner(): string | undefined {
+    return this.held.owner;
+  }
+
+  get inviteOnly(): boolean {
+    return this.held.inviteOnly;
+  }
+
+  get barred(): ReadonlySet<string> {
+    return this.held.barred;
+  }
+
+  get invites(): ReadonlySet<string> {
+    return this.held.invites;
+  }
+
+  join(user: string, name: string): Promise<{ joined: boolean; refused?: Refusal }> {
     return this.write(() => {
+      const { refused, consume } = admit(this.held, user);
+      if (refused !== undefined) return { joined: false, refused };
+      if (consume !== undefined) {
+        this.held.invites.delete(consume);
+        this.held.invites.add(user);
+      }
       const existing = this.held.members.get(user);
       this.held.members.set(user, { user, name, joined: existing?.joined ?? Date.now() });
       return { joined: existing === undefined };
@@ -61,6 +88,61 @@ export class MemoryGroupStore implements GroupStore {
 
   leave(user: string): Promise<{ left: boolean }> {
     return this.write(() => ({ left: this.held.members.delete(user) }));
+  }
+
+  setOwner(user: string, onlyIfNone = false): Promise<{ owner: string }> {
+    return this.write(() => {
+      if (!onlyIfNone || this.held.owner === undefined) {
+        this.held.owner = user;
+        this.held.barred.delete(user);
+      }
+      return { owner: this.held.owner as string };
+    });
+  }
+
+  setInviteOnly(on: boolean): Promise<{ changed: boolean }> {
+    return this.write(() => {
+      const changed = this.held.inviteOnly !== on;
+      this.held.inviteOnly = on;
+      return { changed };
+    });
+  }
+
+  bar(user: string): Promise<{ barred: boolean }> {
+    return this.write(() => {
+      this.held.members.delete(user);
+      this.dropInvites(user);
+      if (this.held.barred.has(user)) return { barred: false };
+      this.held.barred.add(user);
+      return { barred: true };
+    });
+  }
+
+  unbar(user: string): Promise<{ unbarred: boolean }> {
+    return this.write(() => ({ unbarred: this.held.barred.delete(user) }));
+  }
+
+  invite(entry: string): Promise<{ invited: boolean }> {
+    return this.write(() => {
+      if (this.held.invites.has(entry)) return { invited: false };
+      this.held.invites.add(entry);
+      return { invited: true };
+    });
+  }
+
+  uninvite(user: string): Promise<{ dropped: number }> {
+    return this.write(() => ({ dropped: this.dropInvites(user) }));
+  }
+
+  private dropInvites(user: string): number {
+    let dropped = 0;
+    for (const entry of [...this.held.invites]) {
+      if (inviteNames(entry, user)) {
+        this.held.invites.delete(entry);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   append(message: { id: string; user: string; name: string; text: string }): Promise<AppendResult> {
@@ -115,9 +197,20 @@ export class MemoryGroupStore implements GroupStore {
   }
 }
 
-/** A new group's data: a new id, no members, no messages. */
+/** A new group's data: a new id, no members, no messages, no owner, open to all. */
 export function memoryGroupData(): MemoryGroupData {
-  return { id: uuidv4(), createdAt: Date.now(), messages: [], ids: new Map(), members: new Map(), open: false };
+  return {
+    id: uuidv4(),
+    createdAt: Date.now(),
+    messages: [],
+    ids: new Map(),
+    members: new Map(),
+    owner: undefined,
+    inviteOnly: false,
+    barred: new Set(),
+    invites: new Set(),
+    open: false,
+  };
 }
 
 /**

@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { parse as uuidParse, v4 as uuidv4 } from "uuid";
 import { StoreError } from "../protocol/errors.js";
 import type { AppendResult, HistoryPage } from "../protocol/types.js";
+import { admit, inviteNames, type Refusal } from "./admission.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
 
@@ -26,6 +27,10 @@ const MIGRATIONS: readonly string[] = [
   // 2: no index on ts: ts never decreases as seq grows, so a time is found by bisecting seq (one
   // page fewer to write per commit, ~17 bytes less per message). The first stores had one.
   "DROP INDEX IF EXISTS messages_ts;",
+  // 3: moderation. The owner and the invite-only switch are rows of meta ("owner", "invite_only");
+  // no owner and open to all is what a store of version 2 means, so nothing else changes.
+  `CREATE TABLE barred (user TEXT PRIMARY KEY) WITHOUT ROWID;
+   CREATE TABLE invites (entry TEXT PRIMARY KEY) WITHOUT ROWID;`,
 ];
 
 /** The schema version this gm writes: a store with a higher user_version is refused. */
@@ -148,6 +153,10 @@ export class SqliteGroupStore implements GroupStore {
   private readonly db: Database.Database;
   private readonly walFd: number;
   private readonly memberMap = new Map<string, Member>();
+  private ownerId: string | undefined;
+  private inviteOnlyFlag = false;
+  private readonly barredSet = new Set<string>();
+  private readonly inviteSet = new Set<string>();
   private lastSeq: number;
   private lastTs: number;
   private durable: number;
@@ -189,6 +198,11 @@ export class SqliteGroupStore implements GroupStore {
         "INSERT INTO members (user, name, joined) VALUES (?, ?, ?) ON CONFLICT (user) DO UPDATE SET name = excluded.name",
       ),
       leave: this.db.prepare("DELETE FROM members WHERE user = ?"),
+      setMeta: this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
+      bar: this.db.prepare("INSERT OR IGNORE INTO barred (user) VALUES (?)"),
+      unbar: this.db.prepare("DELETE FROM barred WHERE user = ?"),
+      invite: this.db.prepare("INSERT OR IGNORE INTO invites (entry) VALUES (?)"),
+      uninvite: this.db.prepare("DELETE FROM invites WHERE entry = ?"),
       after: this.db
         .prepare<[number, number, number], string>(
           `SELECT ${MESSAGE_JSON} FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
@@ -202,7 +216,7 @@ export class SqliteGroupStore implements GroupStore {
         .pluck(),
       count: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM messages"),
     };
-    this.loadMembers();
+    this.loadState();
     this.runBatch = this.db.transaction((batch: Op[]) => {
       for (const op of batch) op.result = op.apply();
     });
@@ -246,8 +260,32 @@ export class SqliteGroupStore implements GroupStore {
     return this.memberMap;
   }
 
-  join(user: string, name: string): Promise<{ joined: boolean }> {
+  get owner(): string | undefined {
+    return this.ownerId;
+  }
+
+  get inviteOnly(): boolean {
+    return this.inviteOnlyFlag;
+  }
+
+  get barred(): ReadonlySet<string> {
+    return this.barredSet;
+  }
+
+  get invites(): ReadonlySet<string> {
+    return this.inviteSet;
+  }
+
+  join(user: string, name: string): Promise<{ joined: boolean; refused?: Refusal }> {
     return this.write(() => {
+      const { refused, consume } = admit(this, user);
+      if (refused !== undefined) return { joined: false, refused };
+      if (consume !== undefined) {
+        this.stmt.uninvite.run(consume);
+        this.stmt.invite.run(user);
+        this.inviteSet.delete(consume);
+        this.inviteSet.add(user);
+      }
       const existing = this.memberMap.get(user);
       const joined = existing?.joined ?? Date.now();
       this.stmt.join.run(user, name, joined);
@@ -262,6 +300,70 @@ export class SqliteGroupStore implements GroupStore {
       this.memberMap.delete(user);
       return { left };
     });
+  }
+
+  setOwner(user: string, onlyIfNone = false): Promise<{ owner: string }> {
+    return this.write(() => {
+      if (!onlyIfNone || this.ownerId === undefined) {
+        this.stmt.setMeta.run("owner", user);
+        this.stmt.unbar.run(user);
+        this.ownerId = user;
+        this.barredSet.delete(user);
+      }
+      return { owner: this.ownerId as string };
+    });
+  }
+
+  setInviteOnly(on: boolean): Promise<{ changed: boolean }> {
+    return this.write(() => {
+      const changed = this.inviteOnlyFlag !== on;
+      this.stmt.setMeta.run("invite_only", on ? "1" : "0");
+      this.inviteOnlyFlag = on;
+      return { changed };
+    });
+  }
+
+  bar(user: string): Promise<{ barred: boolean }> {
+    return this.write(() => {
+      this.stmt.leave.run(user);
+      this.memberMap.delete(user);
+      this.dropInvites(user);
+      const barred = this.stmt.bar.run(user).changes > 0;
+      this.barredSet.add(user);
+      return { barred };
+    });
+  }
+
+  unbar(user: string): Promise<{ unbarred: boolean }> {
+    return this.write(() => {
+      const unbarred = this.stmt.unbar.run(user).changes > 0;
+      this.barredSet.delete(user);
+      return { unbarred };
+    });
+  }
+
+  invite(entry: string): Promise<{ invited: boolean }> {
+    return this.write(() => {
+      const invited = this.stmt.invite.run(entry).changes > 0;
+      this.inviteSet.add(entry);
+      return { invited };
+    });
+  }
+
+  uninvite(user: string): Promise<{ dropped: number }> {
+    return this.write(() => ({ dropped: this.dropInvites(user) }));
+  }
+
+  /** Inside a write: deletes the invites that name `user`. */
+  private dropInvites(user: string): number {
+    let dropped = 0;
+    for (const entry of [...this.inviteSet]) {
+      if (!inviteNames(entry, user)) continue;
+      this.stmt.uninvite.run(entry);
+      this.inviteSet.delete(entry);
+      dropped++;
+    }
+    return dropped;
   }
 
   append(message: { id: string; user: string; name: string; text: string }): Promise<AppendResult> {
@@ -358,18 +460,27 @@ export class SqliteGroupStore implements GroupStore {
     } catch (err) {
       this.lastSeq = seqBefore;
       this.lastTs = tsBefore;
-      this.loadMembers();
+      this.loadState();
       for (const op of batch) op.reject(err);
       return;
     }
     this.sync.committed(new Batch(this.reach, this.lastSeq, batch));
   }
 
-  private loadMembers(): void {
+  /** Reads members and moderation from the database (at open, and after a batch failed to commit). */
+  private loadState(): void {
     this.memberMap.clear();
     for (const m of this.db.prepare<[], Member>("SELECT user, name, joined FROM members").all()) {
       this.memberMap.set(m.user, m);
     }
+    const meta = this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
+    this.ownerId = meta.get("owner")?.value;
+    this.inviteOnlyFlag = meta.get("invite_only")?.value === "1";
+    this.barredSet.clear();
+    for (const user of this.db.prepare<[], string>("SELECT user FROM barred").pluck().all()) this.barredSet.add(user);
+    this.inviteSet.clear();
+    for (const entry of this.db.prepare<[], string>("SELECT entry FROM invites").pluck().all())
+      this.inviteSet.add(entry);
   }
 
   /** Finishes queued writes, makes them durable, and closes the database. */

@@ -1,4 +1,5 @@
 import type { AppendResult } from "../protocol/types.js";
+import type { Refusal } from "./admission.js";
 
 export interface Member {
   /** The member's user id (a uuid, lower case). */
@@ -42,6 +43,8 @@ export interface HistoryPageJson {
  * - Fail-stop: once a write could not be made durable, the store refuses every write (rejects
  *   with a StoreError) rather than let later ones vouch for it; the server is restarted.
  * - After close(), writes reject with a StoreError.
+ * - Moderation (owner, barred, inviteOnly, invites) is durable like membership and read the same
+ *   way; a barred user is never a member, and join() applies admission.ts's rule inside its write.
  */
 export interface GroupStore {
   /** The group's id: a uuid made when the store was created, the same for its whole life. */
@@ -61,13 +64,41 @@ export interface GroupStore {
    * that fails to commit is undone here too.
    */
   readonly members: ReadonlyMap<string, Member>;
+  /** The owner's user id (the one who may moderate), or undefined before the group has one. */
+  readonly owner: string | undefined;
+  /** Whether only invited users (and the owner) may join. */
+  readonly inviteOnly: boolean;
+  /** The user ids that may not join. */
+  readonly barred: ReadonlySet<string>;
+  /** Invites: full user ids and fingerprint prefixes (8 to 31 lower-case hex digits). */
+  readonly invites: ReadonlySet<string>;
   /**
-   * Adds `user` with display name `name`, or renames a member (keeping their join time). Resolves
-   * once durable, with `joined: false` if they were a member already.
+   * Adds `user` with display name `name`, or renames a member (keeping their join time), if
+   * admission.ts's admit() lets them in at the time the write is applied. Resolves once durable,
+   * with `joined: false` if they were a member already, or with `refused` (and nothing written)
+   * if they may not join. A fingerprint invite that admitted them becomes their full id.
    */
-  join(user: string, name: string): Promise<{ joined: boolean }>;
+  join(user: string, name: string): Promise<{ joined: boolean; refused?: Refusal }>;
   /** Removes `user`. Resolves once durable, with `left: false` if they were not a member. */
   leave(user: string): Promise<{ left: boolean }>;
+  /**
+   * Makes `user` the owner, or, with `onlyIfNone`, only if the group has no owner when the write
+   * is applied; an owner is never barred (a bar on them is lifted). Resolves with the owner.
+   */
+  setOwner(user: string, onlyIfNone?: boolean): Promise<{ owner: string }>;
+  /** Turns invite-only on or off; `changed: false` if it was so already. */
+  setInviteOnly(on: boolean): Promise<{ changed: boolean }>;
+  /**
+   * Bars `user` from joining, ending their membership and dropping every invite that names them
+   * (admission.ts's inviteNames). `barred: false` if they were barred already.
+   */
+  bar(user: string): Promise<{ barred: boolean }>;
+  /** Lifts a bar; `unbarred: false` if `user` was not barred. */
+  unbar(user: string): Promise<{ unbarred: boolean }>;
+  /** Adds an invite (a user id or a fingerprint prefix); `invited: false` if it was there already. */
+  invite(entry: string): Promise<{ invited: boolean }>;
+  /** Drops every invite that names `user` (their id, and prefixes of it); resolves with how many. */
+  uninvite(user: string): Promise<{ dropped: number }>;
   /**
    * Stores a message with the next seq and the store's ts, resolving once it is durable. Idempotent
    * by id: if a message with this id (a uuid, in any letter case) is stored already, nothing is

@@ -111,6 +111,104 @@ for (const [backend, factoryFor] of Object.entries(BACKENDS)) {
       assert.deepEqual([...store.members.keys()], [bob]);
     });
 
+    test("a new group has no owner, is open to all, bars and invites no one", async (t) => {
+      const store = await opener(t)();
+      assert.equal(store.owner, undefined);
+      assert.equal(store.inviteOnly, false);
+      assert.deepEqual([...store.barred], []);
+      assert.deepEqual([...store.invites], []);
+    });
+
+    test("owner: set, kept by onlyIfNone, replaced without it; an owner is never barred", async (t) => {
+      const store = await opener(t)();
+      const [ana, bo] = [randomUUID(), randomUUID()];
+      const [first, second] = await Promise.all([store.setOwner(ana, true), store.setOwner(bo, true)]);
+      assert.deepEqual([first, second], [{ owner: ana }, { owner: ana }], "the first queued wins");
+      await store.bar(bo);
+      assert.deepEqual(await store.setOwner(bo), { owner: bo });
+      assert.equal(store.owner, bo);
+      assert.equal(store.barred.has(bo), false);
+    });
+
+    test("a barred user is not a member and is refused at join; unbar lets them in again", async (t) => {
+      const store = await opener(t)();
+      const [ana, bo] = [randomUUID(), randomUUID()];
+      await store.join(ana, "Ana");
+      await store.invite(ana);
+      assert.deepEqual(await store.bar(ana), { barred: true });
+      assert.deepEqual(await store.bar(ana), { barred: false });
+      assert.equal(store.members.has(ana), false);
+      assert.deepEqual([...store.invites], [], "a bar drops the invites naming the user");
+      assert.deepEqual(await store.join(ana, "Ana"), { joined: false, refused: "barred" });
+      assert.equal(store.members.has(ana), false);
+      // A key that never joined may be barred; a bar queued in the same batch as the join wins (the
+      // rule is applied inside the write, not when the join is asked for).
+      const [bar, raced] = await Promise.all([store.bar(bo), store.join(bo, "Bo")]);
+      assert.deepEqual(bar, { barred: true });
+      assert.deepEqual(raced, { joined: false, refused: "barred" });
+      assert.deepEqual(await store.unbar(ana), { unbarred: true });
+      assert.deepEqual(await store.unbar(ana), { unbarred: false });
+      assert.deepEqual(await store.join(ana, "Ana"), { joined: true });
+      assert.deepEqual([...store.barred], [bo]);
+    });
+
+    test("invite-only: the owner, members and invited ids join, others are refused", async (t) => {
+      const store = await opener(t)();
+      const [owner, old, guest, stranger] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      await store.setOwner(owner);
+      await store.join(old, "Old");
+      const [switched, refused] = await Promise.all([store.setInviteOnly(true), store.join(stranger, "S")]);
+      assert.deepEqual(switched, { changed: true });
+      assert.deepEqual(refused, { joined: false, refused: "not invited" }, "the switch wins a join in its batch");
+      assert.deepEqual(await store.setInviteOnly(true), { changed: false });
+      assert.equal(store.inviteOnly, true);
+      assert.deepEqual(await store.join(owner, "Owner"), { joined: true });
+      assert.deepEqual(await store.join(old, "Old renamed"), { joined: false });
+      assert.deepEqual(await store.invite(guest), { invited: true });
+      assert.deepEqual(await store.invite(guest), { invited: false });
+      assert.deepEqual(await store.join(guest, "Guest"), { joined: true });
+      assert.deepEqual(await store.uninvite(guest), { dropped: 1 });
+      await store.leave(guest);
+      assert.deepEqual(await store.join(guest, "Guest"), { joined: false, refused: "not invited" });
+      await store.setInviteOnly(false);
+      assert.deepEqual(await store.join(stranger, "S"), { joined: true });
+    });
+
+    test("a fingerprint invite lets exactly one key in: the first that joins, whose id it becomes", async (t) => {
+      const store = await opener(t)();
+      await store.setInviteOnly(true);
+      const first = "0badcafe-0000-8000-8000-000000000001";
+      const second = "0badcafe-0000-8000-8000-000000000002";
+      await store.invite("0badcafe");
+      assert.deepEqual(await store.join(randomUUID().replace(/^./, "1"), "Other"), {
+        joined: false,
+        refused: "not invited",
+      });
+      assert.deepEqual(await store.join(first, "First"), { joined: true });
+      assert.deepEqual([...store.invites], [first]);
+      assert.deepEqual(await store.join(second, "Second"), { joined: false, refused: "not invited" });
+    });
+
+    test("owner, invite-only, bars and invites survive close and reopen", async (t) => {
+      const open = opener(t);
+      const store = await open("general");
+      const [owner, barred, invited] = [randomUUID(), randomUUID(), randomUUID()];
+      await Promise.all([
+        store.setOwner(owner),
+        store.setInviteOnly(true),
+        store.bar(barred),
+        store.invite(invited),
+        store.invite("abcdef0123"),
+      ]);
+      await store.close();
+      const again = await open("general");
+      assert.equal(again.owner, owner);
+      assert.equal(again.inviteOnly, true);
+      assert.deepEqual([...again.barred], [barred]);
+      assert.deepEqual([...again.invites].sort(), [invited, "abcdef0123"].sort());
+      await assert.rejects(store.bar(randomUUID()), { name: "StoreError" });
+    });
+
     test("identity, members and messages survive close and reopen; a closed store refuses writes", async (t) => {
       const open = opener(t);
       const store = await open("general");

@@ -617,7 +617,7 @@ describe("SqliteGroupStore: schema migrations", () => {
   test("a new store is made at the current schema version, without a ts index", async (t) => {
     const env = setup(t);
     await env.open("general").close();
-    assert.equal(SCHEMA_VERSION, 2);
+    assert.equal(SCHEMA_VERSION, 3);
     const file = join(env.dir, "general.db");
     assert.deepEqual(inspect(file), { version: SCHEMA_VERSION, indexes: ["sqlite_autoindex_messages_1"], messages: 0 });
   });
@@ -655,6 +655,63 @@ describe("SqliteGroupStore: schema migrations", () => {
       again.history({ limit: 10 }).messages.map((m) => m.text),
       ["one", "two", "three", "four"],
     );
+  });
+
+  test("a store made by schema version 2 migrates to 3 with nothing lost, and moderates from then on", async (t) => {
+    const env = setup(t);
+    const file = join(env.dir, "general.db");
+    const old = oldStore(file, "general", ["one", "two"]);
+    // What gm wrote at version 2: the same tables without the ts index, user_version 2.
+    const v2 = new Database(file);
+    v2.exec("DROP INDEX messages_ts");
+    v2.pragma("user_version = 2");
+    const kept = v2.prepare("SELECT * FROM meta ORDER BY key").all();
+    v2.close();
+    const tables = (f: string) => {
+      const db = new Database(f, { readonly: true });
+      try {
+        return db
+          .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+          .pluck()
+          .all();
+      } finally {
+        db.close();
+      }
+    };
+    assert.deepEqual(tables(file), ["members", "messages", "meta"]);
+
+    const store = env.open("general");
+    assert.equal(store.id, old.id);
+    assert.equal(store.createdAt, old.created);
+    assert.deepEqual([...store.members.values()], [{ user: USER, name: "Ana", joined: old.created }]);
+    assert.deepEqual(store.history({ limit: 10 }).messages, old.messages);
+    assert.equal(store.owner, undefined, "version 2 had no owner");
+    assert.equal(store.inviteOnly, false);
+    assert.deepEqual([...store.barred, ...store.invites], []);
+    const bo = randomUUID();
+    await Promise.all([store.setOwner(USER), store.setInviteOnly(true), store.bar(bo), store.invite("0123abcd")]);
+    assert.deepEqual(await store.join(bo, "Bo"), { joined: false, refused: "barred" });
+    await store.close();
+
+    assert.deepEqual(tables(file), ["barred", "invites", "members", "messages", "meta"]);
+    assert.deepEqual(inspect(file), { version: 3, indexes: ["sqlite_autoindex_messages_1"], messages: 2 });
+    const again = env.open("general");
+    assert.equal(again.owner, USER);
+    assert.equal(again.inviteOnly, true);
+    assert.deepEqual([...again.barred], [bo]);
+    assert.deepEqual([...again.invites], ["0123abcd"]);
+    assert.deepEqual(again.history({ limit: 10 }).messages, old.messages);
+    await again.close();
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    const meta = db.prepare<[], { key: string }>("SELECT * FROM meta ORDER BY key").all();
+    db.close();
+    for (const row of kept as Array<{ key: string }>) {
+      if (row.key !== "opened")
+        assert.ok(
+          meta.some((r) => JSON.stringify(r) === JSON.stringify(row)),
+          row.key,
+        );
+    }
   });
 
   test("the migrations and the identity check are one transaction: a refused old store is not migrated", (t) => {
