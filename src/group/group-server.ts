@@ -15,7 +15,18 @@ import {
   Topic,
 } from "../protocol/index.js";
 import type { Key, KeyPair } from "../protocol/keys.js";
-import { displayName, groupName, messageText, optInt, optUuid, uuid } from "../protocol/validate.js";
+import {
+  bool,
+  displayName,
+  groupName,
+  messageText,
+  optBool,
+  optInt,
+  optUuid,
+  userRef,
+  uuid,
+} from "../protocol/validate.js";
+import { hexOf } from "../store/admission.js";
 import type { GroupStore, StoreFactory } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
 import { Registrar, type RegistrationState } from "./registrar.js";
@@ -41,6 +52,11 @@ export interface GroupServerOptions {
   /** Keys refused at the CURVE handshake, on both sockets. */
   readonly deny?: readonly Key[];
   /**
+   * The user id of every hosted group's owner (`gm group --owner <key>`): replaces the owner a
+   * store holds. Without it a group keeps its owner, or gets one (PROTOCOL.md §6.3).
+   */
+  readonly owner?: string;
+  /**
    * Opens each group's store: sqlite.ts's `sqliteStores(dataDir)` in the commands, memory.ts's
    * `memoryStores()` in handler tests. The server closes each store it opened.
    */
@@ -54,6 +70,9 @@ export interface GroupDetails {
   readonly name: string;
   readonly members: number;
   readonly messages: number;
+  /** The owner's user id; undefined until the group has one. */
+  readonly owner: string | undefined;
+  readonly inviteOnly: boolean;
   readonly address: string;
   readonly events: string;
   readonly registration: RegistrationState | { readonly state: "unregistered"; readonly detail: string };
@@ -76,6 +95,8 @@ export class GroupServer {
   events = "";
 
   private readonly publisher: EventPublisher;
+  /** Whether requests are signed (a server with keys): moderation needs it. */
+  private readonly secure: boolean;
 
   private constructor(
     private readonly stores: Map<string, GroupStore>,
@@ -84,6 +105,7 @@ export class GroupServer {
     keys?: KeyPair,
     deny: readonly Key[] = [],
   ) {
+    this.secure = keys !== undefined;
     // Only a current group topic is ever applied: no other subscription receives anything.
     this.publisher = new EventPublisher({
       accepts: (topic) => this.accepted.has(topic),
@@ -126,6 +148,12 @@ export class GroupServer {
       await Promise.all([...stores.values()].map((s) => s.close()));
       throw err;
     }
+    try {
+      for (const store of stores.values()) await GroupServer.settleOwner(store, options, log);
+    } catch (err) {
+      await Promise.all([...stores.values()].map((s) => s.close()));
+      throw err;
+    }
     const handlers: Record<string, Handler> = {};
     const deny = options.deny ?? [];
     const rpc = new RpcServer({ handlers, log, deny, ...(options.keys && { keys: options.keys }) });
@@ -157,6 +185,29 @@ export class GroupServer {
     return server;
   }
 
+  /**
+   * A group's owner at start: `options.owner` if given; else the one it has; else, on a server
+   * with keys, its longest-standing member whose id is a key's (a version-8 uuid), so a group
+   * made before owners existed does not go to whoever joins next. A group with none of these
+   * gets the first user to JOIN (join()).
+   */
+  private static async settleOwner(store: GroupStore, options: GroupServerOptions, log: Logger): Promise<void> {
+    if (options.owner !== undefined) {
+      if (store.owner !== options.owner) {
+        await store.setOwner(options.owner);
+        log(`OWNER OF ${store.name} IS ${options.owner} (--owner)`);
+      }
+      return;
+    }
+    if (store.owner !== undefined || options.keys === undefined) return;
+    const eldest = [...store.members.values()]
+      .filter((m) => m.user[14] === "8")
+      .sort((a, b) => a.joined - b.joined || a.user.localeCompare(b.user))[0];
+    if (eldest === undefined) return;
+    await store.setOwner(eldest.user, true);
+    log(`OWNER OF ${store.name} IS ${eldest.user} (its longest-standing member)`);
+  }
+
   /** What `gm group` prints at start (the original print_group_details). */
   details(): GroupDetails[] {
     return [...this.stores.values()].map((s) => ({
@@ -164,6 +215,8 @@ export class GroupServer {
       name: s.name,
       members: s.members.size,
       messages: s.durableSeq, // seq has no holes: the last one is the count
+      owner: s.owner,
+      inviteOnly: s.inviteOnly,
       address: this.address,
       events: this.events,
       registration: this.registrar?.status.get(s.name) ?? { state: "unregistered", detail: "no directory given" },
@@ -178,6 +231,10 @@ export class GroupServer {
       [GroupCommand.History]: (r) => this.history(r),
       [GroupCommand.Info]: (r) => this.info(r),
       [GroupCommand.Subscribe]: (r) => this.subscribe(r),
+      [GroupCommand.Remove]: (r) => this.remove(r),
+      [GroupCommand.Unbar]: (r) => this.unbar(r),
+      [GroupCommand.Invite]: (r) => this.invite(r),
+      [GroupCommand.Settings]: (r) => this.settings(r),
       [GroupCommand.Ping]: () => ({ role: "group", groups: [...this.stores.keys()] }),
     };
   }
@@ -238,7 +295,21 @@ export class GroupServer {
     const name = displayName(body);
     this.log(`JOIN REQUEST FROM ${user}`);
     await this.claim(request, store, user);
-    const { joined } = await store.join(user, name);
+    // A group without an owner gets the first signed JOIN's user, queued before the join itself
+    // so that, of concurrent first joins, the one applied first owns the group.
+    const adopt = store.owner === undefined && this.secure ? store.setOwner(user, true) : undefined;
+    const { joined, refused } = await store.join(user, name);
+    if (adopt !== undefined && (await adopt).owner === user)
+      this.log(`OWNER OF ${store.name} IS ${user} (first to join)`);
+    if (refused === "barred") {
+      throw new GmError(ErrorCode.Forbidden, `the owner of "${store.name}" has barred you (user ${user}) from it`);
+    }
+    if (refused !== undefined) {
+      throw new GmError(
+        ErrorCode.Forbidden,
+        `"${store.name}" is invite-only and you (user ${user}) are not invited; ask its owner for an invite`,
+      );
+    }
     return { group: store.name, id: store.id, members: store.members.size, joined, last: store.durableSeq };
   }
 
@@ -251,14 +322,124 @@ export class GroupServer {
     const store = this.store(body);
     const user = this.user(request);
     this.log(`LEAVE REQUEST FROM ${user}`);
+    const left = await this.drop(store, user);
+    return { group: store.name, members: store.members.size, left };
+  }
+
+  /**
+   * Ends `user`'s membership, for LEAVE and REMOVE alike: the store's leave, then the LEFT event
+   * (`removed` adds `"removed": true` to it). Its write is queued before this returns its promise.
+   */
+  private async drop(store: GroupStore, user: string, removed = false): Promise<boolean> {
     const { left } = store.members.has(user) ? await store.leave(user) : { left: false };
     if (left) {
       // The last event on this topic: it tells that user's followers (on any connection) to
       // stop, and the other members to SUBSCRIBE for the new topic.
-      this.publish(store.name, EventKind.Left, { user });
+      this.publish(store.name, EventKind.Left, removed ? { user, removed } : { user });
       this.newTopic(store.name);
     }
-    return { group: store.name, members: store.members.size, left };
+    return left;
+  }
+
+  /**
+   * The request's user if they own the group (PROTOCOL.md §6.3), else FORBIDDEN. Only on a server
+   * with keys: on an insecure one any client may claim the owner's id, which every message shows.
+   */
+  private owner(request: SignedRequest, store: GroupStore, action: string): string {
+    if (!this.secure) {
+      throw new GmError(
+        ErrorCode.Forbidden,
+        `moderation needs a group server with keys; this one runs --insecure, where any client may claim any user id`,
+      );
+    }
+    const user = this.user(request);
+    if (store.owner !== user) {
+      const owner = store.owner === undefined ? "it has no owner yet" : `its owner is ${store.owner}`;
+      throw new GmError(ErrorCode.Forbidden, `only the owner of "${store.name}" may ${action}; ${owner}, not ${user}`);
+    }
+    return user;
+  }
+
+  /**
+   * The user a `key` field names among `among` (PROTOCOL.md §6.3): a full user id as it is; a
+   * fingerprint as the one user of `among` whose id starts with it (none is NOT_MEMBER, several
+   * BAD_REQUEST).
+   */
+  private resolve(
+    store: GroupStore,
+    body: Record<string, unknown>,
+    key: string,
+    among: Iterable<string>,
+    what: string,
+  ) {
+    const ref = userRef(body, key);
+    if (ref.includes("-")) return ref;
+    const matches = [...among].filter((u) => hexOf(u).startsWith(ref)).sort();
+    if (matches.length === 1) return matches[0] as string;
+    if (matches.length === 0)
+      throw new GmError(ErrorCode.NotMember, `no ${what} of "${store.name}" has fingerprint ${ref}`);
+    throw new GmError(
+      ErrorCode.BadRequest,
+      `fingerprint ${ref} is ambiguous in "${store.name}": it matches ${matches.join(", ")}; give more digits or the full user id`,
+    );
+  }
+
+  /** REMOVE (PROTOCOL.md §REMOVE): the owner ends a membership, as LEAVE would, and may bar the key. */
+  private async remove(request: SignedRequest) {
+    const { body } = request;
+    const store = this.store(body);
+    const user = this.owner(request, store, "remove members");
+    const bar = optBool(body, "bar") ?? false;
+    const member = this.resolve(store, body, "member", store.members.keys(), "member");
+    if (member === user) {
+      throw new GmError(ErrorCode.BadRequest, `the owner cannot remove themselves from "${store.name}"; LEAVE instead`);
+    }
+    if (!bar && !store.members.has(member)) {
+      throw new GmError(ErrorCode.NotMember, `${member} is not a member of "${store.name}"`);
+    }
+    this.log(`REMOVE OF ${member} FROM ${store.name} BY ${user}${bar ? " (BARRED)" : ""}`);
+    // Both writes queued now, in this order: one batch, so no JOIN slips between them.
+    const [left] = await Promise.all([
+      this.drop(store, member, true),
+      bar ? store.bar(member) : store.uninvite(member),
+    ]);
+    return { group: store.name, member, left, barred: store.barred.has(member), members: store.members.size };
+  }
+
+  /** UNBAR (PROTOCOL.md §UNBAR): the owner lifts a bar. */
+  private async unbar(request: SignedRequest) {
+    const { body } = request;
+    const store = this.store(body);
+    const user = this.owner(request, store, "lift bars");
+    const member = this.resolve(store, body, "member", store.barred, "barred user");
+    this.log(`UNBAR OF ${member} IN ${store.name} BY ${user}`);
+    const { unbarred } = await store.unbar(member);
+    return { group: store.name, member, unbarred };
+  }
+
+  /** INVITE (PROTOCOL.md §INVITE): the owner lets a user (or the first key with a fingerprint) join. */
+  private async invite(request: SignedRequest) {
+    const { body } = request;
+    const store = this.store(body);
+    const user = this.owner(request, store, "invite");
+    const invitee = userRef(body, "invitee");
+    if (store.barred.has(invitee)) {
+      throw new GmError(ErrorCode.BadRequest, `${invitee} is barred from "${store.name}"; UNBAR them first`);
+    }
+    this.log(`INVITE OF ${invitee} TO ${store.name} BY ${user}`);
+    const { invited } = await store.invite(invitee);
+    return { group: store.name, invitee, invited, inviteOnly: store.inviteOnly };
+  }
+
+  /** SETTINGS (PROTOCOL.md §SETTINGS): the owner makes the group invite-only or open. */
+  private async settings(request: SignedRequest) {
+    const { body } = request;
+    const store = this.store(body);
+    const user = this.owner(request, store, "change its settings");
+    const inviteOnly = bool(body, "inviteOnly");
+    this.log(`SETTINGS OF ${store.name} BY ${user}: inviteOnly ${inviteOnly}`);
+    const { changed } = await store.setInviteOnly(inviteOnly);
+    return { group: store.name, owner: store.owner, inviteOnly: store.inviteOnly, changed };
   }
 
   /** SEND (PROTOCOL.md §SEND), the original add_message: durable before the reply, idempotent by id. */
@@ -324,6 +505,8 @@ export class GroupServer {
       members: store.members.size,
       last: store.durableSeq,
       address: this.address,
+      owner: store.owner ?? null,
+      inviteOnly: store.inviteOnly,
     };
   }
 

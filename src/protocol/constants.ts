@@ -21,6 +21,10 @@ export const GroupCommand = {
   History: "HISTORY",
   Info: "INFO",
   Subscribe: "SUBSCRIBE",
+  Remove: "REMOVE",
+  Unbar: "UNBAR",
+  Invite: "INVITE",
+  Settings: "SETTINGS",
   Ping: "PING",
 } as const;
 
@@ -28,7 +32,10 @@ export const GroupCommand = {
 export const EventKind = {
   /** A message stored in a group, published on the group's topic. */
   Message: "MESSAGE",
-  /** A member left the group (body `{"user": uuid}`), published on the group's topic. */
+  /**
+   * A member left the group (body `{"user": uuid}`, with `"removed": true` when the owner removed
+   * them), published on the group's topic.
+   */
   Left: "LEFT",
   /** The answer to a subscription to a hello topic: every earlier subscription is now active. */
   Hello: "HELLO",

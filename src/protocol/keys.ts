@@ -180,3 +180,24 @@ export class ProofVerifier {
     return got.length === want.proof.length && timingSafeEqual(got, want.proof) ? want.userId : undefined;
   }
 }
+
+/**
+ * A user as a person names one (`gm user remove`, `invite`): a public key (Z85 or hex, turned
+ * into its user id), a user id, or a fingerprint (8 or more hex digits of the id), in the wire
+ * form of validate.ts's userRef. Throws BAD_REQUEST naming `what`.
+ */
+export function userRefOf(text: string, what = "user"): string {
+  const t = text.trim();
+  if (keyBytes(t) !== undefined) return userIdOf(parseKey(t, what));
+  const hex = t.replaceAll("-", "");
+  if (/^[0-9a-fA-F]{32}$/.test(hex) && (t === hex || /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(t))) {
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toLowerCase();
+  }
+  if (/^[0-9a-fA-F]{8,31}$/.test(t)) return t.toLowerCase();
+  if (/^[0-9a-fA-F]{1,7}$/.test(t)) {
+    throw badRequest(`${what} "${t}" is too short: a fingerprint has at least 8 hex digits (as gm shows them)`);
+  }
+  throw badRequest(
+    `${what} "${t}" must be a public key (40 characters of Z85 or 64 hex digits), a user id, or a fingerprint (8 or more hex digits)`,
+  );
+}

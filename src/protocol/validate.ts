@@ -98,3 +98,38 @@ export function endpoint(body: Body, key = "address"): string {
   }
   return v;
 }
+
+/** An optional boolean field. */
+export function optBool(body: Body, key: string): boolean | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") throw badRequest(`"${key}" must be true or false`);
+  return v;
+}
+
+/** A required boolean field. */
+export function bool(body: Body, key: string): boolean {
+  const v = optBool(body, key);
+  if (v === undefined) throw badRequest(`"${key}" must be true or false`);
+  return v;
+}
+
+/** The hex digits of a user id as a uuid (8-4-4-4-12), lower case. */
+const asUuid = (hex: string): string =>
+  `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toLowerCase();
+
+/**
+ * A user named by id or by fingerprint (PROTOCOL.md §6.3): a uuid (or its 32 hex digits) is
+ * returned as a lower-case uuid; 8 to 31 hex digits, the start of a user id without its hyphens,
+ * as that lower-case prefix. Anything shorter is refused: 8 digits is what gm shows as a
+ * fingerprint, and fewer would match too many keys.
+ */
+export function userRef(body: Body, key: string): string {
+  const v = body[key];
+  if (typeof v === "string") {
+    if (UUID.test(v)) return v.toLowerCase();
+    if (/^[0-9a-f]{32}$/i.test(v)) return asUuid(v);
+    if (/^[0-9a-f]{8,31}$/i.test(v)) return v.toLowerCase();
+  }
+  throw badRequest(`"${key}" must be a user id (a uuid) or a fingerprint: 8 to 32 hex digits of the user id`);
+}

@@ -63,3 +63,31 @@ describe("CURVE keys", () => {
     }
   });
 });
+
+describe("userRefOf: a user as a person names one", async () => {
+  const {
+    userRefOf,
+    newKeyPair: fresh,
+    userIdOf: idOf,
+    z85Decode: decode,
+  } = await import("../../src/protocol/keys.js");
+  test("a key (Z85 or hex) becomes its user id; an id or fingerprint is normalized", () => {
+    const keys = fresh();
+    const id = idOf(keys.publicKey);
+    assert.equal(userRefOf(keys.publicKey), id);
+    assert.equal(userRefOf((decode(keys.publicKey) as Buffer).toString("hex").toUpperCase()), id);
+    assert.equal(userRefOf(` ${id.toUpperCase()} `), id);
+    assert.equal(userRefOf(id.replaceAll("-", "")), id);
+    assert.equal(userRefOf(id.slice(0, 8).toUpperCase()), id.slice(0, 8));
+  });
+  test("too short or not a user is BAD_REQUEST with a message that says what is wanted", () => {
+    assert.throws(() => userRefOf("abc1234", "member"), {
+      code: "BAD_REQUEST",
+      message: 'member "abc1234" is too short: a fingerprint has at least 8 hex digits (as gm shows them)',
+    });
+    assert.throws(() => userRefOf("alice"), {
+      code: "BAD_REQUEST",
+      message: /must be a public key .*, a user id, or a fingerprint/,
+    });
+  });
+});

@@ -201,3 +201,22 @@ describe("other field helpers", () => {
     rejects(() => displayName({ name: "two\nlines" }), ErrorCode.BadRequest, /control characters/);
   });
 });
+
+describe("userRef and bool: moderation's fields", async () => {
+  const { userRef, bool, optBool } = await import("../../src/protocol/validate.js");
+  test("a uuid or its 32 hex digits is a user id; 8 to 31 hex digits a fingerprint; else BAD_REQUEST", () => {
+    const id = "0193A2B3-C4D5-8E6F-8A0B-1C2D3E4F5A6B";
+    assert.equal(userRef({ m: id }, "m"), id.toLowerCase());
+    assert.equal(userRef({ m: id.replaceAll("-", "") }, "m"), id.toLowerCase());
+    assert.equal(userRef({ m: "0193A2B3" }, "m"), "0193a2b3");
+    for (const bad of ["0193a2b", "0193a2b3-c4", "", 42, null, "z193a2b3"]) {
+      assert.throws(() => userRef({ m: bad }, "m"), { code: "BAD_REQUEST", message: /"m" must be a user id/ });
+    }
+  });
+  test("booleans are true or false, nothing else", () => {
+    assert.equal(bool({ b: false }, "b"), false);
+    assert.equal(optBool({}, "b"), undefined);
+    assert.throws(() => bool({}, "b"), { message: '"b" must be true or false' });
+    assert.throws(() => optBool({ b: "yes" }, "b"), { code: "BAD_REQUEST" });
+  });
+});
