@@ -8,12 +8,16 @@ import Group from "./commands/group.js";
 import Server from "./commands/server.js";
 import Up from "./commands/up.js";
 import Groups from "./commands/user/groups.js";
+import Invite from "./commands/user/invite.js";
+import InviteOnly from "./commands/user/invite-only.js";
 import Join from "./commands/user/join.js";
 import Leave from "./commands/user/leave.js";
 import ListGroups from "./commands/user/list-groups.js";
 import Messages from "./commands/user/messages.js";
+import Remove from "./commands/user/remove.js";
 import Send from "./commands/user/send.js";
 import ShellCommand from "./commands/user/shell.js";
+import Unbar from "./commands/user/unbar.js";
 import Whoami from "./commands/user/whoami.js";
 
 export const COMMANDS = {
@@ -21,12 +25,16 @@ export const COMMANDS = {
   group: Group,
   up: Up,
   "user:groups": Groups,
+  "user:invite": Invite,
+  "user:invite-only": InviteOnly,
   "user:join": Join,
   "user:leave": Leave,
   "user:list-groups": ListGroups,
   "user:messages": Messages,
+  "user:remove": Remove,
   "user:send": Send,
   "user:shell": ShellCommand,
+  "user:unbar": Unbar,
   "user:whoami": Whoami,
 };
 

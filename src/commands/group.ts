@@ -13,7 +13,8 @@ import {
 } from "../cli/keys.js";
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { GmError, type RemoteError, UsageError } from "../protocol/errors.js";
-import { groupName } from "../protocol/validate.js";
+import { parseKey, userIdOf } from "../protocol/keys.js";
+import { groupName, uuid } from "../protocol/validate.js";
 import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
 import { printable } from "../util/printable.js";
@@ -30,6 +31,7 @@ export default class Group extends ServerCommand<typeof Group> {
     "<%= config.bin %> group --name general --address tcp://127.0.0.1:6001",
     "<%= config.bin %> group --name general --name random --address 127.0.0.1:6001",
     "<%= config.bin %> group --name general --address tcp://*:6001 --events-address tcp://*:6002 --advertise tcp://myhost.example:6001",
+    "<%= config.bin %> group --name general --address 127.0.0.1:6001 --owner bgM5An52=5IodVQVDf=RaxpnVwK2DdU-fV2cjfJ8",
   ];
   static override flags = {
     name: Flags.string({ char: "n", description: "group name (repeat for several groups)", multiple: true }),
@@ -51,6 +53,10 @@ export default class Group extends ServerCommand<typeof Group> {
     }),
     "server-key": serverKeyFlag(),
     "deny-key": denyKeyFlag(),
+    owner: Flags.string({
+      description:
+        "public key (or user id) of the user who owns the hosted groups: may remove, bar and invite [default: each group keeps its owner, else its first member]",
+    }),
     "data-dir": dataDirFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
@@ -68,6 +74,7 @@ export default class Group extends ServerCommand<typeof Group> {
     const dataDir = flags["data-dir"] ?? defaultDataDir();
     const directory = connectEndpoint(flags.server ?? process.env.GM_SERVER ?? DEFAULT_SERVER);
     const keys = flags.insecure ? undefined : serverKeyPair(dataDir, "group");
+    const owner = flags.owner === undefined ? undefined : UsageError.check(() => ownerId(flags.owner as string));
     if (flags.insecure) this.logToStderr(INSECURE_WARNING);
     const server = await GroupServer.start({
       names,
@@ -79,6 +86,7 @@ export default class Group extends ServerCommand<typeof Group> {
       ...(keys && { keys, directoryKey: directoryKey(directory, { flag: flags["server-key"] }).key }),
       openStore: sqliteStores(dataDir),
       log: requests,
+      ...(owner !== undefined && { owner }),
     });
     for (const g of server.details()) {
       const reg = g.registration;
@@ -127,4 +135,11 @@ export default class Group extends ServerCommand<typeof Group> {
       rl.close();
     }
   }
+}
+
+/** `--owner`: a public key (Z85 or hex) as its user id, or a user id as it is. */
+function ownerId(text: string): string {
+  const t = text.trim();
+  if (/^[0-9a-f]{8}-/i.test(t)) return uuid({ "--owner": t }, "--owner");
+  return userIdOf(parseKey(t, "--owner"));
 }

@@ -19,7 +19,7 @@ import {
   TimeoutError,
   UsageError,
 } from "../protocol/index.js";
-import type { Key, KeyPair } from "../protocol/keys.js";
+import { type Key, type KeyPair, userRefOf } from "../protocol/keys.js";
 import { groupName, messageText } from "../protocol/validate.js";
 import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
@@ -198,6 +198,56 @@ export class GmClient {
       delete d.groups[group];
     });
     return { group, members: reply.members };
+  }
+
+  /**
+   * REMOVE (PROTOCOL.md §6.3): as the group's owner, ends a member's membership and, with `bar`,
+   * bars their key. `member`: a public key, a user id or a fingerprint.
+   */
+  remove(
+    group: string,
+    member: string,
+    bar = false,
+  ): Promise<{ group: string; member: string; left: boolean; barred: boolean; members: number }> {
+    const ref = UsageError.check(() => userRefOf(member, "member"));
+    return this.asOwner(group, GroupCommand.Remove, { member: ref, bar });
+  }
+
+  /** UNBAR (PROTOCOL.md §6.3): as the owner, lets a barred key join again. */
+  unbar(group: string, member: string): Promise<{ group: string; member: string; unbarred: boolean }> {
+    const ref = UsageError.check(() => userRefOf(member, "member"));
+    return this.asOwner(group, GroupCommand.Unbar, { member: ref });
+  }
+
+  /** INVITE (PROTOCOL.md §6.3): as the owner, invites a public key, user id or fingerprint. */
+  invite(
+    group: string,
+    invitee: string,
+  ): Promise<{ group: string; invitee: string; invited: boolean; inviteOnly: boolean }> {
+    const ref = UsageError.check(() => userRefOf(invitee, "invitee"));
+    return this.asOwner(group, GroupCommand.Invite, { invitee: ref });
+  }
+
+  /** SETTINGS (PROTOCOL.md §6.3): as the owner, makes the group invite-only or open. */
+  setInviteOnly(
+    group: string,
+    inviteOnly: boolean,
+  ): Promise<{ group: string; owner: string; inviteOnly: boolean; changed: boolean }> {
+    return this.asOwner(group, GroupCommand.Settings, { inviteOnly });
+  }
+
+  /**
+   * An owner's request: at the joined group's server, or, since an owner (`gm group --owner`)
+   * need not be a member, where the directory says the group is.
+   */
+  private async asOwner<T>(group: string, command: string, fields: Record<string, unknown>): Promise<T> {
+    UsageError.check(() => groupName({ group }));
+    const body = { group, user: this.user, ...fields };
+    if ((this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group]) !== undefined) {
+      return this.onGroup(group, (rpc) => rpc.request<T>(command, body));
+    }
+    const entry = await this.locate(group);
+    return this.rpc(entry.address, entry.key).request<T>(command, body);
   }
 
   /** The groups this profile has joined (the original show_groups). */
@@ -398,12 +448,11 @@ export class GmClient {
       // on (PROTOCOL.md §LEAVE). SUBSCRIBE for it at once; what came meanwhile is in history.
       followed.feed.resume();
     } else if (!followed.leaving) {
-      followed.feed.end(
-        new GmError(
-          ErrorCode.NotMember,
-          `you are not a member of "${group}" any more: you left it from another gm process`,
-        ),
-      );
+      const why =
+        (body as { removed?: unknown }).removed === true
+          ? "its owner removed you"
+          : "you left it from another gm process";
+      followed.feed.end(new GmError(ErrorCode.NotMember, `you are not a member of "${group}" any more: ${why}`));
     }
   }
 

@@ -71,3 +71,7 @@ function feedEventLine(event: FeedEvent): string {
       return `stopped following "${event.group}": ${event.reason.message}`;
   }
 }
+
+/** What gm says about an invite by fingerprint (PROTOCOL.md §6.3), in the CLI and the shell. */
+export const FINGERPRINT_INVITE_WARNING =
+  "a fingerprint invite lets in the first key whose id starts with it, and such a key can be made; invite by public key where it matters";

@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from "uuid";
 import { printable } from "../util/printable.js";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
-import { formatFeedEvent, formatGroups, formatJoined, formatMessage } from "./format.js";
+import { FINGERPRINT_INVITE_WARNING, formatFeedEvent, formatGroups, formatJoined, formatMessage } from "./format.js";
 import { splitWords } from "./words.js";
 
 export const SHELL_HELP = [
@@ -15,6 +15,12 @@ export const SHELL_HELP = [
   "get_messages <group_name> [<time>]   show messages, all or since <time>",
   "                                     (2026-11-25T10:30:00Z, 10:30, 15m, 2h, 1d, epoch ms)",
   "send_message <group_name> <message>  send a message (quote it or not)",
+  "remove_member <group_name> <member>  remove a member of a group you own",
+  "bar_member <group_name> <member>     remove a member and bar their key from joining again",
+  "unbar_member <group_name> <member>   let a barred key join again",
+  "invite <group_name> <user>           invite a user to a group you own",
+  "invite_only <group_name> on|off      let only invited users join, or everyone",
+  "                                     (<member>, <user>: public key, user id or fingerprint)",
   "help                                 show this help",
   "exit                                 leave the shell (or Ctrl-D)",
 ];
@@ -66,6 +72,36 @@ export class Shell {
         min: 2,
         max: Number.POSITIVE_INFINITY,
         run: ([g, ...words]) => this.send(g as string, words.join(" ")),
+      },
+      remove_member: {
+        usage: "remove_member <group_name> <member>",
+        min: 2,
+        max: 2,
+        run: ([g, m]) => this.remove(g as string, m as string, false),
+      },
+      bar_member: {
+        usage: "bar_member <group_name> <member>",
+        min: 2,
+        max: 2,
+        run: ([g, m]) => this.remove(g as string, m as string, true),
+      },
+      unbar_member: {
+        usage: "unbar_member <group_name> <member>",
+        min: 2,
+        max: 2,
+        run: ([g, m]) => this.unbar(g as string, m as string),
+      },
+      invite: {
+        usage: "invite <group_name> <user>",
+        min: 2,
+        max: 2,
+        run: ([g, u]) => this.invite(g as string, u as string),
+      },
+      invite_only: {
+        usage: "invite_only <group_name> on|off",
+        min: 2,
+        max: 2,
+        run: ([g, state]) => this.inviteOnly(g as string, state as string),
       },
       help: { usage: "help", min: 0, max: 0, run: () => this.print(SHELL_HELP) },
     };
@@ -183,6 +219,29 @@ export class Shell {
   private async leave(group: string): Promise<void> {
     await this.client.leave(group);
     this.print(`Left ${chalk.cyan(group)}`);
+  }
+
+  private async remove(group: string, member: string, bar: boolean): Promise<void> {
+    const r = await this.client.remove(group, member, bar);
+    const what = r.left ? "Removed" : "Did not remove (not a member)";
+    this.print(`${what} ${r.member} from ${chalk.cyan(group)}${r.barred ? "; barred from joining again" : ""}`);
+  }
+
+  private async unbar(group: string, member: string): Promise<void> {
+    const r = await this.client.unbar(group, member);
+    this.print(`${r.unbarred ? "Unbarred" : "Was not barred:"} ${r.member} in ${chalk.cyan(group)}`);
+  }
+
+  private async invite(group: string, user: string): Promise<void> {
+    const r = await this.client.invite(group, user);
+    if (!r.invitee.includes("-")) this.print(chalk.yellow(`warning: ${FINGERPRINT_INVITE_WARNING}`));
+    this.print(`${r.invited ? "Invited" : "Already invited:"} ${r.invitee} to ${chalk.cyan(group)}`);
+  }
+
+  private async inviteOnly(group: string, state: string): Promise<void> {
+    if (state !== "on" && state !== "off") throw new Error("usage: invite_only <group_name> on|off");
+    const r = await this.client.setInviteOnly(group, state === "on");
+    this.print(`${chalk.cyan(group)} is ${r.inviteOnly ? "invite-only" : "open to all"}`);
   }
 
   private async messages(group: string, time: string | undefined): Promise<void> {

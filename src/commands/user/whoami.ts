@@ -25,7 +25,7 @@ export default class Whoami extends UserCommand<typeof Whoami> {
     if (this.flags.json) return this.json(info);
     this.log(`profile      ${info.profile}`);
     this.log(`fingerprint  ${info.fingerprint}`);
-    this.log(`public key   ${info.key}`);
+    this.log(`public key   ${info.key}  (give it to a group's owner for an invite)`);
     this.log(`uuid         ${info.uuid}`);
     this.log(`name         ${info.name}`);
     this.log(`server       ${info.server}`);
