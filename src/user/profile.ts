@@ -2,9 +2,9 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { LocalErrorCode, ProfileError, UsageError } from "../protocol/errors.js";
-import { type Key, type KeyPair, userIdOf } from "../protocol/keys.js";
+import { fingerprintOf, type Key, type KeyPair, userIdOf } from "../protocol/keys.js";
 import { gmHome } from "../util/config.js";
-import { loadOrCreateKeyFile } from "../util/keyfile.js";
+import { loadOrCreateKeyFile, readKeyFile } from "../util/keyfile.js";
 
 export interface JoinedGroup {
   readonly id: string;
@@ -27,6 +27,9 @@ export interface ProfileData {
   serverKeys?: Record<string, Key>;
   groups: Record<string, JoinedGroup>;
 }
+
+/** Whether an id is a key's (keys.ts userIdOf makes version-8 UUIDs); older profiles have others. */
+const isKeyId = (id: string): boolean => id[14] === "8";
 
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -61,9 +64,8 @@ export class Profile {
     }
     const dir = join(home, "profiles");
     const file = join(dir, `${profile}.json`);
-    const keys = loadOrCreateKeyFile(join(dir, `${profile}.key`), `the gm profile "${profile}"`);
-    const id = userIdOf(keys.publicKey);
-    let data: ProfileData;
+    const keyFile = join(dir, `${profile}.key`);
+    let data: ProfileData | undefined;
     try {
       data = JSON.parse(readFileSync(file, "utf8")) as ProfileData;
       if (typeof data.uuid !== "string" || typeof data.name !== "string") throw new Error("missing uuid or name");
@@ -72,6 +74,29 @@ export class Profile {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
         throw new ProfileError(file, `cannot read profile ${file}: ${(err as Error).message}`, { cause: err });
       }
+      data = undefined;
+    }
+    // A profile of a key (a version-8 id) is that key: without it, it is nobody. Never make a new
+    // identity behind the user's back; only a profile from before keys gets its first one here.
+    if (data !== undefined && isKeyId(data.uuid)) {
+      const existing = readKeyFile(keyFile);
+      const lost = `this profile is user ${data.uuid} (fingerprint ${fingerprintOf(data.uuid)}) and that key is its identity`;
+      if (existing === undefined) {
+        throw new ProfileError(
+          file,
+          `the key file ${keyFile} is missing: ${lost}. Restore the file from your backup; to start over as a new user, move ${file} away`,
+        );
+      }
+      if (userIdOf(existing.publicKey) !== data.uuid) {
+        throw new ProfileError(
+          file,
+          `the key file ${keyFile} holds another key (fingerprint ${fingerprintOf(userIdOf(existing.publicKey))}): ${lost}. Restore the right file, or move ${file} away to be the key's user`,
+        );
+      }
+    }
+    const keys = loadOrCreateKeyFile(keyFile, `the gm profile "${profile}"`);
+    const id = userIdOf(keys.publicKey);
+    if (data === undefined) {
       data = { uuid: id, name: profile === "default" ? loginName() : profile, groups: {} };
       mkdirSync(dir, { recursive: true });
       const p = new Profile(profile, file, data, keys);
@@ -80,7 +105,7 @@ export class Profile {
     }
     const p = new Profile(profile, file, data, keys);
     if (data.uuid !== id) {
-      // Made before profiles had keys (or its key file was replaced): the user is now their key.
+      // Made before profiles had keys: the user is now their key.
       // The old id is claimed in each joined group on first contact (PROTOCOL.md §12).
       p.update((d) => {
         d.legacyUuid ??= d.uuid;

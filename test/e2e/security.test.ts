@@ -214,7 +214,23 @@ describe("a profile copied without its key", () => {
     assert.equal((await as(victim.home, "send", "general", "victim's own words")).exitCode, 0);
     const victimId = JSON.parse((await as(victim.home, "whoami", "--json")).stdout).uuid as string;
     mkdirSync(join(thief.home, "profiles"), { recursive: true });
-    copyFileSync(join(victim.home, "profiles", "default.json"), join(thief.home, "profiles", "default.json"));
+    const stolen = join(thief.home, "profiles", "default.json");
+    copyFileSync(join(victim.home, "profiles", "default.json"), stolen);
+    // Without the key the copy is nobody: the client refuses to act at all.
+    const bare = await as(thief.home, "send", "general", "forged words");
+    assert.equal(bare.exitCode, 1);
+    assert.match(bare.stderr, /the key file .*default\.key is missing: this profile is user .* and that key is its identity/);
+    // With a key of its own beside the copy, the client refuses too: it is another user's profile.
+    rmSync(stolen);
+    const own = JSON.parse((await as(thief.home, "whoami", "--json")).stdout) as { uuid: string };
+    const victimProfile = JSON.parse(readFileSync(join(victim.home, "profiles", "default.json"), "utf8"));
+    writeFileSync(stolen, JSON.stringify({ ...victimProfile, uuid: victimId }));
+    const mixed = await as(thief.home, "send", "general", "forged words");
+    assert.equal(mixed.exitCode, 1);
+    assert.match(mixed.stderr, /holds another key/);
+    // A hand-made profile that keeps the thief's key, the victim's groups, and the victim's id to
+    // "claim": the server is never fooled, whatever the client files say.
+    writeFileSync(stolen, JSON.stringify({ ...victimProfile, uuid: own.uuid, legacyUuid: victimId }));
 
     const send = await as(thief.home, "send", "general", "forged words");
     assert.equal(send.exitCode, 1, send.stderr);

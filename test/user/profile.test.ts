@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { ProfileError } from "../../src/protocol/errors.js";
+import { userIdOf } from "../../src/protocol/keys.js";
 import { Profile } from "../../src/user/profile.js";
 
 const home = mkdtempSync(join(tmpdir(), "gm-profile-"));
@@ -47,5 +49,42 @@ describe("Profile shared by several processes", () => {
     const b = Profile.load("bea", home); // a new identity under the same name
     assert.notEqual(b.data.uuid, uuid);
     assert.equal(a.refresh().data.uuid, uuid);
+  });
+});
+
+describe("a profile is its key", () => {
+  test("a lost or replaced key file is refused, never silently replaced by a new identity", () => {
+    const p = Profile.load("kim", home);
+    const keyFile = p.file.replace(/\.json$/, ".key");
+    const saved = readFileSync(keyFile, "utf8");
+    rmSync(keyFile);
+    assert.throws(
+      () => Profile.load("kim", home),
+      (err: unknown) => {
+        assert.ok(err instanceof ProfileError);
+        assert.match(
+          err.message,
+          /the key file .*kim\.key is missing: this profile is user [0-9a-f-]{36} \(fingerprint [0-9a-f]{8}\)/,
+        );
+        assert.match(err.message, /Restore the file from your backup/);
+        return true;
+      },
+    );
+    assert.equal(existsSync(keyFile), false, "no new key was made");
+    // Another profile's key put in its place is not this user either.
+    const other = Profile.load("lee", home);
+    copyFileSync(other.file.replace(/\.json$/, ".key"), keyFile);
+    assert.throws(() => Profile.load("kim", home), /holds another key \(fingerprint [0-9a-f]{8}\)/);
+    writeFileSync(keyFile, saved, { mode: 0o600 });
+    assert.equal(Profile.load("kim", home).data.uuid, p.data.uuid, "the restored key is the user again");
+  });
+
+  test("a profile from before keys gets its first key and keeps its old id to claim", () => {
+    const legacy = "01936b2e-7c1a-7d3e-9a4b-5c6d7e8f9a0b";
+    mkdirSync(join(home, "profiles"), { recursive: true });
+    writeFileSync(join(home, "profiles", "old.json"), JSON.stringify({ uuid: legacy, name: "Old", groups: {} }));
+    const p = Profile.load("old", home);
+    assert.equal(p.data.legacyUuid, legacy);
+    assert.equal(p.data.uuid, userIdOf(p.keys.publicKey));
   });
 });
