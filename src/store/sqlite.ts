@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync } from "node:fs";
+import { chmodSync, closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { parse as uuidParse, v4 as uuidv4 } from "uuid";
@@ -175,8 +175,19 @@ export class SqliteGroupStore implements GroupStore {
    * (default sync-policy.ts's LOOP_SYNC_MAX_MS; 0 puts every sync on the thread pool, as on a slow disk).
    */
   static open(dataDir: string, name: string, options: { loopSyncMaxMs?: number } = {}): SqliteGroupStore {
-    mkdirSync(dataDir, { recursive: true });
-    return new SqliteGroupStore(join(dataDir, `${name}.db`), name, options.loopSyncMaxMs);
+    // Only members may read a group: its files are the server owner's alone (SQLite gives the
+    // -wal and -shm files the mode of the database file).
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const file = join(dataDir, `${name}.db`);
+    closeSync(openSync(file, "a", 0o600));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        if ((statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600); // made by an older gm, 0644
+      } catch {
+        // -wal and -shm exist only while a server has the file open.
+      }
+    }
+    return new SqliteGroupStore(file, name, options.loopSyncMaxMs);
   }
 
   private constructor(

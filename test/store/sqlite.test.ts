@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import {
+  chmodSync,
   closeSync,
   existsSync,
   mkdtempSync,
@@ -10,6 +11,7 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -761,5 +763,24 @@ describe("SqliteGroupStore: schema migrations", () => {
       indexes: ["sqlite_autoindex_messages_1"],
       messages: 3,
     });
+  });
+});
+
+describe("SQLite store files", () => {
+  test("are the server owner's alone: new ones 0600 in a 0700 directory, older 0644 ones made so", async (t) => {
+    const env = setup(t);
+    const dir = join(env.dir, "data");
+    const s = SqliteGroupStore.open(dir, "general");
+    await s.append(msg("secret"));
+    const mode = (f: string) => statSync(f).mode & 0o777;
+    assert.equal(mode(dir), 0o700);
+    assert.equal(mode(join(dir, "general.db")), 0o600);
+    assert.equal(mode(join(dir, "general.db-wal")), 0o600, "SQLite gives the WAL the database's mode");
+    await s.close();
+    chmodSync(join(dir, "general.db"), 0o644); // as a gm from before made it
+    const again = SqliteGroupStore.open(dir, "general");
+    assert.equal(mode(join(dir, "general.db")), 0o600);
+    assert.equal(again.durableSeq, 1, "nothing lost");
+    await again.close();
   });
 });
