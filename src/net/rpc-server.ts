@@ -23,6 +23,9 @@ import { openZapGate, type ZapGate } from "./zap.js";
  */
 export type SignedRequest = Request & { readonly peer?: Key; readonly peerId?: string };
 
+/** At most one summary line of refused handshakes per this many ms. */
+const REFUSALS_REPORT_MS = 60_000;
+
 /** Handles one decoded request; returns the reply body or throws a GmError. */
 export type Handler = (request: SignedRequest) => unknown;
 
@@ -95,8 +98,8 @@ export class RpcServer {
 
   /**
    * Logs the connections a CURVE server refuses in the handshake (a plain-text peer, a client that
-   * expects another server key, bytes that are not ZMTP): the first at once, then one line a second
-   * with how many more, so a flood of them costs the log a line a second.
+   * expects another server key, bytes that are not ZMTP): the first at once, then one line a minute
+   * with how many more, so a flood of them, or a peer that keeps retrying, costs the log little.
    */
   private watchRefusals(): void {
     const refuse = (reason: string) => {
@@ -109,9 +112,9 @@ export class RpcServer {
       this.log(`refused a connection: ${reason}`);
       r.timer = setTimeout(() => {
         r.timer = undefined;
-        if (r.count > 0) this.log(`refused ${r.count} more connections in the last second (last: ${r.last})`);
+        if (r.count > 0) this.log(`refused ${r.count} more connections in the last minute (last: ${r.last})`);
         r.count = 0;
-      }, 1000);
+      }, REFUSALS_REPORT_MS);
       r.timer.unref();
     };
     const events = this.socket.events;
