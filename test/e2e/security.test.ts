@@ -219,7 +219,10 @@ describe("a profile copied without its key", () => {
     // Without the key the copy is nobody: the client refuses to act at all.
     const bare = await as(thief.home, "send", "general", "forged words");
     assert.equal(bare.exitCode, 1);
-    assert.match(bare.stderr, /the key file .*default\.key is missing: this profile is user .* and that key is its identity/);
+    assert.match(
+      bare.stderr,
+      /the key file .*default\.key is missing: this profile is user .* and that key is its identity/,
+    );
     // With a key of its own beside the copy, the client refuses too: it is another user's profile.
     rmSync(stolen);
     const own = JSON.parse((await as(thief.home, "whoami", "--json")).stdout) as { uuid: string };
