@@ -22,10 +22,11 @@ export const insecureFlag = () =>
   });
 
 /** `--server-key`: the directory's public key, for a directory on another machine. */
-export const serverKeyFlag = () =>
+export const serverKeyFlag = (pinned = true) =>
   Flags.string({
-    description:
-      "the message server's public key (Z85 or hex; it prints it when it starts) [default: $GM_SERVER_KEY, the pinned one, or the local server's]",
+    description: `the message server's public key (Z85 or hex; it prints it when it starts) [default: $GM_SERVER_KEY, ${
+      pinned ? "the one pinned in the profile, " : ""
+    }or the local server's]`,
     helpGroup: "SECURITY",
   });
 
@@ -94,7 +95,14 @@ export interface DirectoryKey {
  */
 export function directoryKey(
   endpoint: string,
-  options: { flag?: string | undefined; env?: NodeJS.ProcessEnv; pinned?: Key | undefined; home?: string },
+  options: {
+    flag?: string | undefined;
+    env?: NodeJS.ProcessEnv;
+    pinned?: Key | undefined;
+    home?: string;
+    /** Whether a given key is remembered (a user's profile pins it; a group server does not). */
+    pins?: boolean;
+  },
 ): DirectoryKey {
   const env = options.env ?? process.env;
   const given = options.flag ?? (env.GM_SERVER_KEY || undefined);
@@ -105,9 +113,10 @@ export function directoryKey(
   if (options.pinned !== undefined) return { key: options.pinned, source: "pinned" };
   const local = locallyAnnounced(endpoint, options.home ?? gmHome(env));
   if (local !== undefined) return { key: local, source: "local" };
+  const pins = options.pins ?? true;
   throw new UsageError(
-    `no public key known for the message server at ${endpoint}: give it once with --server-key <key> or ` +
-      "GM_SERVER_KEY (the server prints it when it starts; the profile remembers it), or use --insecure " +
+    `no public key known for the message server at ${endpoint}: give it ${pins ? "once " : ""}with --server-key <key> or ` +
+      `GM_SERVER_KEY (the server prints it when it starts${pins ? "; the profile remembers it" : ""}), or use --insecure ` +
       "if that server runs without encryption",
   );
 }

@@ -18,7 +18,7 @@ export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
 export abstract class UserCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
     server: Flags.string({
-      description: `directory (message server) endpoint [default: $GM_SERVER, the profile's, or ${DEFAULT_SERVER}]`,
+      description: `directory (message server) endpoint, remembered in the profile once it answered [default: $GM_SERVER, the profile's, or ${DEFAULT_SERVER}]`,
       helpGroup: "GLOBAL",
     }),
     profile: Flags.string({
@@ -102,11 +102,17 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
+    // What was given and worked is remembered: the directory (--server) and its key.
     const pin = this.pin;
-    if (pin !== undefined && this.client?.directoryAnswered === true) {
-      this.client.profile.update((d) => {
-        d.serverKeys = { ...d.serverKeys, [pin.server]: pin.key };
-      });
+    const client = this.client;
+    if (client?.directoryAnswered === true) {
+      const server = this.flags.server === undefined ? undefined : client.server;
+      if (pin !== undefined || (server !== undefined && server !== client.profile.data.server)) {
+        client.profile.update((d) => {
+          if (pin !== undefined) d.serverKeys = { ...d.serverKeys, [pin.server]: pin.key };
+          if (server !== undefined) d.server = server;
+        });
+      }
     }
     await this.client?.close();
     return super.finally(err);

@@ -51,7 +51,7 @@ export default class Group extends ServerCommand<typeof Group> {
       char: "s",
       description: `message server to register with [default: $GM_SERVER or ${DEFAULT_SERVER}]`,
     }),
-    "server-key": serverKeyFlag(),
+    "server-key": serverKeyFlag(false),
     "deny-key": denyKeyFlag(),
     owner: Flags.string({
       description:
@@ -83,7 +83,7 @@ export default class Group extends ServerCommand<typeof Group> {
       ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
       directory,
       deny: deniedKeys(flags["deny-key"]),
-      ...(keys && { keys, directoryKey: directoryKey(directory, { flag: flags["server-key"] }).key }),
+      ...(keys && { keys, directoryKey: directoryKey(directory, { flag: flags["server-key"], pins: false }).key }),
       openStore: sqliteStores(dataDir),
       log: requests,
       ...(owner !== undefined && { owner }),

@@ -74,6 +74,11 @@ export class GmClient {
     private readonly options: ClientOptions,
   ) {}
 
+  /** The directory's endpoint. */
+  get server(): string {
+    return this.options.server;
+  }
+
   get user(): string {
     return this.profile.data.uuid;
   }

@@ -532,6 +532,12 @@ describe("a directory on another machine", () => {
     assert.equal(statSync(join(user.home, "profiles", "default.key")).mode & 0o777, 0o600);
     const later = await as("list-groups");
     assert.equal(later.exitCode, 0, later.stderr);
+    // The directory itself is remembered too: no --server, no GM_SERVER, and whoami shows both.
+    const bare = await gm(["user", "list-groups"], { env: { GM_HOME: user.home } });
+    assert.equal(bare.exitCode, 0, bare.stderr);
+    const who = await gm(["user", "whoami"], { env: { GM_HOME: user.home } });
+    assert.match(who.stdout, new RegExp(`server       ${directory.endpoint}\n`));
+    assert.ok(who.stdout.includes(`server key   ${directory.key}\n`), who.stdout);
     // A pinned key the directory does not hold (it was rotated, or it is another server): refused, with what to do.
     const other = newKeyPair().publicKey;
     const wrong = await as("list-groups", "--server-key", other);

@@ -1,6 +1,7 @@
 import { UserCommand } from "../../cli/user-command.js";
 import { fingerprintOf } from "../../protocol/keys.js";
 import { DEFAULT_SERVER, gmHome } from "../../util/config.js";
+import { printable } from "../../util/printable.js";
 
 export default class Whoami extends UserCommand<typeof Whoami> {
   static override summary = "Show your profile: fingerprint, public key, uuid, display name, server";
@@ -17,6 +18,7 @@ export default class Whoami extends UserCommand<typeof Whoami> {
       uuid: profile.data.uuid,
       name: profile.data.name,
       server: this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER,
+      serverKeys: profile.data.serverKeys ?? {},
       groups: Object.keys(profile.data.groups).sort(),
       file: profile.file,
       keyFile: profile.file.replace(/\.json$/, ".key"),
@@ -27,9 +29,13 @@ export default class Whoami extends UserCommand<typeof Whoami> {
     this.log(`fingerprint  ${info.fingerprint}`);
     this.log(`public key   ${info.key}  (give it to a group's owner for an invite)`);
     this.log(`uuid         ${info.uuid}`);
-    this.log(`name         ${info.name}`);
-    this.log(`server       ${info.server}`);
-    this.log(`groups       ${info.groups.join(", ") || "(none)"}`);
+    this.log(`name         ${printable(info.name)}`);
+    this.log(`server       ${printable(info.server)}`);
+    const pinned = info.serverKeys[info.server];
+    this.log(
+      `server key   ${pinned === undefined ? "(none pinned: given by flag, GM_SERVER_KEY or the local server)" : pinned}`,
+    );
+    this.log(`groups       ${info.groups.map((g) => printable(g)).join(", ") || "(none)"}`);
     this.log(`file         ${info.file}`);
     this.log(`key file     ${info.keyFile}`);
   }
