@@ -64,10 +64,13 @@ export function groupName(body: Body, key = "group"): string {
 export function displayName(body: Body, key = "name"): string {
   const v = str(body, key, Limits.displayNameChars);
   if (/[\p{Cc}]/u.test(v)) throw badRequest(`"${key}" must not contain control characters`);
-  // Messages show "name (fingerprint)": a name holding a fingerprint of its own could pass for another.
-  if (/\(\s*[0-9a-f]{8}\s*\)/i.test(v)) {
+  // Messages show "name (fingerprint)": a name holding a fingerprint of its own could pass for
+  // another. Any bracket pair (Unicode Ps/Pe) around 8 letters or digits of any script counts, after
+  // NFKC folds full-width and other compatibility forms: look-alikes such as Cyrillic "а" for
+  // "a" or "（" for "(" would otherwise pass.
+  if (/\p{Ps}\s*[\p{L}\p{N}\p{M}]{8}\s*\p{Pe}/u.test(v.normalize("NFKC"))) {
     throw badRequest(
-      `"${key}" must not contain a fingerprint in parentheses like "(1a2b3c4d)": gm shows the real one there`,
+      `"${key}" must not contain a fingerprint-like group in brackets, such as "(1a2b3c4d)": gm shows the real one there`,
     );
   }
   return v;

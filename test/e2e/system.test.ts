@@ -218,7 +218,7 @@ describe("gm end to end", () => {
     // Nor can a name carry a fingerprint of its own to pass for someone else's.
     const forged = await as("stranger", "whoami", "--display-name", `Robert (${real.fingerprint})`);
     assert.equal(forged.exitCode, 2);
-    assert.match(forged.stderr, /must not contain a fingerprint in parentheses/);
+    assert.match(forged.stderr, /must not contain a fingerprint-like group in brackets/);
   });
 
   it("keeps going after a bad shell line, and exits non-zero when scripted lines failed", async () => {

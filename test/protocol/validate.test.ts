@@ -165,6 +165,25 @@ describe("well-formed Unicode", () => {
   });
 });
 
+describe("display names cannot carry a fingerprint", () => {
+  test("a bracketed group of 8 letters or digits is refused, look-alikes and full-width forms too", () => {
+    for (const name of [
+      "Robert (1a2b3c4d)",
+      "Robert ( 1a2b3c4d )",
+      "bob (184b35\u0430" + "1)", // Cyrillic a
+      "root\uff083b8fddd6\uff09", // full-width parentheses
+      "root [3b8fddd6]",
+      "root {3B8FDDD6}",
+      "root \u27e83b8fddd6\u27e9", // mathematical angle brackets
+    ]) {
+      rejects(() => displayName({ name }), ErrorCode.BadRequest, /fingerprint-like group in brackets/);
+    }
+    for (const name of ["Ana (she/her)", "Bob (dev)", "R2-D2 (droid)", "Ada 1a2b3c4d", "(1a2b3c4)"]) {
+      assert.equal(displayName({ name }), name);
+    }
+  });
+});
+
 describe("other field helpers", () => {
   test("str / optStr: non-empty strings up to a maximum length", () => {
     assert.equal(str({ k: "v" }, "k"), "v");
