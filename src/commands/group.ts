@@ -26,7 +26,7 @@ export default class Group extends ServerCommand<typeof Group> {
     "message server (refreshing every second), and serves join, leave, send and history requests.",
     "New messages are published to members on a second port (--events-address; any free port by default).",
     "Without --name on a terminal it asks for the name. Runs until SIGINT or SIGTERM.",
-  ].join("\n");
+  ].join(" ");
   static override examples = [
     "<%= config.bin %> group --name general --address tcp://127.0.0.1:6001",
     "<%= config.bin %> group --name general --name random --address 127.0.0.1:6001",

@@ -8,9 +8,9 @@ import { defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
 
 export default class Up extends ServerCommand<typeof Up> {
-  static override summary = "Run a whole local system: the message server and group servers in one process";
+  static override summary = "Run a whole local system: the message server and a group server in one process";
   static override description =
-    "For trying gm on one machine: then use `gm user ...` in another terminal. Runs until SIGINT or SIGTERM.";
+    "For trying gm on one machine: a message server and one group server hosting every --group, with their keys in --data-dir; then use `gm user ...` in another terminal. Runs until SIGINT or SIGTERM.";
   static override examples = ["<%= config.bin %> up", "<%= config.bin %> up --group general --group random"];
   static override flags = {
     group: Flags.string({
@@ -72,7 +72,7 @@ export default class Up extends ServerCommand<typeof Up> {
       if (groupKeys !== undefined) announceLocally(groups.endpoint, groupKeys.publicKey);
       this.log(
         `gm up: message server on ${directory}; groups ${flags.group.join(", ")} on ${groups.address} (pid ${process.pid}); ` +
-          (directoryKeys ? `public key ${directoryKeys.publicKey}` : "INSECURE: plain text"),
+          (directoryKeys ? `message server public key ${directoryKeys.publicKey}` : "INSECURE: plain text"),
       );
       this.log(`try:   gm user list-groups   gm user join ${flags.group[0]}   gm user shell`);
       return {

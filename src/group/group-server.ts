@@ -392,7 +392,10 @@ export class GroupServer {
     const bar = optBool(body, "bar") ?? false;
     const member = this.resolve(store, body, "member", store.members.keys(), "member");
     if (member === user) {
-      throw new GmError(ErrorCode.BadRequest, `the owner cannot remove themselves from "${store.name}"; LEAVE instead`);
+      throw new GmError(
+        ErrorCode.BadRequest,
+        `the owner cannot remove themselves from "${store.name}"; leave the group instead`,
+      );
     }
     if (!bar && !store.members.has(member)) {
       throw new GmError(ErrorCode.NotMember, `${member} is not a member of "${store.name}"`);

@@ -8,7 +8,7 @@ export default class InviteOnly extends UserCommand<typeof InviteOnly> {
   static override description = [
     "Only the group's owner may do this. When on, only the owner, the current members and users invited",
     "with `gm user invite` can join; others get FORBIDDEN.",
-  ].join("\n");
+  ].join(" ");
   static override examples = [
     "<%= config.bin %> user invite-only general on",
     "<%= config.bin %> user invite-only general off",

@@ -10,7 +10,7 @@ export default class Invite extends UserCommand<typeof Invite> {
     "Only the group's owner may do this. The user is named by public key (the robust form: ask them for",
     "the key `gm user whoami` shows), user id, or fingerprint (8 or more hex digits): a fingerprint",
     "invite admits the first key whose id starts with it. See `gm user invite-only` to close the group.",
-  ].join("\n");
+  ].join(" ");
   static override examples = [
     "<%= config.bin %> user invite general bgM5An52=5IodVQVDf=RaxpnVwK2DdU-fV2cjfJ8",
     "<%= config.bin %> user invite general 83f18b88-da4f-8250-8498-e28f81a04d25",

@@ -9,7 +9,7 @@ export default class Remove extends UserCommand<typeof Remove> {
     "Only the group's owner may do this (others get FORBIDDEN). The member is named by public key, user id",
     "or fingerprint (the 8 hex digits gm shows beside names; more digits if several members share them).",
     "The member can join again unless --bar is given; `gm user unbar` lifts a bar.",
-  ].join("\n");
+  ].join(" ");
   static override examples = [
     "<%= config.bin %> user remove general 83f18b88",
     "<%= config.bin %> user remove general 83f18b88-da4f-8250-8498-e28f81a04d25 --bar",
