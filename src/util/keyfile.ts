@@ -52,7 +52,24 @@ export function readKeyFile(file: string): KeyPair | undefined {
 /** Reads the keypair in `file`, or makes one and writes it there (0600; its directory 0700). */
 export function loadOrCreateKeyFile(file: string, what: string): KeyPair {
   const existing = readKeyFile(file);
-  if (existing !== undefined) return existing;
+  if (existing !== undefined) {
+    // The .pub is what people hand out: keep it the public half of this key, whatever became of it.
+    const pub = publicKeyFile(file);
+    let written: string | undefined;
+    try {
+      written = readFileSync(pub, "utf8").trim();
+    } catch {
+      written = undefined;
+    }
+    if (written !== existing.publicKey) {
+      try {
+        writeFileSync(pub, `${existing.publicKey}\n`, { mode: 0o644 });
+      } catch {
+        // A read-only directory: the key itself is fine.
+      }
+    }
+    return existing;
+  }
   const pair = newKeyPair();
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;

@@ -20,6 +20,10 @@ describe("key files", () => {
     assert.equal(publicKeyOf(made.secretKey), made.publicKey);
     assert.deepEqual(loadOrCreateKeyFile(file, "a test"), made);
     assert.deepEqual(readKeyFile(file), made);
+    // A .pub that no longer matches (copied over, say) is put right at the next use.
+    writeFileSync(join(dir, "a", "group.pub"), "someone else's\n");
+    loadOrCreateKeyFile(file, "a test");
+    assert.equal(readFileSync(join(dir, "a", "group.pub"), "utf8").trim(), made.publicKey);
   });
 
   test("a key file others can read is refused, with the fix", () => {
