@@ -69,13 +69,12 @@ export function watchHandshake(
       new HandshakeError(endpoint, `the security handshake with ${endpoint} failed (${code ?? "protocol error"})`),
     );
   });
-  events.on("handshake:error:auth", (e) => {
-    const status = (e.error as { status?: number } | undefined)?.status;
+  events.on("handshake:error:auth", () => {
     onFailure(
       new HandshakeError(
         endpoint,
-        `${endpoint} refused this client's key${security ? ` (${keyFingerprint(security.keys.publicKey)})` : ""}` +
-          `${status === undefined ? "" : ` with status ${status}`}: it may be barred there`,
+        `${endpoint} refused this client's key${security ? ` (${keyFingerprint(security.keys.publicKey)})` : ""} ` +
+          "at the handshake: its operator has barred it there (--deny-key)",
       ),
     );
   });

@@ -35,7 +35,10 @@ describe("the CURVE handshake and the ZAP handler", () => {
     const started = Date.now();
     await assert.rejects(client(t, endpoint, mallory, server.publicKey).request("PING", {}), (err: unknown) => {
       assert.ok(err instanceof HandshakeError, String(err));
-      assert.match(err.message, /refused this client's key \([0-9a-f]{8}\) with status 400/);
+      assert.match(
+        err.message,
+        /refused this client's key \([0-9a-f]{8}\) at the handshake: its operator has barred it/,
+      );
       return true;
     });
     assert.ok(Date.now() - started < 4000, "a refusal, not a timeout");
