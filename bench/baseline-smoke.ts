@@ -18,6 +18,8 @@ const runs: Array<[string, () => Promise<Row>]> = [
   ["echo c=1 w=1", () => echo({ clients: 1, window: 1, seconds })],
   ["echo c=1 w=100", () => echo({ clients: 1, window: 100, seconds })],
   ["echo c=4 w=1", () => echo({ clients: 4, window: 1, seconds })],
+  ["echo c=1 w=1 curve", () => echo({ clients: 1, window: 1, seconds, curve: true })],
+  ["echo c=1 w=100 curve", () => echo({ clients: 1, window: 100, seconds, curve: true })],
   ...[1, 10, 100].map((n): [string, () => Promise<Row>] => [
     `pubsub n=${n}`,
     async () => {
@@ -25,6 +27,13 @@ const runs: Array<[string, () => Promise<Row>]> = [
       return { ...r, note: `procs=${r.layout.length} loss=${(r.loss * 100).toFixed(2)}% pub=${fmt(r.publishRate)}/s` };
     },
   ]),
+  [
+    "pubsub n=100 curve",
+    async () => {
+      const r = await pubsub({ subscribers: 100, rate: 1000, seconds, curve: true });
+      return { ...r, note: `procs=${r.layout.length} loss=${(r.loss * 100).toFixed(2)}% pub=${fmt(r.publishRate)}/s` };
+    },
+  ],
   ["sqlite single", () => sqliteSingle({ seconds })],
   ["sqlite batch", () => sqliteBatch({ seconds, batch: 100 })],
 ];

@@ -8,6 +8,8 @@
  *   --messages N      ... or for exactly N round trips (overrides --seconds)
  *   --size B          message size in bytes (default 100)
  *   --warmup-seconds  unmeasured warm-up before the measured phase (default 0.2)
+ *   --server-key K    CURVE towards a server with that public key (echo-server.ts --curve); the
+ *                     handshake happens during the warm-up
  *
  * Child protocol (see bench/lib/worker.ts):
  *   ready  -> { endpoint }  after connect
@@ -23,6 +25,7 @@
  */
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
+import { curveClient } from "../lib/curve.js";
 import { progress } from "../lib/output.js";
 import { Samples, summarize } from "../lib/stats.js";
 import { nowNs } from "../lib/time.js";
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     "warmup-seconds": { type: "string", default: "0.2" },
     messages: { type: "string" },
     size: { type: "string", default: "100" },
+    "server-key": { type: "string" },
   },
 });
 
@@ -56,7 +60,14 @@ runWorker(async () => {
   const size = Math.max(4, Number.parseInt(values.size, 10));
 
   // receiveTimeout bounds the run even if the server disappears.
-  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: 5000, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  const serverKey = values["server-key"];
+  const sock = new zmq.Dealer({
+    linger: 0,
+    receiveTimeout: 5000,
+    sendHighWaterMark: 0,
+    receiveHighWaterMark: 0,
+    ...(serverKey !== undefined && curveClient(serverKey)),
+  });
   sock.connect(endpoint);
   await workerReady({ endpoint });
   await waitForStart();

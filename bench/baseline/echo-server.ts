@@ -8,28 +8,35 @@
  *               round and round (overwriting, as a SQLite WAL in steady state), in a fresh
  *               temporary directory removed at exit. What any durable server pays on this machine.
  *
+ *   --curve     a CURVE server with a fresh keypair (bench/lib/curve.ts); clients need its key
+ *
  * Child protocol (see bench/lib/worker.ts):
- *   ready  -> { endpoint }   the real endpoint, from `lastEndpoint`
+ *   ready  -> { endpoint, serverKey? }   the real endpoint, from `lastEndpoint`; with --curve, the
+ *                                        server's public key
  *   stop   <-                close the socket, which ends the receive loop
  *   result -> { echoed, syncs }   messages echoed, fdatasyncs done
  *
  * Never more than one pending send on the socket.
  *
- * Run by hand: node --import tsx bench/baseline/echo-server.ts [--durable]
+ * Run by hand: node --import tsx bench/baseline/echo-server.ts [--durable] [--curve]
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
+import { curveServer } from "../lib/curve.js";
 import { progress } from "../lib/output.js";
 import { runWorker, waitForStop, workerReady, workerResult } from "../lib/worker.js";
 
-const { values } = parseArgs({ options: { durable: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { durable: { type: "boolean", default: false }, curve: { type: "boolean", default: false } },
+});
 const RING = 4 * 1024 * 1024;
 
 runWorker(async () => {
-  const sock = new zmq.Router({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  const curve = values.curve ? curveServer() : undefined;
+  const sock = new zmq.Router({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curve?.options });
   await sock.bind("tcp://127.0.0.1:*");
   const endpoint = sock.lastEndpoint;
   if (endpoint === null) throw new Error("no endpoint after bind");
@@ -96,8 +103,8 @@ runWorker(async () => {
   }
 
   void waitForStop().then(() => sock.close());
-  await workerReady({ endpoint });
-  progress(`echo-server: listening on ${endpoint}${values.durable ? " (durable)" : ""}`);
+  await workerReady({ endpoint, ...(curve && { serverKey: curve.serverKey }) });
+  progress(`echo-server: listening on ${endpoint}${values.durable ? " (durable)" : ""}${curve ? " (CURVE)" : ""}`);
   await loop;
   cleanup();
   await workerResult({ echoed, syncs });

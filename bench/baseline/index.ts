@@ -39,6 +39,8 @@ export interface EchoOptions {
   seconds: number;
   /** Echo only after writing and fdatasync'ing each batch (echo-server.ts --durable). */
   durable?: boolean;
+  /** CURVE on every connection (echo-server.ts --curve, echo-client.ts --server-key). */
+  curve?: boolean;
 }
 
 export interface EchoResult extends BenchResult {
@@ -58,16 +60,17 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
   const group = new WorkerGroup();
   const resultTimeoutMs = (seconds + 30) * 1000;
   return group.run(async () => {
-    const server = group.spawn<{ endpoint: string }, { echoed: number }>(
+    const server = group.spawn<{ endpoint: string; serverKey?: string }, { echoed: number }>(
       benchPath("baseline/echo-server.ts"),
-      opts.durable ? ["--durable"] : [],
+      [...(opts.durable ? ["--durable"] : []), ...(opts.curve ? ["--curve"] : [])],
       { label: "echo-server", resultTimeoutMs },
     );
-    const { endpoint } = await server.ready;
+    const { endpoint, serverKey } = await server.ready;
+    const key = serverKey === undefined ? [] : ["--server-key", serverKey];
     const workers = Array.from({ length: clients }, (_, i) =>
       group.spawn<{ endpoint: string }, EchoClientResult>(
         benchPath("baseline/echo-client.ts"),
-        ["--endpoint", endpoint, "--window", String(window), "--seconds", String(seconds)],
+        ["--endpoint", endpoint, "--window", String(window), "--seconds", String(seconds), ...key],
         { label: `echo-client#${i}`, resultTimeoutMs },
       ),
     );
@@ -84,7 +87,7 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
     const latencies = results.flatMap((r) => r.latenciesUs);
     const s = summarize(latencies);
     return {
-      name: `echo c=${clients} w=${window}${opts.durable ? " durable" : ""}`,
+      name: `echo c=${clients} w=${window}${opts.durable ? " durable" : ""}${opts.curve ? " curve" : ""}`,
       value: results.reduce((a, r) => a + r.rate, 0),
       unit: "msg/s",
       p50: s.p50,
@@ -115,6 +118,8 @@ export interface PubsubOptions {
    * acknowledges it: gm's live-delivery layout (sender, server, members) with nothing stored.
    */
   relay?: boolean;
+  /** CURVE between the PUB and every SUB (pubsub.ts --curve); not with `relay`. */
+  curve?: boolean;
 }
 
 export interface PubsubResult extends BenchResult {
@@ -160,17 +165,25 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
         })
       : undefined;
     const via = relay === undefined ? undefined : await relay.ready;
-    const pub = group.spawn<{ endpoint: string }, PublisherResult>(
+    const pub = group.spawn<{ endpoint: string; serverKey?: string }, PublisherResult>(
       benchPath("baseline/pubsub.ts"),
-      ["--rate", String(rate), "--seconds", String(seconds), ...(via === undefined ? [] : ["--via", via.router])],
+      [
+        "--rate",
+        String(rate),
+        "--seconds",
+        String(seconds),
+        ...(via === undefined ? [] : ["--via", via.router]),
+        ...(opts.curve ? ["--curve"] : []),
+      ],
       { label: "pubsub", readyTimeoutMs, resultTimeoutMs },
     );
-    const { endpoint: own } = await pub.ready;
+    const { endpoint: own, serverKey } = await pub.ready;
     const endpoint = via?.pub ?? own;
+    const key = serverKey === undefined ? [] : ["--server-key", serverKey];
     const subs = layout.map((k, i) =>
       group.spawn<{ sockets: number }, SubscriberResult>(
         benchPath("baseline/pubsub-sub.ts"),
-        ["--endpoint", endpoint, "--sockets", String(k)],
+        ["--endpoint", endpoint, "--sockets", String(k), ...key],
         { label: `pubsub-sub#${i}`, readyTimeoutMs, resultTimeoutMs },
       ),
     );
@@ -197,7 +210,7 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
     const expected = p.sent * subscribers;
     const s = summarize(latencies);
     return {
-      name: `pubsub n=${subscribers} r=${rate}${relay === undefined ? "" : " via relay"}`,
+      name: `pubsub n=${subscribers} r=${rate}${relay === undefined ? "" : " via relay"}${opts.curve ? " curve" : ""}`,
       value: received / (p.elapsedMs / 1000),
       unit: "msg/s",
       p50: s.p50,

@@ -6,6 +6,7 @@
  *
  *   --endpoint tcp://127.0.0.1:PORT   (required)
  *   --sockets K                       SUB sockets in this process (default 1)
+ *   --server-key K                    CURVE towards a publisher with that key (pubsub.ts --curve)
  *
  * Child protocol (see bench/lib/worker.ts):
  *   ready  -> { sockets }  once EVERY socket has received a warm-up message,
@@ -21,6 +22,7 @@
  */
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
+import { curveClient } from "../lib/curve.js";
 import { progress } from "../lib/output.js";
 import { decodeMessage, KIND_DATA, KIND_WARMUP } from "../lib/pubsub-layout.js";
 import { Samples } from "../lib/stats.js";
@@ -31,6 +33,7 @@ const { values } = parseArgs({
   options: {
     endpoint: { type: "string" },
     sockets: { type: "string", default: "1" },
+    "server-key": { type: "string" },
   },
 });
 
@@ -60,7 +63,12 @@ runWorker(async () => {
   const sockets: zmq.Subscriber[] = [];
   const loops: Promise<void>[] = [];
   for (let i = 0; i < k; i++) {
-    const sock = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000 });
+    const serverKey = values["server-key"];
+    const sock = new zmq.Subscriber({
+      linger: 0,
+      receiveHighWaterMark: 100_000,
+      ...(serverKey !== undefined && curveClient(serverKey)),
+    });
     sock.subscribe();
     sock.connect(endpoint);
     sockets.push(sock);

@@ -10,9 +10,11 @@
  *   --warmup-seconds W  unmeasured warm-up at the full rate after start (default 0.5)
  *   --via ENDPOINT   send each message to a relay (bench/baseline/relay.ts) over a DEALER
  *                    instead of publishing it here; the relay publishes it and acknowledges it
+ *   --curve          the PUB is a CURVE server with a fresh keypair (bench/lib/curve.ts); its key
+ *                    is in the ready message, for pubsub-sub.ts --server-key (not with --via)
  *
  * Child protocol (see bench/lib/worker.ts):
- *   ready  -> { endpoint }
+ *   ready  -> { endpoint, serverKey? }
  *            From then on a KIND_WARMUP message is published every M ms so
  *            that each subscriber can see that its subscription is live
  *            (avoids the PUB/SUB "slow joiner" loss) before it reports ready.
@@ -34,6 +36,7 @@
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import * as zmq from "zeromq";
+import { curveServer } from "../lib/curve.js";
 import { progress } from "../lib/output.js";
 import { encodeMessage, KIND_DATA, KIND_WARMUP } from "../lib/pubsub-layout.js";
 import { sleep, wallMs } from "../lib/time.js";
@@ -46,6 +49,7 @@ const { values } = parseArgs({
     "warmup-ms": { type: "string", default: "5" },
     "warmup-seconds": { type: "string", default: "0.5" },
     via: { type: "string" },
+    curve: { type: "boolean", default: false },
   },
 });
 
@@ -61,6 +65,8 @@ runWorker(async () => {
   const warmupMs = Number.parseFloat(values["warmup-ms"]);
   const warmupSeconds = Number.parseFloat(values["warmup-seconds"]);
   if (!(rate > 0) || !(seconds > 0)) throw new Error("--rate and --seconds must be > 0");
+  if (values.curve && values.via !== undefined) throw new Error("--curve is for the direct PUB, not with --via");
+  const curve = values.curve ? curveServer() : undefined;
 
   // A generous per-peer high-water mark: a subscriber process that is not
   // scheduled for a while should see late messages, not silently lose them.
@@ -68,7 +74,7 @@ runWorker(async () => {
   let endpoint: string | null;
   let acks: Promise<void> | undefined;
   if (values.via === undefined) {
-    sock = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000 });
+    sock = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000, ...curve?.options });
     await sock.bind("tcp://127.0.0.1:*");
     endpoint = sock.lastEndpoint;
   } else {
@@ -98,8 +104,8 @@ runWorker(async () => {
   })();
 
   const start = waitForStart();
-  await workerReady({ endpoint });
-  progress(`pubsub: publishing on ${endpoint}`);
+  await workerReady({ endpoint, ...(curve && { serverKey: curve.serverKey }) });
+  progress(`pubsub: publishing on ${endpoint}${curve ? " (CURVE)" : ""}`);
   await Promise.race([start, stopped]);
   warming = false;
   await warmup;
