@@ -38,6 +38,8 @@ const { values } = parseArgs({
     "data-dir": { type: "string" },
     quiet: { type: "boolean" },
     server: { type: "string" },
+    // The bench starts group servers with --insecure; this floor is plain text anyway.
+    insecure: { type: "boolean" },
   },
 });
 const mode = process.env.FLOOR_MODE ?? "instant";
