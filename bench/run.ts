@@ -25,9 +25,16 @@
  *   npm run bench -- --group-nice=-10   experiment: run gm group servers at that nice value (root for < 0)
  *   npm run bench -- --group-script FILE
  *                                       run that instead of `bin/run.js group` (experiments, such as
- *                                       bench/experiments/protocol-floor.ts)
+ *                                       bench/experiments/protocol-floor.ts; insecure rows only)
+ *   npm run bench -- --security curve   only the rows of these security modes (insecure,curve; default
+ *                                       both)
  *
  * Workload keys: send32 window latency live history ingest memory disk oneshot help.
+ *
+ * Security: the send, live, history and one-shot rows are measured twice, against gm running
+ * `--insecure` (plain text, beside raw zeromq) and against gm as it runs by default (CURVE, every
+ * request signed, beside raw zeromq with CURVE), in the same rounds; each such row also reports the
+ * cost of security, the secure gm's number over the insecure gm's.
  * See docs/PERFORMANCE.md for what each one does and what the numbers mean.
  */
 import fs from "node:fs";
@@ -37,7 +44,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import * as zmq from "zeromq";
-import { type EchoResult, echo, pubsub, sqliteSingle } from "./baseline/index.js";
+import { type EchoResult, echo, type PubsubResult, pubsub, sqliteSingle } from "./baseline/index.js";
 import { gmLive, gmRequests, prefill } from "./gm/index.js";
 import {
   BIN,
@@ -50,6 +57,7 @@ import {
   startGroup,
   timedRun,
 } from "./gm/procs.js";
+import { SECURITIES, type Security, securityLabel } from "./lib/curve.js";
 import { fmt, progress, table } from "./lib/output.js";
 import { PROJECT_ROOT } from "./lib/paths.js";
 import { killAllWorkers, liveWorkerCount } from "./lib/procs.js";
@@ -72,6 +80,7 @@ const { values } = parseArgs({
     "live-rate": { type: "string", default: "1000" },
     rounds: { type: "string" },
     "group-nice": { type: "string" },
+    security: { type: "string" },
   },
 });
 
@@ -79,6 +88,18 @@ const quick = values.quick;
 const only = new Set<string>(values.only?.split(",").map((s) => s.trim()) ?? KEYS);
 for (const k of only) if (!(KEYS as readonly string[]).includes(k)) throw new Error(`unknown workload "${k}"`);
 const want = (k: Key): boolean => only.has(k);
+/** The security modes measured (--security); experiments with --group-script are insecure only. */
+const MODES: readonly Security[] = (() => {
+  const given = values.security?.split(",").map((s) => s.trim());
+  const modes = given ?? (values["group-script"] !== undefined ? ["insecure"] : [...SECURITIES]);
+  for (const m of modes) if (!(SECURITIES as readonly string[]).includes(m)) throw new Error(`unknown security "${m}"`);
+  if (values["group-script"] !== undefined && modes.includes("curve")) {
+    throw new Error("--group-script runs an insecure experiment: use it with --security insecure");
+  }
+  return SECURITIES.filter((m) => modes.includes(m));
+})();
+/** A value for each measured security mode. */
+type BySecurity<T> = Partial<Record<Security, T>>;
 
 /** Seconds of each throughput/latency measurement, and of the live-delivery stream. */
 const SECONDS = quick ? 1 : 3;
@@ -121,6 +142,18 @@ type Target =
   /** No target: the number is reported. */
   | { kind: "reported" };
 
+/** What security costs a row: gm's secure number over its insecure one, measured in the same run. */
+interface SecurityCost {
+  /** Secure gm / insecure gm (the median of the rounds' ratios, for rows measured in rounds). */
+  gm: number;
+  /** The same for the raw baselines: raw CURVE / raw plain (null when the row has no baseline). */
+  raw: number | null;
+  /** Each round's secure gm / insecure gm, for rows measured in rounds. */
+  rounds?: number[];
+  /** Each round's raw CURVE / raw plain. */
+  rawRounds?: number[];
+}
+
 /** What a workload's run measured. */
 interface Measured {
   value: number;
@@ -128,6 +161,8 @@ interface Measured {
   baseline: number | null;
   /** The share of messages lost, for a target with `maxLoss`. */
   loss?: number;
+  /** For rows measured in both security modes, when both were. */
+  securityCost?: SecurityCost | undefined;
   details?: Record<string, unknown>;
 }
 
@@ -141,55 +176,85 @@ interface Workload {
   target: Target;
   /** Measured on the stored groups, which --quick makes smaller. */
   stored?: true;
+  /** The security mode of gm and of the baseline, for rows measured in both. */
+  security?: Security;
   run: () => Promise<Measured>;
 }
 
 /**
+ * A row measured in each security mode (MODES): one entry per mode, named by `label(mode)` (mode
+ * is " (insecure)" or " (CURVE)") and compared with `baselineOf(curve)` (curve is " with CURVE" or
+ * ""), both with the same target; `run(mode)` gives the mode's measurement.
+ */
+function paired(
+  w: Omit<Workload, "label" | "baselineOf" | "run" | "security"> & {
+    label: (mode: string) => string;
+    baselineOf: (curve: string) => string;
+    run: (s: Security) => Promise<Measured>;
+  },
+): Workload[] {
+  return MODES.map((s) => ({
+    ...w,
+    label: w.label(` (${securityLabel(s)})`),
+    baselineOf: w.baselineOf(s === "curve" ? " with CURVE" : ""),
+    security: s,
+    run: () => w.run(s),
+  }));
+}
+
+/** The mode's part of a measurement made in every mode. */
+async function pick(p: Promise<BySecurity<Measured>>, s: Security): Promise<Measured> {
+  const m = (await p)[s];
+  if (m === undefined) throw new Error(`not measured ${securityLabel(s)}`);
+  return m;
+}
+
+/**
  * One entry per row, in the order they run (the printed table sorts them by KEYS). Rows that share
- * a measurement (the one-shot commands, the rows of the large group's server) take it from one
- * run made for the first of them; see the measurements below the table.
+ * a measurement (the two security modes of a row, the one-shot commands, the rows of the large
+ * group's server) take it from one run made for the first of them; see the measurements below.
  */
 const WORKLOADS: Workload[] = [
-  {
+  ...paired({
     key: "send32",
-    label: "durable send, 32 clients, 1 outstanding each",
+    label: (m) => `durable send, 32 clients, 1 outstanding each${m}`,
     unit: "msg/s",
-    baselineOf: "raw ROUTER/DEALER echo, 32 client processes, 1 outstanding each",
+    baselineOf: (c) => `raw ROUTER/DEALER echo${c}, 32 client processes, 1 outstanding each`,
     target: { kind: "min-ratio", ratio: 0.6 },
-    run: () => sendThroughput("send32", { clients: 32, window: 1 }),
-  },
-  {
+    run: (s) => pick(send32(), s),
+  }),
+  ...paired({
     key: "window",
-    label: "durable send, 1 client, window of 100",
+    label: (m) => `durable send, 1 client, window of 100${m}`,
     unit: "msg/s",
-    baselineOf: "raw pipelined echo, 1 client, 100 in flight",
+    baselineOf: (c) => `raw pipelined echo${c}, 1 client, 100 in flight`,
     target: { kind: "min-ratio", ratio: 0.5 },
-    run: () => sendThroughput("window", { clients: 1, window: 100 }),
-  },
-  {
+    run: (s) => pick(sendWindow(), s),
+  }),
+  ...paired({
     key: "latency",
-    label: "durable send, 1 client, one at a time: p50",
+    label: (m) => `durable send, 1 client, one at a time${m}: p50`,
     unit: "us",
-    baselineOf: "raw echo p50 (1 client) + raw SQLite one-row fsync'd commit p50",
+    baselineOf: (c) => `raw echo${c} p50 (1 client) + raw SQLite one-row fsync'd commit p50`,
     target: { kind: "max-ratio", ratio: 1.5 },
-    run: () => sendLatency(),
-  },
-  {
+    run: (s) => pick(sendLatency(), s),
+  }),
+  ...paired({
     key: "live",
-    label: `live delivery to 100 members, ${count(LIVE_RATE)} msg/s: p99`,
+    label: (m) => `live delivery to 100 members, ${count(LIVE_RATE)} msg/s${m}: p99`,
     unit: "us",
-    baselineOf: "raw PUB/SUB p99, 100 subscribers (10 processes x 10 sockets)",
+    baselineOf: (c) => `raw PUB/SUB${c} p99, 100 subscribers (10 processes x 10 sockets)`,
     target: { kind: "max-ratio", ratio: 2, maxLoss: 0.001 },
-    run: () => live(),
-  },
-  {
+    run: (s) => pick(live(), s),
+  }),
+  ...paired({
     key: "oneshot",
-    label: "`gm user send` one-shot, whole process: p50",
+    label: (m) => `\`gm user send\` one-shot${m}, whole process: p50`,
     unit: "ms",
-    baselineOf: "`node -e 0` p50",
+    baselineOf: () => "`node -e 0` p50",
     target: { kind: "max-ratio", ratio: 3 },
-    run: async () => cliRow((await cliRuns()).send),
-  },
+    run: async (s) => cliSendRow(await cliRuns(), s),
+  }),
   {
     key: "help",
     label: "`gm --help`: p50",
@@ -207,33 +272,27 @@ const WORKLOADS: Workload[] = [
     stored: true,
     run: () => disk(),
   },
-  {
+  ...paired({
     key: "history",
-    label: `history page of 100 from ${SIZE} (random start): p50`,
+    label: (m) => `history page of 100 from ${SIZE} (random start)${m}: p50`,
     unit: "us",
-    baselineOf: "raw echo p50, 1 client",
+    baselineOf: (c) => `raw echo${c} p50, 1 client`,
     target: { kind: "max-ratio", ratio: 5 },
     stored: true,
-    run: async () => {
-      const { h, e } = settled((await bigGroupSession()).history);
-      return { value: h.p50, baseline: e.p50 ?? Number.NaN, details: { ...historyDetails(h, e), gmP99: h.p99 } };
-    },
-  },
-  {
+    run: (s) => historyRow(s, "p50"),
+  }),
+  ...paired({
     key: "history",
-    label: `history page of 100 from ${SIZE} (random start): p99`,
+    label: (m) => `history page of 100 from ${SIZE} (random start)${m}: p99`,
     unit: "us",
-    baselineOf: "raw echo p99, 1 client",
+    baselineOf: (c) => `raw echo${c} p99, 1 client`,
     target: { kind: "max-ratio", ratio: 10 },
     stored: true,
-    run: async () => {
-      const { h, e } = settled((await bigGroupSession()).history);
-      return { value: h.p99, baseline: e.p99 ?? Number.NaN, details: { ...historyDetails(h, e), gmP50: h.p50 } };
-    },
-  },
+    run: (s) => historyRow(s, "p99"),
+  }),
   {
     key: "ingest",
-    label: `ingest scale: send rate at ${SIZE} stored messages`,
+    label: `ingest scale: send rate at ${SIZE} stored messages (insecure)`,
     unit: "msg/s",
     baselineOf: `the same (1 client, window 100) at ${count(SMALL)} stored messages`,
     target: { kind: "min-ratio", ratio: 0.8 },
@@ -242,7 +301,7 @@ const WORKLOADS: Workload[] = [
   },
   {
     key: "memory",
-    label: `memory: group server, ${SIZE} messages, ${count(MEMBERS)} members (peak RSS)`,
+    label: `memory: group server, ${SIZE} messages, ${count(MEMBERS)} members (peak RSS, insecure)`,
     unit: "MB",
     baselineOf: "",
     target: { kind: "max-value", value: 100 },
@@ -268,6 +327,10 @@ export interface Row {
   baselineOf: string;
   /** The run used smaller sizes than the target (--quick). */
   reduced?: string;
+  /** gm's and the baseline's security mode: `--insecure` / raw plain text, or CURVE. */
+  security?: Security;
+  /** Secure gm / insecure gm (and raw CURVE / raw plain), for rows measured in both modes. */
+  securityCost?: SecurityCost;
   details?: Record<string, unknown>;
   /** value / baseline. */
   ratio: number | null;
@@ -327,6 +390,8 @@ function record(w: Workload, m: Measured): void {
     baseline: m.baseline,
     baselineOf: w.baselineOf,
     ...(w.stored && REDUCED !== undefined && { reduced: REDUCED }),
+    ...(w.security !== undefined && { security: w.security }),
+    ...(m.securityCost !== undefined && { securityCost: m.securityCost }),
     ...(m.details !== undefined && { details: m.details }),
     ratio,
     target: targetText(t, w.unit),
@@ -337,8 +402,14 @@ function record(w: Workload, m: Measured): void {
   progress(
     `=> ${row.workload}: ${fmt(row.value)} ${row.unit}` +
       (row.baseline === null ? "" : ` vs ${fmt(row.baseline)} (ratio ${fmt(row.ratio ?? Number.NaN)})`) +
-      ` [${row.target}] ${row.pass ? "PASS" : "FAIL"}`,
+      ` [${row.target}] ${row.pass ? "PASS" : "FAIL"}` +
+      (row.securityCost === undefined ? "" : `; CURVE/insecure ${costText(row.securityCost)}`),
   );
+}
+
+/** "0.93 (raw 0.97)": secure gm / insecure gm, and raw CURVE / raw plain. */
+function costText(c: SecurityCost): string {
+  return `${c.gm.toFixed(2)}${c.raw === null ? "" : ` (raw ${c.raw.toFixed(2)})`}`;
 }
 
 /** A row whose run failed: the error is reported and the run goes on. */
@@ -349,6 +420,7 @@ function recordError(w: Workload, err: unknown): void {
   rows.push({
     workload: w.label,
     key: w.key,
+    ...(w.security !== undefined && { security: w.security }),
     value: Number.NaN,
     unit: w.unit,
     baseline: null,
@@ -401,8 +473,10 @@ const benchTempEntries = (): string[] => fs.readdirSync(os.tmpdir()).filter((n) 
 // Taken before this run makes any, so a directory a worker fails to remove shows up as a leak.
 const tempBefore = new Set(benchTempEntries());
 const root = makeTempDir("gm-bench-");
+/** The servers' GM_HOME: secure ones leave their public keys in it, where the others find them. */
 const env: NodeJS.ProcessEnv = { GM_HOME: path.join(root, "home") };
-let directory: GmProcess | undefined;
+/** One `gm server` per measured security mode, for the whole run. */
+const directories: BySecurity<GmProcess> = {};
 
 function nodeArgs(label: string): string[] {
   const extra = values["group-node-args"]?.split(" ").filter((a) => a !== "") ?? [];
@@ -412,23 +486,27 @@ function nodeArgs(label: string): string[] {
 }
 
 /**
- * Starts a `gm group` on `dataDir`, runs `fn`, and stops the group server whatever happens. The
- * group is named after the data directory (send32, window, ..., small, big): one name per store,
- * so a server started right after another one never collides with the other's registration.
+ * Starts a `gm group` on `dataDir` in security mode `security` (registered with that mode's
+ * directory), runs `fn`, and stops the group server whatever happens. The group is named after the
+ * data directory (send32, window, ..., small, big, send32-curve, ...): one name per store, so a
+ * server started right after another one never collides with the other's registration.
  */
 async function withGroup<T>(
   label: string,
   dataDir: string,
   fn: (g: GmProcess, group: string) => Promise<T>,
+  security: Security = "insecure",
 ): Promise<T> {
-  if (directory === undefined) throw new Error("no directory");
+  const directory = directories[security];
+  if (directory === undefined) throw new Error(`no ${security} directory`);
   const group = path.basename(dataDir);
   let g: GmProcess | undefined;
   for (let attempt = 1; g === undefined; attempt++) {
     try {
       g = await startGroup(group, dataDir, directory.endpoint, {
         env,
-        nodeArgs: nodeArgs(label),
+        security,
+        nodeArgs: nodeArgs(security === "curve" ? `${label}-curve` : label),
         ...(values["group-script"] !== undefined && { script: path.resolve(values["group-script"]) }),
       });
     } catch (err) {
@@ -455,6 +533,14 @@ function renice(pid: number, nice: number): void {
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) os.setPriority(Number(tid), nice);
   progress(`gm group (pid ${pid}): every thread at nice ${nice}`);
 }
+
+/** What a bench client needs to talk to a running group server: gmRequests / gmLive options. */
+function on(server: GmProcess, group: string) {
+  return { endpoint: server.endpoint, group, server, serverKey: server.publicKey };
+}
+
+/** `label`, or `label-curve` for the secure mode: data dirs, and so group names. */
+const named = (label: string, s: Security): string => (s === "curve" ? `${label}-curve` : label);
 
 function freshDataDir(label: string): string {
   const d = path.join(root, label);
@@ -489,11 +575,22 @@ function settled<T>(p: Part<T> | undefined): T {
   return p.value;
 }
 
-/** Raw echo, 1 client, 1 outstanding: measured once per run, on first use. */
-const echo1 = lazy((): Promise<EchoResult> => {
-  progress("baseline: echo c=1 w=1");
-  return echo({ clients: 1, window: 1, seconds: SECONDS });
-});
+/** Raw echo, 1 client, 1 outstanding, plain and with CURVE: each measured once per run, on first use. */
+const echo1 = {
+  insecure: lazy((): Promise<EchoResult> => {
+    progress("baseline: echo c=1 w=1");
+    return echo({ clients: 1, window: 1, seconds: SECONDS });
+  }),
+  curve: lazy((): Promise<EchoResult> => {
+    progress("baseline: echo c=1 w=1 with CURVE");
+    return echo({ clients: 1, window: 1, seconds: SECONDS, curve: true });
+  }),
+};
+
+const median = (v: readonly number[]): number => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : (s[Math.floor((s.length - 1) / 2)] as number);
+};
 
 interface Round<B, G> {
   base: B;
@@ -503,76 +600,125 @@ interface Round<B, G> {
   ratio: number;
 }
 
+interface Rounds<B, G> extends Round<B, G> {
+  rounds: Array<{ value: number; baseline: number; ratio: number }>;
+  all: Array<Round<B, G>>;
+}
+
 /**
- * Runs `baseline` then `gm` ROUNDS times and returns the round with the median ratio, with every
- * round's value, baseline and ratio for the JSON. Each gm round gets a fresh group and data dir.
+ * Runs `baseline` then `gm` ROUNDS times in each of `modes`, and returns for each mode the round
+ * with the median ratio, with every round's value, baseline and ratio for the JSON. In each round
+ * every mode has its pair, the modes taking turns to go first (insecure first in odd rounds), so
+ * the two modes of a row see the same minutes of the machine. Each gm round gets a fresh group and
+ * data dir. With both modes, `cost` is secure gm / insecure gm: each round's ratio and their median
+ * (and the same for the raw baselines).
  */
 async function rounds<B, G>(
   label: string,
-  baseline: () => Promise<B>,
-  gm: (dataDir: string) => Promise<G>,
+  modes: readonly Security[],
+  baseline: (s: Security) => Promise<B>,
+  gm: (s: Security, dataDir: string) => Promise<G>,
   measure: (base: B, gm: G) => { value: number; baseline: number },
-): Promise<
-  Round<B, G> & { rounds: Array<{ value: number; baseline: number; ratio: number }>; all: Array<Round<B, G>> }
-> {
-  const all: Array<Round<B, G>> = [];
+): Promise<{ by: BySecurity<Rounds<B, G>>; cost: SecurityCost | undefined }> {
+  const all: BySecurity<Array<Round<B, G>>> = {};
   for (let i = 1; i <= ROUNDS; i++) {
     if (ROUNDS > 1) progress(`${label}: round ${i} of ${ROUNDS}`);
-    const base = await baseline();
-    const g = await gm(freshDataDir(ROUNDS > 1 ? `${label}-r${i}` : label));
-    const m = measure(base, g);
-    all.push({ base, gm: g, ...m, ratio: m.value / m.baseline });
+    for (const s of i % 2 === 1 ? modes : [...modes].reverse()) {
+      if (modes.length > 1) progress(`${label}: ${securityLabel(s)}`);
+      const base = await baseline(s);
+      const name = named(label, s);
+      const g = await gm(s, freshDataDir(ROUNDS > 1 ? `${name}-r${i}` : name));
+      const m = measure(base, g);
+      all[s] = [...(all[s] ?? []), { base, gm: g, ...m, ratio: m.value / m.baseline }];
+    }
   }
-  const sorted = [...all].sort((a, b) => a.ratio - b.ratio);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)] as Round<B, G>;
-  return { ...median, rounds: all.map(({ value, baseline, ratio }) => ({ value, baseline, ratio })), all };
+  const by: BySecurity<Rounds<B, G>> = {};
+  for (const s of modes) {
+    const mine = all[s] ?? [];
+    const sorted = [...mine].sort((a, b) => a.ratio - b.ratio);
+    const mid = sorted[Math.floor((sorted.length - 1) / 2)] as Round<B, G>;
+    by[s] = { ...mid, rounds: mine.map(({ value, baseline, ratio }) => ({ value, baseline, ratio })), all: mine };
+  }
+  const [plain, curve] = [all.insecure, all.curve];
+  const cost =
+    plain === undefined || curve === undefined
+      ? undefined
+      : (() => {
+          const gmRounds = curve.map((c, i) => c.value / (plain[i] as Round<B, G>).value);
+          const rawRounds = curve.map((c, i) => c.baseline / (plain[i] as Round<B, G>).baseline);
+          return { gm: median(gmRounds), raw: median(rawRounds), rounds: gmRounds, rawRounds };
+        })();
+  return { by, cost };
+}
+
+/** `f` of each measured mode's part of `r.by`. */
+function perMode<R, T>(by: BySecurity<R>, f: (r: R, s: Security) => T): BySecurity<T> {
+  const out: BySecurity<T> = {};
+  for (const s of MODES) {
+    const r = by[s];
+    if (r !== undefined) out[s] = f(r, s);
+  }
+  return out;
+}
+
+/** The one mode's rounds of a workload measured in that mode only. */
+function only1<T>(by: BySecurity<T>, s: Security): T {
+  const r = by[s];
+  if (r === undefined) throw new Error(`not measured ${securityLabel(s)}`);
+  return r;
 }
 
 // ---------------------------------------------------------------------------
 // The measurements
 // ---------------------------------------------------------------------------
 
-/** A durable-send throughput workload against echo with the same clients and window. */
+/** The send workloads, each in every mode (a row per mode), and measured on first use. */
+const send32 = lazy(() => sendThroughput("send32", { clients: 32, window: 1 }));
+const sendWindow = lazy(() => sendThroughput("window", { clients: 1, window: 100 }));
+
+/** A durable-send throughput workload against echo (with CURVE when gm has it), same clients and window. */
 async function sendThroughput(
   key: "send32" | "window",
   layout: { clients: number; window: number },
-): Promise<Measured> {
+): Promise<BySecurity<Measured>> {
   const r = await rounds(
     key,
-    () => echo({ ...layout, seconds: SECONDS }),
-    (dir) =>
-      withGroup(key, dir, (server, group) =>
-        gmRequests({ endpoint: server.endpoint, group, ...layout, seconds: SECONDS, server }),
-      ),
+    MODES,
+    (s) => echo({ ...layout, seconds: SECONDS, curve: s === "curve" }),
+    (s, dir) =>
+      withGroup(key, dir, (server, group) => gmRequests({ ...on(server, group), ...layout, seconds: SECONDS }), s),
     (b, g) => ({ value: g.value, baseline: b.value }),
   );
-  const { base, gm } = r;
-  const floor = await durableEchoFloor(key, layout);
-  return {
+  const floor = MODES.includes("insecure") ? await durableEchoFloor(key, layout) : undefined;
+  return perMode(r.by, ({ base, gm, rounds }, s) => ({
     value: gm.value,
     baseline: base.value,
+    securityCost: r.cost,
     details: {
-      rounds: r.rounds,
+      rounds,
       processes: { gm: gm.processes, baseline: base.processes },
       gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
       baselineLatencyUs: { p50: base.p50, p99: base.p99 },
       serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
       cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
-      durableEchoFloor: {
-        value: floor.value,
-        ratio: floor.value / base.value,
-        p50: floor.p50,
-        cpuCores: floor.cpuCores,
-      },
+      ...(s === "insecure" &&
+        floor !== undefined && {
+          durableEchoFloor: {
+            value: floor.value,
+            ratio: floor.value / base.value,
+            p50: floor.p50,
+            cpuCores: floor.cpuCores,
+          },
+        }),
     },
-  };
+  }));
 }
 
 /**
  * Not a target: the smallest durable echo (echo-server.ts --durable: group commit, one write and
- * one fdatasync per batch, on the event loop) with the same clients, measured once per run. A
- * reference for gm's row: what a server that syncs before it answers, and does nothing else, gets
- * on this machine.
+ * one fdatasync per batch, on the event loop) with the same clients, measured once per run, plain
+ * text. A reference for gm's insecure row: what a server that syncs before it answers, and does
+ * nothing else, gets on this machine.
  */
 async function durableEchoFloor(key: string, layout: { clients: number; window: number }): Promise<EchoResult> {
   progress(`${key}: durable echo (write + fdatasync per batch, no gm code)`);
@@ -580,65 +726,77 @@ async function durableEchoFloor(key: string, layout: { clients: number; window: 
 }
 
 /** One client, one SEND at a time: p50 against echo p50 plus a one-row SQLite commit p50. */
-async function sendLatency(): Promise<Measured> {
+const sendLatency = lazy(async (): Promise<BySecurity<Measured>> => {
   const r = await rounds(
     "latency",
-    async () => ({
-      e: await echo({ clients: 1, window: 1, seconds: SECONDS }),
+    MODES,
+    async (mode) => ({
+      e: await echo({ clients: 1, window: 1, seconds: SECONDS, curve: mode === "curve" }),
       s: await sqliteSingle({ seconds: SECONDS }),
     }),
-    (dir) =>
-      withGroup("latency", dir, (server, group) =>
-        gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 1, seconds: SECONDS, server }),
+    (mode, dir) =>
+      withGroup(
+        "latency",
+        dir,
+        (server, group) => gmRequests({ ...on(server, group), clients: 1, window: 1, seconds: SECONDS }),
+        mode,
       ),
     (b, g) => ({ value: g.p50, baseline: (b.e.p50 ?? Number.NaN) + (b.s.p50 ?? Number.NaN) }),
   );
-  const { e, s } = r.base;
-  const gm = r.gm;
-  const floor = await durableEchoFloor("latency", { clients: 1, window: 1 });
-  return {
-    value: gm.p50,
-    baseline: (e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN),
-    details: {
-      rounds: r.rounds,
-      gmP99: gm.p99,
-      gmRate: gm.value,
-      echoP50: e.p50,
-      sqliteCommitP50: s.p50,
-      sqliteCommitP99: s.p99,
-      serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
-      cpuCores: { gm: gm.cpuCores, echo: e.cpuCores },
-      durableEchoFloor: {
-        p50: floor.p50,
-        ratio: (floor.p50 ?? Number.NaN) / ((e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN)),
+  const floor = MODES.includes("insecure") ? await durableEchoFloor("latency", { clients: 1, window: 1 }) : undefined;
+  return perMode(r.by, ({ base, gm, rounds }, mode) => {
+    const { e, s } = base;
+    const baseline = (e.p50 ?? Number.NaN) + (s.p50 ?? Number.NaN);
+    return {
+      value: gm.p50,
+      baseline,
+      securityCost: r.cost,
+      details: {
+        rounds,
+        gmP99: gm.p99,
+        gmRate: gm.value,
+        echoP50: e.p50,
+        sqliteCommitP50: s.p50,
+        sqliteCommitP99: s.p99,
+        serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
+        cpuCores: { gm: gm.cpuCores, echo: e.cpuCores },
+        ...(mode === "insecure" &&
+          floor !== undefined && { durableEchoFloor: { p50: floor.p50, ratio: (floor.p50 ?? Number.NaN) / baseline } }),
       },
-    },
-  };
-}
+    };
+  });
+});
 
-/** Live delivery to 100 members at LIVE_RATE against PUB/SUB to 100 subscribers. */
-async function live(): Promise<Measured> {
+/** Live delivery to 100 members at LIVE_RATE against PUB/SUB (with CURVE when gm has it) to 100 subscribers. */
+const live = lazy(async (): Promise<BySecurity<Measured>> => {
   const r = await rounds(
     "live",
-    () => pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS }),
-    (dir) =>
-      withGroup("live", dir, (server, group) =>
-        gmLive({ endpoint: server.endpoint, group, members: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, server }),
+    MODES,
+    (s) => pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, curve: s === "curve" }),
+    (s, dir) =>
+      withGroup(
+        "live",
+        dir,
+        (server, group) => gmLive({ ...on(server, group), members: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS }),
+        s,
       ),
     (b, g) => ({ value: g.p99, baseline: b.p99 ?? Number.NaN }),
   );
-  const { base, gm } = r;
   // Not a target: the same PUB/SUB with gm's process layout (a sender, a relay that publishes
   // and acknowledges, the subscribers) and nothing stored: what the layout alone costs here.
-  progress("live: PUB/SUB through a relay process (gm's layout, nothing stored)");
-  const relay = await pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, relay: true });
-  return {
+  let relay: PubsubResult | undefined;
+  if (MODES.includes("insecure")) {
+    progress("live: PUB/SUB through a relay process (gm's layout, nothing stored)");
+    relay = await pubsub({ subscribers: 100, rate: LIVE_RATE, seconds: LIVE_SECONDS, relay: true });
+  }
+  return perMode(r.by, ({ base, gm, rounds, all }, s) => ({
     value: gm.p99,
     baseline: base.p99 ?? Number.NaN,
     // The worst round counts (the baseline loses none).
-    loss: Math.max(...r.all.map((x) => x.gm.loss)),
+    loss: Math.max(...all.map((x) => x.gm.loss)),
+    securityCost: r.cost,
     details: {
-      rounds: r.rounds,
+      rounds,
       layout: gm.layout,
       gmP50: gm.p50,
       baselineP50: base.p50,
@@ -651,48 +809,90 @@ async function live(): Promise<Measured> {
       duplicates: gm.duplicates,
       baselineLoss: base.loss,
       durableAckUs: { p50: gm.ackP50, p99: gm.ackP99 },
-      relayFloor: {
-        p50: relay.p50,
-        p99: relay.p99,
-        ratio: (relay.p99 ?? Number.NaN) / (base.p99 ?? Number.NaN),
-        loss: relay.loss,
-        cpuCores: relay.cpuCores,
-      },
+      ...(s === "insecure" &&
+        relay !== undefined && {
+          relayFloor: {
+            p50: relay.p50,
+            p99: relay.p99,
+            ratio: (relay.p99 ?? Number.NaN) / (base.p99 ?? Number.NaN),
+            loss: relay.loss,
+            cpuCores: relay.cpuCores,
+          },
+        }),
       cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
     },
-  };
+  }));
+});
+
+/** Runs `fn` with a group server of each mode in `modes` running (named label, label-curve). */
+async function withGroups<T>(
+  label: string,
+  modes: readonly Security[],
+  fn: (groups: BySecurity<string>) => Promise<T>,
+  running: BySecurity<string> = {},
+): Promise<T> {
+  const [mode, ...rest] = modes;
+  if (mode === undefined) return fn(running);
+  return withGroup(
+    named(label, mode),
+    freshDataDir(named(label, mode)),
+    (_server, group) => withGroups(label, rest, fn, { ...running, [mode]: group }),
+    mode,
+  );
 }
 
 /**
- * The one-shot commands, whole process, against a running group server: `gm user send` and
- * `gm --help` (those of the two that are wanted) interleaved with `node -e 0`, after one untimed
+ * The one-shot commands, whole process, against running group servers: `gm user send` in each
+ * mode and `gm --help` (those that are wanted) interleaved with `node -e 0`, after one untimed
  * round. Shared by the oneshot and help rows.
+ *
+ * The insecure user has GM_INSECURE=1 and a home of its own; the secure one runs as gm does by
+ * default on one machine: its GM_HOME is the servers', where it finds the directory's key (and
+ * makes its profile key on `gm user join`, untimed), so each timed send loads its keys, looks the
+ * group up in the directory and sends over CURVE with its proof.
  */
 const cliRuns = lazy(() =>
-  withGroup("oneshot", freshDataDir("oneshot"), async (_server, group) => {
-    const cliEnv: NodeJS.ProcessEnv = {
-      ...env,
-      GM_HOME: path.join(root, "cli-home"),
-      GM_SERVER: directory?.endpoint as string,
-      GM_INSECURE: "1",
-    };
+  withGroups("oneshot", want("oneshot") ? MODES : [], async (groups) => {
+    const cliEnv = (s: Security): NodeJS.ProcessEnv =>
+      s === "curve"
+        ? { ...env, GM_SERVER: directories.curve?.endpoint as string }
+        : {
+            ...env,
+            GM_HOME: path.join(root, "cli-home"),
+            GM_SERVER: directories.insecure?.endpoint as string,
+            GM_INSECURE: "1",
+          };
     const text = "x".repeat(100);
-    const join = await timedRun([BIN, "user", "join", group], cliEnv);
-    if (join.code !== 0) throw new Error(`gm user join: exit ${join.code}: ${join.stderr}`);
-    const runs = { node: [] as number[], send: [] as number[], help: [] as number[] };
+    const sends = Object.entries(groups) as Array<[Security, string]>;
+    for (const [s, group] of sends) {
+      const join = await timedRun([BIN, "user", "join", group], cliEnv(s));
+      if (join.code !== 0) throw new Error(`gm user join (${s}): exit ${join.code}: ${join.stderr}`);
+    }
+    const runs = { node: [] as number[], send: {} as BySecurity<number[]>, help: [] as number[] };
     // One untimed round first (file cache), then interleaved rounds so drift hits all alike.
     for (let i = 0; i <= ONESHOT_RUNS; i++) {
-      const n = await timedRun(["-e", "0"], cliEnv);
-      const s = want("oneshot") ? await timedRun([BIN, "user", "send", group, text], cliEnv) : undefined;
-      const h = want("help") ? await timedRun([BIN, "--help"], cliEnv) : undefined;
-      if (s !== undefined && s.code !== 0) throw new Error(`gm user send: exit ${s.code}: ${s.stderr}`);
+      const n = await timedRun(["-e", "0"], cliEnv("insecure"));
+      const timed: Array<[Security, number]> = [];
+      for (const [s, group] of sends) {
+        const r = await timedRun([BIN, "user", "send", group, text], cliEnv(s));
+        if (r.code !== 0) throw new Error(`gm user send (${s}): exit ${r.code}: ${r.stderr}`);
+        // Each mode is what it says: only the insecure one warns that it is plain text.
+        if (r.stderr.includes("--insecure") !== (s === "insecure")) {
+          throw new Error(`gm user send (${s}): unexpected stderr: ${r.stderr}`);
+        }
+        timed.push([s, r.wallMs]);
+      }
+      const h = want("help") ? await timedRun([BIN, "--help"], cliEnv("insecure")) : undefined;
       if (h !== undefined && h.code !== 0) throw new Error(`gm --help: exit ${h.code}: ${h.stderr}`);
       if (i === 0) continue;
       runs.node.push(n.wallMs);
-      if (s !== undefined) runs.send.push(s.wallMs);
+      for (const [s, ms] of timed) runs.send[s] = [...(runs.send[s] ?? []), ms];
       if (h !== undefined) runs.help.push(h.wallMs);
     }
-    return { send: { gm: runs.send, node: runs.node }, help: { gm: runs.help, node: runs.node } };
+    return {
+      send: perMode(runs.send, (gm) => ({ gm, node: runs.node })),
+      help: { gm: runs.help, node: runs.node },
+    };
   }),
 );
 
@@ -705,6 +905,18 @@ function cliRow(runs: { gm: number[]; node: number[] }): Measured {
     value: summarize(runs.gm).p50,
     baseline: summarize(runs.node).p50,
     details: { gm: stats(runs.gm), node: stats(runs.node) },
+  };
+}
+
+/** A `gm user send` row: the mode's one-shot sends, and what security costs (p50 over p50). */
+function cliSendRow(runs: Awaited<ReturnType<typeof cliRuns>>, s: Security): Measured {
+  const { insecure, curve } = runs.send;
+  return {
+    ...cliRow(only1(runs.send, s)),
+    ...(insecure !== undefined &&
+      curve !== undefined && {
+        securityCost: { gm: summarize(curve.gm).p50 / summarize(insecure.gm).p50, raw: null },
+      }),
   };
 }
 
@@ -758,59 +970,88 @@ function historyDetails(h: HistoryResult, e: EchoResult): Record<string, unknown
   };
 }
 
+/** History pages from the large group, one at a time, for SECONDS, with the mode's echo first. */
+async function historyPages(
+  server: GmProcess,
+  group: string,
+  s: Security,
+): Promise<{ h: HistoryResult; e: EchoResult }> {
+  const e = await echo1[s]();
+  const h = await gmRequests({
+    ...on(server, group),
+    clients: 1,
+    window: 1,
+    seconds: SECONDS,
+    mode: "history",
+    historyMax: BIG,
+    limit: 100,
+  });
+  return { h, e };
+}
+
+/** A history row: the mode's page latency at `q` against its echo's, and what security costs. */
+async function historyRow(s: Security, q: "p50" | "p99"): Promise<Measured> {
+  const { history } = await bigGroupSession();
+  const { h, e } = settled(history[s]);
+  const [plain, curve] = [history.insecure, history.curve];
+  const other = q === "p50" ? "p99" : "p50";
+  return {
+    value: h[q],
+    baseline: e[q] ?? Number.NaN,
+    ...(plain?.ok === true &&
+      curve?.ok === true && {
+        securityCost: {
+          gm: curve.value.h[q] / plain.value.h[q],
+          raw: (curve.value.e[q] ?? Number.NaN) / (plain.value.e[q] ?? Number.NaN),
+        },
+      }),
+    details: { ...historyDetails(h, e), [`gm${other === "p50" ? "P50" : "P99"}`]: h[other] },
+  };
+}
+
 /**
- * One `gm group` on the large group serves, in this order, the history pages, the ingest rounds
- * (alternating with the small group's server) and then the memory row, which reads the peak RSS of
- * that server after both. Shared by the history, ingest and memory rows; each wanted part is
- * measured, and a part that fails fails its rows only.
+ * The large group's servers. First, when the CURVE history rows are wanted, a secure `gm group` on
+ * it serves the CURVE history pages and stops. Then one insecure `gm group` on it serves, in this
+ * order, the insecure history pages, the ingest rounds (alternating with the small group's server)
+ * and then the memory row, which reads the peak RSS of that server after both. (The secure server
+ * goes first so that both history measurements read the same million messages: ingest adds to
+ * them.) Shared by the history, ingest and memory rows; each wanted part is measured, and a part
+ * that fails fails its rows only.
  */
 const bigGroupSession = lazy(async () => {
   const big = await bigGroup();
+  const history: BySecurity<Part<{ h: HistoryResult; e: EchoResult }>> = {};
+  if (want("history") && MODES.includes("curve")) {
+    history.curve = await part(() =>
+      withGroup("big", big.dataDir, (server, group) => historyPages(server, group, "curve"), "curve"),
+    );
+  }
   const t0 = Date.now();
   return withGroup("big", big.dataDir, async (server, group) => {
     const startMs = Date.now() - t0;
     const afterStart = server.memory();
-    const history = want("history")
-      ? await part(async () => {
-          const e = await echo1();
-          const h = await gmRequests({
-            endpoint: server.endpoint,
-            group,
-            clients: 1,
-            window: 1,
-            seconds: SECONDS,
-            mode: "history",
-            historyMax: BIG,
-            limit: 100,
-            server,
-          });
-          return { h, e };
-        })
-      : undefined;
+    if (want("history") && MODES.includes("insecure")) {
+      history.insecure = await part(() => historyPages(server, group, "insecure"));
+    }
     const ingest = want("ingest")
       ? await part(async (): Promise<Measured> => {
           const { dataDir } = await smallGroup();
           // Alternating pairs as for the send workloads: the small group's server, then the big one.
           const rs = await rounds(
             "ingest",
+            ["insecure"],
             () =>
               withGroup("ingest-small", dataDir, (small, smallGroupName) =>
-                gmRequests({
-                  endpoint: small.endpoint,
-                  group: smallGroupName,
-                  clients: 1,
-                  window: 100,
-                  seconds: SECONDS,
-                }),
+                gmRequests({ ...on(small, smallGroupName), clients: 1, window: 100, seconds: SECONDS }),
               ),
-            () => gmRequests({ endpoint: server.endpoint, group, clients: 1, window: 100, seconds: SECONDS, server }),
+            () => gmRequests({ ...on(server, group), clients: 1, window: 100, seconds: SECONDS }),
             (b, g) => ({ value: g.value, baseline: b.value }),
           );
-          const r = rs.gm;
+          const { gm: r, base, rounds: each } = only1(rs.by, "insecure");
           return {
             value: r.value,
-            baseline: rs.base.value,
-            details: { rounds: rs.rounds, p50: r.p50, p99: r.p99, serverCpuUsPerMessage: r.serverCpuUsPerRequest },
+            baseline: base.value,
+            details: { rounds: each, p50: r.p50, p99: r.p99, serverCpuUsPerMessage: r.serverCpuUsPerRequest },
           };
         })
       : undefined;
@@ -846,7 +1087,12 @@ async function main(): Promise<void> {
     `gm bench${quick ? " --quick" : ""}: ${String(mach.cpu)} x ${String(mach.cores)}, node ${process.version}, zeromq ${String(mach.zeromq)} (libzmq ${String(mach.libzmq)})`,
   );
   try {
-    directory = await startDirectory({ env });
+    // The insecure directory always: the ingest, memory and disk rows are measured insecure.
+    for (const s of SECURITIES) {
+      if (s === "insecure" || MODES.includes(s)) {
+        directories[s] = await startDirectory(freshDataDir(`directory-${s}`), { env, security: s });
+      }
+    }
     for (const w of WORKLOADS) {
       if (!want(w.key)) continue;
       progress(`--- ${w.label}`);
@@ -857,7 +1103,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await directory?.stop(5000);
+    for (const d of Object.values(directories)) await d.stop(5000);
     await killAllWorkers();
     removeTempDir(root);
   }
@@ -884,15 +1130,21 @@ async function main(): Promise<void> {
     r.ratio === null ? "-" : r.ratio.toFixed(2),
     r.target,
     r.error !== undefined ? "error" : r.pass ? "pass" : "FAIL",
+    r.securityCost === undefined ? "" : costText(r.securityCost),
   ]);
   const out: string[] = [];
   out.push("");
-  out.push(table(["workload", "gm", "baseline", "ratio", "target", "pass"], lines));
+  out.push(table(["workload", "gm", "baseline", "ratio", "target", "pass", "CURVE/insecure"], lines));
   out.push("");
   out.push("baselines (same machine, same run):");
   for (const r of rows) if (r.baselineOf !== "") out.push(`  ${r.workload}: ${r.baselineOf}`);
   for (const r of rows) if (r.failReason !== undefined) out.push(`FAIL ${r.workload}: ${r.failReason}`);
   for (const r of rows) if (r.error !== undefined) out.push(`ERROR ${r.workload}: ${r.error}`);
+  if (rows.some((r) => r.securityCost !== undefined)) {
+    out.push(
+      "CURVE/insecure: the cost of security, secure gm's number over insecure gm's in the same run (median of the rounds' ratios); raw: the same for raw zeromq, CURVE over plain",
+    );
+  }
   if (quick) out.push(`* --quick: ${SIZE} stored messages instead of 1,000,000; ~1 s per workload`);
   out.push(
     `machine: ${String(mach.cpu)}, ${String(mach.cores)} cores, ${String(mach.memoryGB)} GB, ${String(mach.os)}; node ${process.version}, zeromq ${String(mach.zeromq)}, libzmq ${String(mach.libzmq)}, SQLite ${String(mach.sqlite)}; load average at start ${String((mach.loadavgAtStart as number[])[0])}`,
@@ -910,6 +1162,7 @@ async function main(): Promise<void> {
     quick,
     seconds: { perWorkload: SECONDS, live: LIVE_SECONDS },
     rounds: ROUNDS,
+    securityModes: MODES,
     // Experiment switches that change what is measured (absent in a normal run).
     ...(values["group-nice"] !== undefined && { groupNice: Number(values["group-nice"]) }),
     ...(values["group-script"] !== undefined && { groupScript: values["group-script"] }),

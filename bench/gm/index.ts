@@ -34,6 +34,8 @@ export interface GmRequestOptions {
   limit?: number;
   /** The group server, to read its CPU time over the measured phase. */
   server?: GmProcess;
+  /** The group server's public key (CURVE); undefined for an insecure server. */
+  serverKey?: string | undefined;
 }
 
 export interface GmRequestResult {
@@ -50,6 +52,10 @@ export interface GmRequestResult {
   /** CPU used over the measured phase (warm-up included), in cores: group server, all clients. */
   cpuCores: { server: number; clients: number };
 }
+
+/** The clients' `--server-key` (bench/gm/wire.ts): CURVE towards that group server. */
+const keyArgs = (serverKey: string | undefined): string[] =>
+  serverKey === undefined ? [] : ["--server-key", serverKey];
 
 /** SEND (durable) or HISTORY round trips from `clients` processes; value = replies per second. */
 export async function gmRequests(opts: GmRequestOptions): Promise<GmRequestResult> {
@@ -74,6 +80,7 @@ export async function gmRequests(opts: GmRequestOptions): Promise<GmRequestResul
       String(opts.historyMax ?? 0),
       "--limit",
       String(opts.limit ?? 100),
+      ...keyArgs(opts.serverKey),
     ];
     const workers = Array.from({ length: clients }, (_, i) =>
       group.spawn<{ user: string }, SendClientResult>(benchPath("gm/send-client.ts"), args, {
@@ -116,6 +123,8 @@ export interface GmLiveOptions {
   rate: number;
   seconds: number;
   server?: GmProcess;
+  /** The group server's public key (CURVE); undefined for an insecure server. */
+  serverKey?: string | undefined;
 }
 
 export interface GmLiveResult {
@@ -149,7 +158,7 @@ export async function gmLive(opts: GmLiveOptions): Promise<GmLiveResult> {
   const readyTimeoutMs = 20_000 + 1_000 * layout.length;
   const resultTimeoutMs = readyTimeoutMs + (seconds + 30) * 1000;
   const t0 = Date.now();
-  const common = ["--endpoint", opts.endpoint, "--group", opts.group];
+  const common = ["--endpoint", opts.endpoint, "--group", opts.group, ...keyArgs(opts.serverKey)];
   return group.run(async () => {
     const sender = group.spawn<{ user: string }, LiveSenderResult>(
       benchPath("gm/live-sender.ts"),

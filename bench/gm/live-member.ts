@@ -7,6 +7,8 @@
  *
  *   --endpoint tcp://127.0.0.1:PORT --group NAME   (required)
  *   --sockets K          members in this process (default 1)
+ *   --server-key K       the group server's public key: each member's DEALER and SUB talk CURVE
+ *                        with a keypair of its own, and its requests carry key + proof
  *
  * Child protocol (bench/lib/worker.ts):
  *   ready  -> { sockets }   once every member's subscription is active
@@ -18,18 +20,18 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import * as zmq from "zeromq";
 import { progress } from "../lib/output.js";
 import { Samples } from "../lib/stats.js";
 import { wallMs } from "../lib/time.js";
 import { runWorker, waitForStop, workerReady, workerResult } from "../lib/worker.js";
-import { Conn, decodeEvent, newUser } from "./wire.js";
+import { Conn, decodeEvent, newUser, subscriber } from "./wire.js";
 
 const { values } = parseArgs({
   options: {
     endpoint: { type: "string" },
     group: { type: "string" },
     sockets: { type: "string", default: "1" },
+    "server-key": { type: "string" },
   },
 });
 
@@ -91,16 +93,14 @@ runWorker(async () => {
   let gaps = 0;
 
   const member = async () => {
-    const conn = new Conn(endpoint);
-    const { user, name } = newUser("member");
+    const me = newUser("member", values["server-key"]);
+    const { user, name } = me;
+    const conn = new Conn(endpoint, me);
     await conn.request("JOIN", { group, user, name });
     const sub = (await conn.request("SUBSCRIBE", { group, user })) as { events: string; topic: string };
     await conn.close();
-    const sock = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 10_000 });
     const hello = `H${randomBytes(8).toString("hex")}/`;
-    sock.subscribe(sub.topic);
-    sock.subscribe(hello);
-    sock.connect(sub.events);
+    const sock = subscriber(sub.events, me.security, [sub.topic, hello]);
     let lastSeq = -1;
     let live!: () => void;
     const isLive = new Promise<void>((r) => {

@@ -11,6 +11,7 @@
  *   --rate R              messages per second (default 1000)
  *   --seconds S           measured phase (default 1)
  *   --warmup-seconds W    unmeasured phase at the full rate before it (default 0.5)
+ *   --server-key K        the group server's public key: CURVE, key + proof (bench/gm/wire.ts)
  *
  * Child protocol (bench/lib/worker.ts): ready -> {user} after JOIN; start <-; result ->
  * { sent, acked, elapsedMs, rate, ackLatenciesUs } once every send is acknowledged (durable);
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "1000" },
     seconds: { type: "string", default: "1" },
     "warmup-seconds": { type: "string", default: "0.5" },
+    "server-key": { type: "string" },
   },
 });
 
@@ -51,8 +53,9 @@ runWorker(async () => {
   const seconds = Number.parseFloat(values.seconds);
   const warmupSeconds = Number.parseFloat(values["warmup-seconds"]);
 
-  const conn = new Conn(endpoint);
-  const { user, name } = newUser("live-sender");
+  const me = newUser("live-sender", values["server-key"]);
+  const { user, name } = me;
+  const conn = new Conn(endpoint, me);
   await conn.request("JOIN", { group, user, name });
   const stopped = waitForStop();
   await workerReady({ user });

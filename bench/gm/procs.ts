@@ -5,14 +5,19 @@
  * outlives the bench (bench/lib/procs.ts). Plus the temporary directories they use, removed however
  * the run ends, and one-shot commands timed from spawn to exit.
  *
- *   gm server: directory listening on tcp://127.0.0.1:PORT (pid N)
- *   gm group: serving <names> on tcp://127.0.0.1:PORT (pid N)
+ *   gm server: directory listening on tcp://127.0.0.1:PORT (pid N); public key <Z85>
+ *   gm group: serving <names> on tcp://127.0.0.1:PORT (pid N); public key <Z85>
+ *
+ * Each runs in one of the security modes of bench/lib/curve.ts: "curve" (gm's default: CURVE
+ * keys in the data dir, the public key in the ready line and under $GM_HOME/servers/, where the
+ * group server finds the directory's) or "insecure" (`--insecure`: plain text, no keys).
  */
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { awaitReady, BIN, gmEnv, RunningProcess, runToExit } from "../../support/gm-process.js";
+import type { Security } from "../lib/curve.js";
 import { progress } from "../lib/output.js";
 import { PROJECT_ROOT } from "../lib/paths.js";
 import { trackProcess, treeMemory } from "../lib/procs.js";
@@ -77,6 +82,9 @@ export interface GmProcess {
   readonly endpoint: string;
   /** The whole ready line. */
   readonly readyLine: string;
+  readonly security: Security;
+  /** The server's CURVE public key, from its ready line (undefined when insecure). */
+  readonly publicKey: string | undefined;
   /** Current and peak resident set size, bytes, of the process and its descendants (Linux /proc). */
   memory(): { rss: number; peak: number; processes: number };
   /** CPU time used so far (user + system, all threads) by the process, ms (Linux /proc). */
@@ -92,6 +100,8 @@ export interface StartOptions {
   nodeArgs?: readonly string[];
   /** Run this script instead of bin/run.js, with the same arguments (experiments). */
   script?: string;
+  /** Default "insecure" (`--insecure`). */
+  security?: Security;
   readyTimeoutMs?: number;
 }
 
@@ -123,12 +133,21 @@ export async function startGm(
   const m = await awaitReady(proc, ready, options.readyTimeoutMs ?? 60_000);
   isReady = true;
   const pid = proc.pid;
+  const readyLine = proc.stdout.split("\n").find((l) => ready.test(l)) ?? m[0];
+  const security = options.security ?? "insecure";
+  const publicKey = / \(pid \d+\); public key (\S{40})/.exec(readyLine)?.[1];
+  if (security === "curve" && publicKey === undefined) {
+    await proc.stop("SIGTERM", 5000);
+    throw new Error(`${label}: no public key in its ready line: ${readyLine}`);
+  }
   return {
     child: proc.child,
     label,
     pid,
     endpoint: m[1] as string,
-    readyLine: proc.stdout.split("\n").find((l) => ready.test(l)) ?? m[0],
+    readyLine,
+    security,
+    publicKey,
     memory: () => treeMemory(pid),
     cpuMs: () => proc.cpuMs(),
     stop: async (graceMs = 5000) => {
@@ -137,20 +156,23 @@ export async function startGm(
   };
 }
 
-/** `gm server --bind 127.0.0.1:0 --quiet`. */
-export async function startDirectory(options: StartOptions): Promise<GmProcess> {
+/** `--insecure` for an insecure process, nothing for a secure one (gm's default). */
+const securityArgs = (options: StartOptions): string[] =>
+  (options.security ?? "insecure") === "insecure" ? ["--insecure"] : [];
+
+/** `gm server --bind 127.0.0.1:0 --quiet --data-dir <dataDir> [--insecure]`. */
+export async function startDirectory(dataDir: string, options: StartOptions): Promise<GmProcess> {
   const p = await startGm(
-    "gm server",
-    // Plain text for now, as every row measured so far: the secure rows are a separate layout.
-    ["server", "--bind", "127.0.0.1:0", "--quiet", "--insecure"],
+    `gm server (${options.security ?? "insecure"})`,
+    ["server", "--bind", "127.0.0.1:0", "--quiet", "--data-dir", dataDir, ...securityArgs(options)],
     /directory listening on (tcp:\/\/\S+)/,
     options,
   );
-  progress(`gm server (pid ${p.pid}) on ${p.endpoint}`);
+  progress(`gm server (pid ${p.pid}) on ${p.endpoint}, ${p.security}`);
   return p;
 }
 
-/** `gm group --name <name> --address 127.0.0.1:0 --quiet --data-dir <dataDir> --server <directory>`. */
+/** `gm group --name <name> --address 127.0.0.1:0 --quiet --data-dir <dataDir> --server <directory> [--insecure]`. */
 export async function startGroup(
   name: string,
   dataDir: string,
@@ -171,12 +193,12 @@ export async function startGroup(
       dataDir,
       "--server",
       directory,
-      "--insecure",
+      ...securityArgs(options),
     ],
     /gm group: serving .* on (tcp:\/\/\S+)/,
     options,
   );
-  progress(`gm group ${name} (pid ${p.pid}) on ${p.endpoint}, ready after ${Date.now() - t0} ms`);
+  progress(`gm group ${name} (pid ${p.pid}) on ${p.endpoint}, ${p.security}, ready after ${Date.now() - t0} ms`);
   return p;
 }
 

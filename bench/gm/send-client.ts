@@ -15,6 +15,8 @@
  *   --warmup-seconds    unmeasured warm-up before it (default 0.2)
  *   --history-max N     highest seq to start a page from (history mode)
  *   --limit L           page size (history mode, default 100)
+ *   --server-key K      the group server's public key: CURVE, and key + proof in every request
+ *                       (bench/gm/wire.ts); without it the server must run --insecure
  *
  * Before `ready` the client JOINs the group with a fresh user (a member, as SEND and HISTORY
  * require). Child protocol (bench/lib/worker.ts): ready -> {user}; start <-;
@@ -25,7 +27,17 @@ import { progress } from "../lib/output.js";
 import { Samples, summarize } from "../lib/stats.js";
 import { nowNs } from "../lib/time.js";
 import { runWorker, waitForStart, workerReady, workerResult } from "../lib/worker.js";
-import { call, dealer, decodeReply, encodeRequestJson, messageId, newUser, padText, replyError } from "./wire.js";
+import {
+  call,
+  dealer,
+  decodeReply,
+  encodeRequestJson,
+  messageId,
+  newUser,
+  padText,
+  replyError,
+  signed,
+} from "./wire.js";
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +49,7 @@ const { values } = parseArgs({
     "warmup-seconds": { type: "string", default: "0.2" },
     "history-max": { type: "string", default: "0" },
     limit: { type: "string", default: "100" },
+    "server-key": { type: "string" },
   },
 });
 
@@ -63,17 +76,18 @@ runWorker(async () => {
   if (mode === "history" && !(historyMax > limit)) throw new Error("--history-max must be larger than --limit");
 
   // receiveTimeout bounds the run if the server stops answering.
-  const sock = dealer(endpoint, 10_000);
-  const { user, name } = newUser(mode === "send" ? "sender" : "reader");
-  await call(sock, "JOIN", { group, user, name });
+  const me = newUser(mode === "send" ? "sender" : "reader", values["server-key"]);
+  const { user, name } = me;
+  const sock = dealer(endpoint, me.security, 10_000);
+  await call(sock, me, "JOIN", { group, user, name });
   await workerReady({ user });
   await waitForStart();
 
   const text = padText(`gm bench ${mode} from ${process.pid} `);
   // The constant part of each body is encoded once; only the id (or start) is new per request.
-  // Same bytes as JSON.stringify({group, user, text, id}) would give.
-  const sendHead = `${JSON.stringify({ group, user, text }).slice(0, -1)},"id":"`;
-  const historyHead = `${JSON.stringify({ group, user, limit }).slice(0, -1)},"after":`;
+  // Same bytes as JSON.stringify({group, user, text, key, proof, id}) would give.
+  const sendHead = `${JSON.stringify(signed(me, { group, user, text })).slice(0, -1)},"id":"`;
+  const historyHead = `${JSON.stringify(signed(me, { group, user, limit })).slice(0, -1)},"after":`;
   const body = (): string =>
     mode === "send"
       ? `${sendHead}${messageId()}"}`

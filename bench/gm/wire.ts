@@ -1,7 +1,12 @@
 /**
- * The gm protocol as the benchmark clients speak it: plain DEALER sockets and the frame codec of
+ * The gm protocol as the benchmark clients speak it: DEALER sockets and the frame codec of
  * src/protocol (pure: no gm client library in the way), so what is measured is the group server,
  * the network and the protocol, with clients as lean as the baseline echo clients.
+ *
+ * Against a secure server (its public key given), each member is a keypair of its own: its user id
+ * is the key's (src/protocol/keys.ts userIdOf), its sockets talk CURVE (src/net/security.ts
+ * clientOptions) and every request body carries "key" and "proof", as src/net/rpc-client.ts sends
+ * them. Against an insecure one (`--insecure`), plain text and a random user id.
  *
  *   request  "GM/2 <command> <request-id>\n<body-json>"    (DEALER -> group server ROUTER)
  *   reply    "GM/2 <200|300|400|500> <request-id>\n<body-json>"
@@ -10,7 +15,9 @@
 import { randomBytes } from "node:crypto";
 import { v4 as uuidv4 } from "uuid";
 import * as zmq from "zeromq";
+import { type ClientSecurity, clientOptions } from "../../src/net/security.js";
 import { decodeEvent, decodeReply, encodeRequest, encodeRequestJson } from "../../src/protocol/codec.js";
+import { clientProof, newKeyPair, userIdOf } from "../../src/protocol/keys.js";
 
 export { decodeEvent, decodeReply, encodeRequest, encodeRequestJson };
 
@@ -37,19 +44,61 @@ export function messageId(): string {
   return `${ms.slice(0, 8)}-${ms.slice(8)}-7${node.slice(0, 3)}-${(8 | (counter >>> 30)).toString(16)}${node.slice(3, 6)}-${node.slice(6, 10)}${c}`;
 }
 
-/** A new random member identity. */
-export function newUser(label: string): { user: string; name: string } {
-  return { user: uuidv4(), name: `${label}-${process.pid}` };
+/** A member as the bench clients play it. */
+export interface Identity {
+  readonly user: string;
+  readonly name: string;
+  /** CURVE towards the server (undefined: insecure). */
+  readonly security: ClientSecurity | undefined;
+  /** What every request body carries besides its own fields: {key, proof}, or nothing (insecure). */
+  readonly signature: { readonly key: string; readonly proof: string } | Record<string, never>;
 }
 
-/** A DEALER socket with the options the gm client uses (src/net/rpc-client.ts). */
-export function dealer(endpoint: string, receiveTimeoutMs = -1): zmq.Dealer {
+/**
+ * A new member: with `serverKey` (the group server's public key), a fresh keypair and the user id
+ * it stands for; without, a random user id for an insecure server.
+ */
+export function newUser(label: string, serverKey: string | undefined): Identity {
+  const name = `${label}-${process.pid}`;
+  if (serverKey === undefined) return { user: uuidv4(), name, security: undefined, signature: {} };
+  const keys = newKeyPair();
+  return {
+    user: userIdOf(keys.publicKey),
+    name,
+    security: { keys, serverKey },
+    signature: { key: keys.publicKey, proof: clientProof(keys, serverKey) },
+  };
+}
+
+/** `body` with the identity's key and proof added (unchanged when insecure). */
+export function signed(id: Identity, body: object): object {
+  return { ...body, ...id.signature };
+}
+
+/** A DEALER socket with the options the gm client uses (src/net/rpc-client.ts), CURVE if `security`. */
+export function dealer(endpoint: string, security: ClientSecurity | undefined, receiveTimeoutMs = -1): zmq.Dealer {
   const sock = new zmq.Dealer({
     linger: 0,
     sendHighWaterMark: 10_000,
     receiveHighWaterMark: 10_000,
     receiveTimeout: receiveTimeoutMs,
+    ...clientOptions(security),
   });
+  sock.connect(endpoint);
+  return sock;
+}
+
+/**
+ * A SUB socket on a group server's events endpoint, subscribed to `topics` (in this order) before
+ * it connects; CURVE if `security` (the events socket has the group server's key).
+ */
+export function subscriber(
+  endpoint: string,
+  security: ClientSecurity | undefined,
+  topics: readonly string[],
+): zmq.Subscriber {
+  const sock = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 10_000, ...clientOptions(security) });
+  for (const t of topics) sock.subscribe(t);
   sock.connect(endpoint);
   return sock;
 }
@@ -62,10 +111,16 @@ export function replyError(what: string, status: string, body: unknown): Error {
 
 /**
  * One request/reply on a socket nobody else is receiving from (set-up steps, before a measured
- * loop takes the socket over). Events that arrive meanwhile are ignored.
+ * loop takes the socket over), signed by `as`. Events that arrive meanwhile are ignored.
  */
-export async function call(sock: zmq.Dealer, command: string, body: unknown, id = "setup"): Promise<unknown> {
-  await sock.send(encodeRequest(command, id, body));
+export async function call(
+  sock: zmq.Dealer,
+  as: Identity,
+  command: string,
+  body: object,
+  id = "setup",
+): Promise<unknown> {
+  await sock.send(encodeRequest(command, id, signed(as, body)));
   for (;;) {
     const msg = decodeReply(await sock.receive());
     if (msg.type === "reply" && msg.id === id) {
@@ -76,8 +131,8 @@ export async function call(sock: zmq.Dealer, command: string, body: unknown, id 
 }
 
 /**
- * A connection with its own receive loop: requests are matched to replies by id. Sends are
- * serialized (zeromq.js allows one pending send per socket).
+ * A member's connection with its own receive loop: requests, signed by the member, are matched to
+ * replies by id. Sends are serialized (zeromq.js allows one pending send per socket).
  */
 export class Conn {
   readonly sock: zmq.Dealer;
@@ -86,8 +141,11 @@ export class Conn {
   private sending: Promise<void> = Promise.resolve();
   readonly loop: Promise<void>;
 
-  constructor(endpoint: string) {
-    this.sock = dealer(endpoint);
+  constructor(
+    endpoint: string,
+    readonly as: Identity,
+  ) {
+    this.sock = dealer(endpoint, as.security);
     this.loop = this.receive();
   }
 
@@ -109,18 +167,18 @@ export class Conn {
   }
 
   /** Sends a request; resolves with the reply body (rejects on a non-200 reply). */
-  request(command: string, body: unknown): Promise<unknown> {
+  request(command: string, body: object): Promise<unknown> {
     const id = (this.nextId++).toString(36);
-    const frames = encodeRequest(command, id, body);
+    const frames = encodeRequest(command, id, signed(this.as, body));
     const reply = new Promise<unknown>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.sending = this.sending.then(() => this.sock.send(frames));
     return Promise.all([reply, this.sending]).then(([b]) => b);
   }
 
   /** Sends without waiting for the reply; resolves once handed to ZeroMQ. */
-  post(command: string, body: unknown, onReply?: (status: "ok" | Error) => void): Promise<void> {
+  post(command: string, body: object, onReply?: (status: "ok" | Error) => void): Promise<void> {
     const id = (this.nextId++).toString(36);
-    const frames = encodeRequest(command, id, body);
+    const frames = encodeRequest(command, id, signed(this.as, body));
     this.pending.set(id, {
       resolve: () => onReply?.("ok"),
       reject: (e) => onReply?.(e),
