@@ -58,7 +58,7 @@ export function watchHandshake(
         new HandshakeError(
           endpoint,
           security === undefined
-            ? `${endpoint} uses CURVE encryption and this client runs with --insecure: drop --insecure`
+            ? `${endpoint} uses CURVE encryption and this client runs with --insecure: drop --insecure (and unset GM_INSECURE)`
             : `${endpoint} does not use CURVE encryption (it runs with --insecure?): refusing to talk ` +
                 "in plain text; use --insecure on both sides only if that is what you want",
         ),
@@ -87,7 +87,7 @@ export function watchHandshake(
         new HandshakeError(
           endpoint,
           `${endpoint} hung up during the handshake: it most likely uses CURVE encryption and this client ` +
-            "runs with --insecure: drop --insecure",
+            "runs with --insecure: drop --insecure (and unset GM_INSECURE)",
         ),
       );
       return;
