@@ -1118,6 +1118,15 @@ async function main(): Promise<void> {
   if (leftover > 0 || leftDirs.length > 0) {
     errors++;
     progress(`LEAK: ${leftover} process(es) still running, temp dirs left: ${leftDirs.join(" ")}`);
+    // What is in them says who left them (a process that wrote after the clean-up, say).
+    for (const d of leftDirs) {
+      try {
+        for (const e of fs.readdirSync(d, { recursive: true }).slice(0, 20))
+          progress(`  left: ${path.join(d, String(e))}`);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
   }
 
   const order = new Map(KEYS.map((k, i) => [k, i]));
