@@ -37,6 +37,8 @@ export class Outbox {
   private readonly replies = new Fifo();
   private readonly events = new Fifo();
   private busy = false;
+  /** Callers of pushAndWait, in the order of their replies. */
+  private readonly waiters: Array<[Frame[], () => void]> = [];
 
   constructor(
     private readonly socket: Writable,
@@ -50,6 +52,14 @@ export class Outbox {
   push(frames: Frame[]): void {
     this.replies.push(frames);
     if (!this.busy) void this.drain();
+  }
+
+  /** Queues a reply and resolves once it has been handed to the socket (or failed to be). */
+  pushAndWait(frames: Frame[]): Promise<void> {
+    return new Promise((resolve) => {
+      this.push(frames);
+      this.waiters.push([frames, resolve]);
+    });
   }
 
   /** Queues an event; false when the event queue is full and it was dropped. */
@@ -70,6 +80,7 @@ export class Outbox {
         } catch (err) {
           this.onError(err);
         }
+        if (this.waiters.length > 0 && this.waiters[0]?.[0] === frames) this.waiters.shift()?.[1]();
       }
     } finally {
       this.busy = false;

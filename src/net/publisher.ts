@@ -168,14 +168,25 @@ export class EventPublisher {
     try {
       for await (const [frame] of this.socket) {
         // Nothing may come between receiving a subscription and applying it: see ManualPublisher.
-        if (frame !== undefined && frame.length > 0) this.onSubscription(frame);
+        if (frame === undefined || frame.length === 0) continue;
+        const hello = this.onSubscription(frame);
+        if (hello !== undefined) {
+          // A hello topic is applied only for as long as its HELLO takes to be queued to that
+          // subscriber, then cancelled: no message is received meanwhile, so the cancellation
+          // applies to the same pipe. A subscriber's hello topics then cost no lasting memory
+          // here, however many it sends (a SUB replays the permanent one on reconnection, and is
+          // answered again).
+          await hello;
+          this.socket.cancel(frame.subarray(1));
+        }
       }
     } catch (err) {
       if (!this.socket.closed) this.log(`events loop stopped: ${String(err)}`);
     }
   }
 
-  private onSubscription(frame: Buffer): void {
+  /** Applies or refuses one subscription message; for a hello topic, resolves once its HELLO is sent. */
+  private onSubscription(frame: Buffer): Promise<void> | undefined {
     const topic = frame.subarray(1);
     if (frame[0] === UNSUBSCRIBE) {
       // Also when it was never applied (then libzmq finds nothing to remove); after a disconnect
@@ -194,8 +205,7 @@ export class EventPublisher {
       }
       this.socket.apply(topic);
       // Answers go before queued events, so a joiner is not kept waiting behind a burst.
-      this.outbox.push([Buffer.concat([topic, HELLO_REST])]);
-      return;
+      return this.outbox.pushAndWait([Buffer.concat([topic, HELLO_REST])]);
     }
     const name = topic.toString("latin1");
     if (topic.length === 0 || !this.accepts(name)) {

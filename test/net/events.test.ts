@@ -340,3 +340,23 @@ describe("EventPublisher: only subscriptions to accepted topics are applied", ()
     assert.deepEqual(await after.sync(), [{ topic: "Hsync/2/", kind: "HELLO", body: {} }]);
   });
 });
+
+describe("EventPublisher: hello topics cost nothing once answered", () => {
+  test("a hello topic is answered, then no longer applied: an event sent on it reaches no one", async (t) => {
+    const p = await publisher(t);
+    const raw = rawSubscriber(t, p.endpoint);
+    raw.socket.subscribe("Hkeep/");
+    await waitFor(() => raw.got.some((e) => e.topic === "Hkeep/" && e.kind === "HELLO"));
+    // Still subscribed on the SUB side; the publisher has dropped it after the HELLO.
+    p.publish(encodeEvent("Hkeep/", "MESSAGE", { n: 1 }));
+    const seen = await raw.sync();
+    assert.deepEqual(
+      seen.map((e) => [e.topic, e.kind]),
+      [
+        ["Hkeep/", "HELLO"],
+        ["Hsync/1/", "HELLO"],
+      ],
+      "nothing but the HELLOs: the hello topic was not kept applied",
+    );
+  });
+});
