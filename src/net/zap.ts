@@ -35,10 +35,26 @@ interface Handler {
 }
 
 let shared: Promise<Handler> | undefined;
+/** The previous handler's closing: a new one binds the endpoint only after it. */
+let closing: Promise<void> = Promise.resolve();
 
 async function start(): Promise<Handler> {
+  await closing;
   const socket = new zmq.Router({ linger: 0 });
-  await socket.bind(ZAP_ENDPOINT);
+  // libzmq frees an inproc endpoint when its socket is reaped, a moment after close(): a server
+  // started right after the last one in this process stopped may find it still taken.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await socket.bind(ZAP_ENDPOINT);
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EADDRINUSE" || attempt >= 40) {
+        socket.close();
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
   const h: Handler = {
     socket,
     loop: Promise.resolve(),
@@ -116,8 +132,11 @@ export async function openZapGate(deny: readonly Key[], log: (line: string) => v
       }
       if (--h.users > 0) return;
       shared = undefined;
-      h.socket.close();
-      await h.loop;
+      closing = (async () => {
+        h.socket.close();
+        await h.loop;
+      })();
+      await closing;
     },
   };
 }
