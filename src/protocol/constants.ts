@@ -129,4 +129,11 @@ export const Limits = {
   /** Default and largest page of history. */
   historyPage: 100,
   historyPageMax: 1000,
+  /**
+   * Most bytes of JSON a HISTORY reply's `messages` array holds: a page ends early (with `more`)
+   * before the message that would pass it. Room for one message at the text limit even when JSON
+   * escapes every byte of it, so every page holds at least one message and every reply fits in a
+   * frame.
+   */
+  historyBytes: 512 * 1024,
 } as const;

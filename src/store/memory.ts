@@ -2,6 +2,7 @@ import { v4 as uuidv4 } from "uuid";
 import { StoreError } from "../protocol/errors.js";
 import type { AppendResult, StoredMessage } from "../protocol/types.js";
 import { admit, inviteNames, type Refusal } from "./admission.js";
+import { fillPage } from "./page.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
 
 /** What a memory store keeps across close and reopen: its "disk". */
@@ -164,25 +165,20 @@ export class MemoryGroupStore implements GroupStore {
 
   historyJson(query: HistoryQuery): HistoryPageJson {
     const { messages } = this.held;
-    let page: StoredMessage[];
-    let more: boolean;
     if (query.before !== undefined) {
       const end = Math.min(query.before - 1, messages.length); // seqs below `before`
-      const start = Math.max(0, end - query.limit);
-      page = messages.slice(start, end);
-      more = start > 0;
-    } else {
-      let start = 0;
-      if (query.after !== undefined) start = Math.min(query.after, messages.length);
-      else if (query.since !== undefined) {
-        const since = query.since;
-        start = messages.findIndex((m) => m.ts >= since);
-        if (start < 0) start = messages.length;
-      }
-      page = messages.slice(start, start + query.limit);
-      more = start + query.limit < messages.length;
+      const page = fillPage(json(messages, end - 1, -1), query.limit, query.maxBytes);
+      return { messages: `[${page.rows.reverse().join(",")}]`, more: page.more };
     }
-    return { messages: JSON.stringify(page), more };
+    let start = 0;
+    if (query.after !== undefined) start = Math.min(query.after, messages.length);
+    else if (query.since !== undefined) {
+      const since = query.since;
+      start = messages.findIndex((m) => m.ts >= since);
+      if (start < 0) start = messages.length;
+    }
+    const page = fillPage(json(messages, start, 1), query.limit, query.maxBytes);
+    return { messages: `[${page.rows.join(",")}]`, more: page.more };
   }
 
   async close(): Promise<void> {
@@ -195,6 +191,11 @@ export class MemoryGroupStore implements GroupStore {
     if (this.closed) return Promise.reject(new StoreError(`the store for "${this.name}" is closed`));
     return Promise.resolve(apply());
   }
+}
+
+/** The JSON of messages[from], messages[from + step], … while in range. */
+function* json(messages: readonly StoredMessage[], from: number, step: 1 | -1): Generator<string> {
+  for (let i = from; i >= 0 && i < messages.length; i += step) yield JSON.stringify(messages[i]);
 }
 
 /** A new group's data: a new id, no members, no messages, no owner, open to all. */

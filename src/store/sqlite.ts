@@ -5,6 +5,7 @@ import { parse as uuidParse, v4 as uuidv4 } from "uuid";
 import { StoreError } from "../protocol/errors.js";
 import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import { admit, inviteNames, type Refusal } from "./admission.js";
+import { fillPage } from "./page.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
 
@@ -405,18 +406,18 @@ export class SqliteGroupStore implements GroupStore {
    * 100 messages).
    */
   historyJson(query: HistoryQuery): HistoryPageJson {
+    // Rows are read one at a time and the statement stops at the byte budget: a page of big
+    // messages never builds more rows than fit in one reply.
     const limit = query.limit + 1;
-    let rows: string[];
     if (query.before !== undefined) {
-      rows = this.stmt.before.all(query.before, this.durable, limit).reverse();
-      const more = rows.length === limit;
-      return { messages: `[${(more ? rows.slice(1) : rows).join(",")}]`, more };
+      const page = fillPage(this.stmt.before.iterate(query.before, this.durable, limit), query.limit, query.maxBytes);
+      return { messages: `[${page.rows.reverse().join(",")}]`, more: page.more };
     }
-    if (query.after !== undefined) rows = this.stmt.after.all(query.after, this.durable, limit);
-    else if (query.since !== undefined) rows = this.stmt.after.all(this.lastBefore(query.since), this.durable, limit);
-    else rows = this.stmt.after.all(0, this.durable, limit);
-    const more = rows.length === limit;
-    return { messages: `[${(more ? rows.slice(0, -1) : rows).join(",")}]`, more };
+    let after = 0;
+    if (query.after !== undefined) after = query.after;
+    else if (query.since !== undefined) after = this.lastBefore(query.since);
+    const page = fillPage(this.stmt.after.iterate(after, this.durable, limit), query.limit, query.maxBytes);
+    return { messages: `[${page.rows.join(",")}]`, more: page.more };
   }
 
   /**

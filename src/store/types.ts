@@ -20,6 +20,11 @@ export interface HistoryQuery {
   readonly before?: number;
   /** At most this many messages (>= 1). */
   readonly limit: number;
+  /**
+   * At most this many bytes of JSON in the page's array (default Limits.historyBytes): the page
+   * ends, with `more`, before a message that would pass it, but always holds at least one.
+   */
+  readonly maxBytes?: number;
 }
 
 /** A page of history as JSON text, as the server sends it (built by SQLite, not by JavaScript). */
@@ -112,6 +117,8 @@ export interface GroupStore {
    * `since`: from the first message with ts >= since on; `after`: seq > after; `before`: the
    * newest `limit` messages with seq < before; none: from seq 1. `more` tells whether messages
    * exist beyond the page in the direction of paging (newer ones; for `before`, older ones).
+   * The array is at most `maxBytes` of UTF-8 (page.ts's fillPage), unless its one message
+   * alone is larger: a page that stops at the budget is shorter than `limit`, with `more: true`.
    */
   historyJson(query: HistoryQuery): HistoryPageJson;
   /**

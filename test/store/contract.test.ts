@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
+import { Limits } from "../../src/protocol/constants.js";
 import { memoryStores } from "../../src/store/memory.js";
 import { sqliteStores } from "../../src/store/sqlite.js";
 import type { GroupStore, HistoryQuery, StoreFactory } from "../../src/store/types.js";
@@ -95,6 +96,40 @@ for (const [backend, factoryFor] of Object.entries(BACKENDS)) {
       assert.deepEqual(page(store, { since: 0, limit: 2 }), { seqs: [1, 2], more: true });
       const last = (sent[9] as { ts: number }).ts;
       assert.deepEqual(page(store, { since: last + 1, limit: 10 }), { seqs: [], more: false });
+    });
+
+    test("a page ends at its byte budget, with `more`, and always holds one message", async (t) => {
+      const store = await opener(t)();
+      for (let i = 0; i < 9; i++) await store.append(msg("x".repeat(1000)));
+      // Every message's JSON has the same length here (one-digit seqs): a page of one is [row].
+      const row = Buffer.byteLength(store.historyJson({ limit: 1 }).messages) - 2;
+      const three = 3 * row + 2 + 2;
+      assert.deepEqual(page(store, { limit: 9, maxBytes: three }), { seqs: [1, 2, 3], more: true });
+      assert.deepEqual(page(store, { limit: 9, maxBytes: three - 1 }), { seqs: [1, 2], more: true });
+      assert.deepEqual(page(store, { after: 6, limit: 9, maxBytes: three }), { seqs: [7, 8, 9], more: false });
+      assert.deepEqual(page(store, { before: 10, limit: 9, maxBytes: three }), { seqs: [7, 8, 9], more: true });
+      assert.deepEqual(page(store, { since: 0, limit: 9, maxBytes: three }), { seqs: [1, 2, 3], more: true });
+      assert.deepEqual(page(store, { after: 3, limit: 9, maxBytes: 10 }), { seqs: [4], more: true });
+      assert.deepEqual(page(store, { before: 4, limit: 9, maxBytes: 10 }), { seqs: [3], more: true });
+      assert.ok(Buffer.byteLength(store.historyJson({ limit: 9, maxBytes: three }).messages) <= three);
+    });
+
+    test("texts of control characters at the size limit come one a page under the default budget", async (t) => {
+      const store = await opener(t)();
+      for (let i = 0; i < 3; i++) await store.append(msg("\u0001".repeat(Limits.textBytes)));
+      let after = 0;
+      const seen: number[] = [];
+      for (;;) {
+        const p = store.historyJson({ after, limit: 1000 });
+        const bytes = Buffer.byteLength(p.messages);
+        assert.ok(bytes <= Limits.historyBytes, `a page of ${bytes} bytes`);
+        assert.ok(bytes > 6 * Limits.textBytes, "a page holds the whole escaped text");
+        const seqs = (JSON.parse(p.messages) as Array<{ seq: number }>).map((m) => m.seq);
+        seen.push(...seqs);
+        after = seqs.at(-1) as number;
+        if (!p.more) break;
+      }
+      assert.deepEqual(seen, [1, 2, 3]);
     });
 
     test("members: join, rename, leave, as the map and the results say", async (t) => {
