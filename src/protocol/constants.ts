@@ -97,6 +97,7 @@ export const ErrorCode = {
   EmptyMessage: "EMPTY_MESSAGE",
   MessageTooLarge: "MESSAGE_TOO_LARGE",
   ShuttingDown: "SHUTTING_DOWN",
+  StorageFull: "STORAGE_FULL",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];

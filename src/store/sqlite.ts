@@ -2,7 +2,8 @@ import { chmodSync, closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, o
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { parse as uuidParse, v4 as uuidv4 } from "uuid";
-import { StoreError } from "../protocol/errors.js";
+import { ErrorCode, Status } from "../protocol/constants.js";
+import { GmError, StoreError } from "../protocol/errors.js";
 import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import { admit, inviteNames, type Refusal } from "./admission.js";
 import { fillPage } from "./page.js";
@@ -68,7 +69,8 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
     let created = 0;
     // Migrations, the identity check and the first write in one transaction: a refused open
     // (another group's file) leaves the file as it was.
-    database.transaction(() => {
+    let fresh = false;
+    const opening = database.transaction(() => {
       for (let v = version; v < SCHEMA_VERSION; v++) database.exec(MIGRATIONS[v] as string);
       if (version < SCHEMA_VERSION) database.pragma(`user_version = ${SCHEMA_VERSION}`);
       const meta = database.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
@@ -79,6 +81,7 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
       created = Number(meta.get("created")?.value);
       const now = Date.now();
       if (id === undefined) {
+        fresh = true;
         id = uuidv4();
         created = now;
         setMeta.run("id", id);
@@ -87,7 +90,14 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
       }
       // Also the first write: it takes the exclusive lock and creates the WAL file sync() flushes.
       setMeta.run("opened", String(now));
-    })();
+    });
+    try {
+      opening();
+    } catch (err) {
+      // On a full disk a store that needs no migration and has its identity still opens, to serve
+      // reads; its writes get STORAGE_FULL until there is room (the lock is held all the same).
+      if (!isDiskFull(err) || fresh || version < SCHEMA_VERSION) throw err;
+    }
     return { db, id: id as string, created };
   } catch (err) {
     db?.close();
@@ -98,6 +108,24 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
     }
     throw new StoreError(`cannot open the store for group "${name}" at ${file}: ${detail}`);
   }
+}
+
+/** Whether SQLite failed for want of room (SQLITE_FULL: the disk, or the file system's quota). */
+function isDiskFull(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "SQLITE_FULL";
+}
+
+/**
+ * A write refused for want of room: 300 STORAGE_FULL, as a retry once there is room succeeds
+ * (PROTOCOL.md §3). Reads go on meanwhile.
+ */
+function storageFull(name: string, file: string, cause: unknown): GmError {
+  return new GmError(
+    ErrorCode.StorageFull,
+    `the store of group "${name}" is out of room (${file}: database or disk is full); nothing was stored, try again later`,
+    Status.TryAgain,
+    { cause },
+  );
 }
 
 /**
@@ -473,7 +501,8 @@ export class SqliteGroupStore implements GroupStore {
       this.lastSeq = seqBefore;
       this.lastTs = tsBefore;
       this.loadState();
-      for (const op of batch) op.reject(err);
+      const refusal = isDiskFull(err) ? storageFull(this.name, this.file, err) : err;
+      for (const op of batch) op.reject(refusal);
       return;
     }
     this.sync.committed(new Batch(this.reach, this.lastSeq, batch));
