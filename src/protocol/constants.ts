@@ -111,6 +111,12 @@ export const Limits = {
    * limit even when JSON escapes every byte of it (a control character becomes 6 bytes).
    */
   bodyBytes: 512 * 1024,
+  /**
+   * Deepest nesting of arrays and objects a body may have (the body object itself is depth 1).
+   * Checked by a byte scan before JSON.parse, which would otherwise spend tens of ms of the event
+   * loop building a 100,000-deep value nobody reads; no gm body is deeper than 3.
+   */
+  jsonDepth: 32,
   /** Largest subscription the events socket accepts, as it crosses the wire (Topic.subscriptionMaxBytes). */
   subscriptionBytes: 256,
   /**

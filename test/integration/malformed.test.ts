@@ -197,6 +197,18 @@ for (const [role, ep, sec] of targets) {
       await reject(t, [req(`${SIGNATURE} PING r7`, "null")], "BAD_JSON", "r7");
     });
 
+    test("a 500 KB body nested 100,000 deep → BAD_JSON naming the depth limit; 32 deep is served", async (t) => {
+      const deep = `{"a":${"[".repeat(100_000)}${" ".repeat(300_000)}${"]".repeat(100_000)}}`;
+      assert.ok(deep.length > 500_000 && deep.length <= Limits.bodyBytes);
+      await reject(t, [req(`${SIGNATURE} PING r9`, deep)], "BAD_JSON", "r9", /deeper than 32 levels/);
+      let nested: unknown = [];
+      for (let depth = 2; depth < Limits.jsonDepth; depth++) nested = [nested];
+      const reply = await rawDealer(t, ep(), 5000, sec()).call([
+        req(`${SIGNATURE} PING r10`, signed(sec(), { a: nested })),
+      ]);
+      assert.equal(reply.status, "200", JSON.stringify(reply.body));
+    });
+
     test("unknown command → UNKNOWN_COMMAND", async (t) => {
       await reject(t, [req(`${SIGNATURE} DELETE_ALL r8`)], "UNKNOWN_COMMAND", "r8", /DELETE_ALL/);
       await reject(t, [req(`${SIGNATURE} ping r9`)], "UNKNOWN_COMMAND", "r9");

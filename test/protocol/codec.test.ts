@@ -170,6 +170,23 @@ describe("decodeRequest: malformed", () => {
     expectError(dealer(bytes), ErrorCode.BadJson);
   });
 
+  test("a body nested deeper than Limits.jsonDepth → BAD_JSON naming the limit, before parsing", () => {
+    const nested = (n: number, inner = "1") => `{"a":${"[".repeat(n - 1)}${inner}${"]".repeat(n - 1)}}`;
+    const atLimit = decodeRequest(dealer(frame(`${SIGNATURE} PING r`, nested(Limits.jsonDepth))));
+    assert.ok(atLimit.ok, "a body exactly at the limit is decoded");
+    expectError(
+      dealer(frame(`${SIGNATURE} PING r`, nested(Limits.jsonDepth + 1))),
+      ErrorCode.BadJson,
+      new RegExp(`deeper than ${Limits.jsonDepth} levels`),
+    );
+    // Unbalanced too: the scan stops at the first level past the limit, it never parses.
+    expectError(dealer(frame(`${SIGNATURE} PING r`, "[".repeat(100_000))), ErrorCode.BadJson, /deeper than 32/);
+    // Brackets inside strings, escaped quotes included, are text: they do not count.
+    const inString = JSON.stringify({ text: `${"[{".repeat(1000)}\\"${"[".repeat(1000)}` });
+    const decoded = decodeRequest(dealer(frame(`${SIGNATURE} PING r`, inString)));
+    assert.ok(decoded.ok, "brackets in a string are not nesting");
+  });
+
   for (const body of ["[]", "[1,2]", "null", "42", '"text"', "true"]) {
     test(`a JSON body that is not an object (${body}) → BAD_JSON`, () => {
       expectError(dealer(frame(`${SIGNATURE} PING r`, body)), ErrorCode.BadJson, /must be a JSON object/);
