@@ -19,6 +19,7 @@ import {
   bool,
   displayName,
   groupName,
+  messageId,
   messageText,
   optBool,
   optInt,
@@ -450,7 +451,7 @@ export class GroupServer {
     const { body } = request;
     const store = this.store(body);
     const user = this.user(request);
-    const id = uuid(body, "id");
+    const id = messageId(body, "id");
     const text = messageText(body);
     this.log(`MESSAGE SEND FROM ${user}`);
     const member = this.member(store, user);

@@ -7,6 +7,19 @@ import { badRequest, GmError } from "./errors.js";
 
 type Body = Record<string, unknown>;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * A uuid as RFC 9562 lays it out: version 1 to 8 and variant 10xx, or the nil or max uuid. Message
+ * ids are stored as the 16 bytes of such a uuid, so a SEND id must be one (uuid's parse refuses
+ * any other, which was a 500 INTERNAL).
+ */
+const RFC_UUID =
+  /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i;
+/**
+ * Nothing visible: white space, format characters (zero-width space and joiners, word joiner,
+ * BOM, bidi controls, soft hyphen: Unicode Cf), the combining grapheme joiner, variation
+ * selectors and the Hangul fillers. A text or display name made only of these shows as nothing.
+ */
+const INVISIBLE_ONLY = /^(?:[\s\p{Cf}\u115f\u1160\u17b4\u17b5\u3164\uffa0]|\u034f|[\u180b-\u180f]|[\ufe00-\ufe0f])*$/u;
 /** A lone surrogate: with the u flag a well-formed pair is one code point, so only lone halves match. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
@@ -37,6 +50,15 @@ export function optInt(body: Body, key: string, min: number, max: number): numbe
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
     throw badRequest(`"${key}" must be an integer from ${min} to ${max}`);
+  }
+  return v === 0 ? 0 : v; // JSON's -0 is read as 0
+}
+
+/** A message id: a uuid laid out as RFC 9562 says (version 1-8, variant 10xx), or nil or max. */
+export function messageId(body: Body, key = "id"): string {
+  const v = uuid(body, key);
+  if (!RFC_UUID.test(v)) {
+    throw badRequest(`"${key}" must be an RFC 9562 uuid: version digit 1 to 8, variant digit 8, 9, a or b`);
   }
   return v;
 }
@@ -81,7 +103,9 @@ export function messageText(body: Body, key = "text"): string {
   const v = body[key];
   if (typeof v !== "string") throw badRequest(`"${key}" must be a string`);
   wellFormed(v, key);
-  if (v.trim().length === 0) throw new GmError(ErrorCode.EmptyMessage, "the message is empty");
+  if (INVISIBLE_ONLY.test(v)) {
+    throw new GmError(ErrorCode.EmptyMessage, "the message is empty: it has only white space or invisible characters");
+  }
   const bytes = Buffer.byteLength(v, "utf8");
   if (bytes > Limits.textBytes) {
     throw new GmError(

@@ -313,6 +313,26 @@ for (const secure of [false, true]) {
       reject(grp, "SEND", { group: "general", user: USER, id: "1", text: "x" }, "BAD_REQUEST", /"id"/),
     );
     test(
+      "SEND with a uuid of version 0, variant c (was 500 INTERNAL with a stack trace)",
+      reject(
+        grp,
+        "SEND",
+        { group: "general", user: USER, id: "0190c4b8-7e5a-0c3d-cf00-0123456789ab", text: "x" },
+        "BAD_REQUEST",
+        /"id" must be an RFC 9562 uuid/,
+      ),
+    );
+    test(
+      "SEND of only zero-width characters",
+      reject(
+        grp,
+        "SEND",
+        { group: "general", user: USER, id, text: "\u200b\u200d\u2060" },
+        "EMPTY_MESSAGE",
+        /invisible/,
+      ),
+    );
+    test(
       "SEND with non-string text",
       reject(grp, "SEND", { group: "general", user: USER, id, text: ["x"] }, "BAD_REQUEST", /"text"/),
     );
@@ -339,6 +359,16 @@ describe("group-level errors", () => {
   after(() => c.close());
   const send = (body: Record<string, unknown>) =>
     c.request("SEND", { group: "general", user: USER, id: randomUUID(), text: "hi", ...body });
+
+  test("-0 as an integer is read as 0 (HISTORY after -0 is the whole history)", async (t) => {
+    const body = `{"group":"general","user":"${USER}","after":-0,"limit":2}`;
+    const reply = await rawDealer(t, group.endpoint).call([frame(`${SIGNATURE} HISTORY h0`, body)]);
+    assert.equal(reply.status, "200", JSON.stringify(reply.body));
+    assert.deepEqual(
+      reply.body.messages.map((m: { seq: number }) => m.seq),
+      [1, 2],
+    );
+  });
 
   test("not a member → NOT_MEMBER", async () => {
     await assert.rejects(send({ user: STRANGER }), { code: "NOT_MEMBER", message: /not a member of "general"/ });

@@ -6,6 +6,7 @@ import {
   displayName,
   endpoint,
   groupName,
+  messageId,
   messageText,
   optInt,
   optStr,
@@ -60,6 +61,34 @@ describe("uuid", () => {
   });
 });
 
+describe("messageId", () => {
+  test("an RFC 9562 uuid (any version 1-8, variant 10xx, nil, max) passes, lower-cased", () => {
+    for (const id of ["0190c4b8-7e5a-7c3d-8f00-0123456789ab", "3F1E2D4C-5B6A-4789-AA0B-1C2D3E4F5A6B"]) {
+      assert.equal(messageId({ id }), id.toLowerCase());
+    }
+    assert.equal(messageId({ id: "00000000-0000-0000-0000-000000000000" }), "00000000-0000-0000-0000-000000000000");
+    assert.equal(messageId({ id: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF" }), "ffffffff-ffff-ffff-ffff-ffffffffffff");
+  });
+
+  test("a uuid of version 0 or 9, or variant c → BAD_REQUEST naming RFC 9562", () => {
+    for (const id of [
+      "0190c4b8-7e5a-0c3d-8f00-0123456789ab",
+      "0190c4b8-7e5a-9c3d-8f00-0123456789ab",
+      "0190c4b8-7e5a-4c3d-cf00-0123456789ab",
+      "0190c4b8-7e5a-4c3d-7f00-0123456789ab",
+    ]) {
+      rejects(() => messageId({ id }), ErrorCode.BadRequest, /"id" must be an RFC 9562 uuid/);
+    }
+  });
+});
+
+describe("optInt and -0", () => {
+  test("JSON's -0 is read as 0, not refused and not kept negative", () => {
+    const v = optInt(JSON.parse('{"n":-0}'), "n", 0, 10);
+    assert.ok(Object.is(v, 0), "-0 becomes +0");
+  });
+});
+
 describe("messageText", () => {
   const limit = Limits.textBytes;
 
@@ -72,6 +101,23 @@ describe("messageText", () => {
     for (const text of ["", " ", "\t\n  \r\n", "\u00a0\u3000"]) {
       rejects(() => messageText({ text }), ErrorCode.EmptyMessage, /empty/);
     }
+  });
+
+  test("only zero-width or other invisible characters → EMPTY_MESSAGE; a visible character among them is a text", () => {
+    for (const text of [
+      "\u200b",
+      "\u200b\u200c\u200d",
+      " \u2060\ufeff ",
+      "\u00ad",
+      "\u3164",
+      "\u202e\u2066",
+      "\ufe0f",
+    ]) {
+      rejects(() => messageText({ text }), ErrorCode.EmptyMessage, /invisible/);
+    }
+    // Message texts are otherwise untouched: a ZWJ emoji sequence, a bidi override in a sentence.
+    for (const text of ["\u{1f468}\u200d\u{1f469}", "\u200bx", "abc \u202e def"])
+      assert.equal(messageText({ text }), text);
   });
 
   test("a non-string → BAD_REQUEST", () => {
