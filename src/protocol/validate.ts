@@ -116,10 +116,14 @@ export function messageText(body: Body, key = "text"): string {
   return v;
 }
 
-/** A ZeroMQ TCP endpoint as a peer can connect to it: tcp://host:port. */
+/** A ZeroMQ TCP endpoint as a peer can connect to it: tcp://host:port, in printable ASCII. */
 export function endpoint(body: Body, key = "address"): string {
   const v = str(body, key, 256);
-  const port = /^tcp:\/\/(?:[^\s/:*[\]]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$/.exec(v)?.[1];
+  // The host is printable ASCII without '/', ':', '*' or brackets (a NUL or a line feed in an
+  // address would be listed to every user and written to logs), or an IPv6 address in brackets.
+  const port = /^tcp:\/\/(?:[\x21-\x29\x2b-\x2e\x30-\x39\x3b-\x5a\x5c\x5e-\x7e]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})$/.exec(
+    v,
+  )?.[1];
   if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
     throw badRequest(`"${key}" must be a connectable endpoint like tcp://host:port (port 1-65535)`);
   }

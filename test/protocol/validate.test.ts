@@ -178,6 +178,10 @@ describe("endpoint", () => {
       "tcp://127.0.0.1:123456",
       "tcp://a b:1",
       "tcp://host:1/path",
+      "tcp://evil\u0000host:1",
+      "tcp://a\nb:1",
+      "tcp://\u001b]0;x\u0007:1",
+      "tcp://h\u00f6st:1",
       "",
       6001,
     ];
