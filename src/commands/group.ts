@@ -62,7 +62,7 @@ export default class Group extends ServerCommand<typeof Group> {
     quiet: quietFlag(),
   };
 
-  protected async serve(_log: Logger, requests: Logger): Promise<Running> {
+  protected async serve(log: Logger, requests: Logger): Promise<Running> {
     const { flags } = this;
     const names = flags.name ?? [await this.askName()];
     for (const name of names) UsageError.check(() => groupName({ name }, "name"));
@@ -86,6 +86,7 @@ export default class Group extends ServerCommand<typeof Group> {
       ...(keys && { keys, directoryKey: directoryKey(directory, { flag: flags["server-key"], pins: false }).key }),
       openStore: sqliteStores(dataDir),
       log: requests,
+      serverLog: log,
       ...(owner !== undefined && { owner }),
     });
     for (const g of server.details()) {

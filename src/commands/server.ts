@@ -69,7 +69,7 @@ export default class Server extends ServerCommand<typeof Server> {
     });
     directory.sweepEvery();
     const deny = deniedKeys(flags["deny-key"]);
-    const rpc = new RpcServer({ handlers: directory.handlers, log, deny, ...(keys && { keys }) });
+    const rpc = new RpcServer({ handlers: directory.handlers, log, requests, deny, ...(keys && { keys }) });
     const endpoint = await rpc.listen(bindEndpoint(flags.bind));
     if (keys !== undefined) announceLocally(endpoint, keys.publicKey);
     this.log(

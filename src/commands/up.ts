@@ -55,6 +55,7 @@ export default class Up extends ServerCommand<typeof Up> {
     const rpc = new RpcServer({
       handlers: directoryState.handlers,
       log,
+      requests,
       ...(directoryKeys && { keys: directoryKeys }),
     });
     try {
@@ -67,6 +68,7 @@ export default class Up extends ServerCommand<typeof Up> {
         ...(groupKeys && directoryKeys && { keys: groupKeys, directoryKey: directoryKeys.publicKey }),
         openStore: sqliteStores(dataDir),
         log: requests,
+        serverLog: log,
       });
       if (directoryKeys !== undefined) announceLocally(directory, directoryKeys.publicKey);
       if (groupKeys !== undefined) announceLocally(groups.endpoint, groupKeys.publicKey);

@@ -62,8 +62,10 @@ export interface GroupServerOptions {
    * `memoryStores()` in handler tests. The server closes each store it opened.
    */
   readonly openStore: StoreFactory;
-  /** Per-request log lines (JOIN REQUEST FROM …); `silent` for benchmarks. */
+  /** Per-request log lines (JOIN REQUEST FROM …); `silent` for benchmarks and `--quiet`. */
   readonly log?: Logger;
+  /** Lines that are not per request (internal errors, refused handshakes); `log` if not given. */
+  readonly serverLog?: Logger;
 }
 
 export interface GroupDetails {
@@ -157,7 +159,13 @@ export class GroupServer {
     }
     const handlers: Record<string, Handler> = {};
     const deny = options.deny ?? [];
-    const rpc = new RpcServer({ handlers, log, deny, ...(options.keys && { keys: options.keys }) });
+    const rpc = new RpcServer({
+      handlers,
+      log: options.serverLog ?? log,
+      requests: log,
+      deny,
+      ...(options.keys && { keys: options.keys }),
+    });
     const server = new GroupServer(stores, rpc, log, options.keys, deny);
     const publisher = server.publisher;
     Object.assign(handlers, server.handlers());

@@ -12,6 +12,8 @@ import {
   Status,
 } from "../protocol/index.js";
 import { isKey, type Key, type KeyPair, ProofVerifier } from "../protocol/keys.js";
+import type { Logger } from "../util/log.js";
+import { LogLimiter } from "../util/log-limiter.js";
 import { bindSocket } from "./bind.js";
 import { Outbox } from "./outbox.js";
 import { serverOptions } from "./security.js";
@@ -22,9 +24,6 @@ import { openZapGate, type ZapGate } from "./zap.js";
  * the user id of that key (both absent on an insecure server).
  */
 export type SignedRequest = Request & { readonly peer?: Key; readonly peerId?: string };
-
-/** At most one summary line of refused handshakes per this many ms. */
-const REFUSALS_REPORT_MS = 60_000;
 
 /** Handles one decoded request; returns the reply body or throws a GmError. */
 export type Handler = (request: SignedRequest) => unknown;
@@ -38,8 +37,15 @@ export interface RpcServerOptions {
   readonly keys?: KeyPair;
   /** Keys whose CURVE handshake the process's ZAP handler refuses (`--deny-key`). */
   readonly deny?: readonly Key[];
-  /** Called with one line per malformed request or internal error. */
-  readonly log?: (line: string) => void;
+  /** Called with a line per internal error, and (rate-limited) per kind of refused handshake. */
+  readonly log?: Logger;
+  /**
+   * Per-request lines: malformed requests, AUTH_REQUIRED, BAD_PROOF. Rate-limited per kind (the
+   * first at once, then a summary a minute); `log` if not given, `silent` for `--quiet`.
+   */
+  readonly requests?: Logger;
+  /** The period of the rate limits, in ms (60 s; tests shorten it). */
+  readonly logPeriodMs?: number;
 }
 
 /**
@@ -52,8 +58,9 @@ export class RpcServer {
   private readonly verifier: ProofVerifier | undefined;
   private gate: ZapGate | undefined;
   private readonly outbox: Outbox;
-  /** Refused handshakes not yet logged, and the timer that logs them (one line a second at most). */
-  private refused = { count: 0, last: "", timer: undefined as NodeJS.Timeout | undefined };
+  /** Rate limits for repeated lines: refused handshakes, and per-request refusals. */
+  private readonly limits: LogLimiter;
+  private readonly requestLimits: LogLimiter;
   private inFlight = 0;
   private closing = false;
   private loop: Promise<void> | undefined;
@@ -74,6 +81,8 @@ export class RpcServer {
       ...serverOptions(options.keys),
     });
     this.verifier = options.keys === undefined ? undefined : new ProofVerifier(options.keys);
+    this.limits = new LogLimiter((l) => this.log(l), options.logPeriodMs);
+    this.requestLimits = new LogLimiter(options.requests ?? ((l) => this.log(l)), options.logPeriodMs);
     if (options.keys !== undefined) this.watchRefusals();
     this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`));
   }
@@ -102,21 +111,12 @@ export class RpcServer {
    * with how many more, so a flood of them, or a peer that keeps retrying, costs the log little.
    */
   private watchRefusals(): void {
-    const refuse = (reason: string) => {
-      const r = this.refused;
-      r.last = reason;
-      if (r.timer !== undefined) {
-        r.count++;
-        return;
-      }
-      this.log(`refused a connection: ${reason}`);
-      r.timer = setTimeout(() => {
-        r.timer = undefined;
-        if (r.count > 0) this.log(`refused ${r.count} more connections in the last minute (last: ${r.last})`);
-        r.count = 0;
-      }, REFUSALS_REPORT_MS);
-      r.timer.unref();
-    };
+    const refuse = (reason: string) =>
+      this.limits.line(
+        "refused connections",
+        `refused a connection: ${reason}`,
+        (count, last) => `refused ${count} more connections in the last minute (last: ${last})`,
+      );
     const events = this.socket.events;
     events.on("handshake:error:protocol", (e) => {
       const code = (e.error as { code?: string } | undefined)?.code;
@@ -143,7 +143,10 @@ export class RpcServer {
   private dispatch(frames: Buffer[]): void {
     const decoded = decodeRequest(frames);
     if (!decoded.ok) {
-      this.log(`rejected a malformed request: ${decoded.error.code}: ${decoded.error.message}`);
+      this.requestLimits.line(
+        `malformed requests (${decoded.error.code})`,
+        `rejected a malformed request: ${decoded.error.code}: ${decoded.error.message}`,
+      );
       this.outbox.push(encodeError(decoded.envelope, decoded.id, decoded.error));
       return;
     }
@@ -180,7 +183,10 @@ export class RpcServer {
     if (this.verifier === undefined) return request;
     const { key, proof } = request.body;
     if (!isKey(key) || typeof proof !== "string") {
-      this.log(`refused a ${request.command} request: AUTH_REQUIRED`);
+      this.requestLimits.line(
+        "requests without a key (AUTH_REQUIRED)",
+        `refused a ${request.command} request: AUTH_REQUIRED`,
+      );
       throw new GmError(
         ErrorCode.AuthRequired,
         'this server needs "key" (your CURVE public key, 40 characters of Z85) and "proof" in every request',
@@ -188,7 +194,10 @@ export class RpcServer {
     }
     const peerId = this.verifier.verify(key, proof);
     if (peerId === undefined) {
-      this.log(`refused a ${request.command} request: BAD_PROOF for key ${key}`);
+      this.requestLimits.line(
+        "requests with a bad proof (BAD_PROOF)",
+        `refused a ${request.command} request: BAD_PROOF for key ${key}`,
+      );
       throw new GmError(ErrorCode.BadProof, `"proof" is not the proof of key ${key} for this server`);
     }
     return { ...request, peer: key, peerId };
@@ -209,7 +218,8 @@ export class RpcServer {
   async close(graceMs = 1500): Promise<void> {
     if (this.socket.closed) return;
     this.closing = true;
-    clearTimeout(this.refused.timer);
+    this.limits.stop();
+    this.requestLimits.stop();
     const until = Date.now() + graceMs;
     while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     await this.outbox.flushed(Math.max(0, until - Date.now()));

@@ -8,10 +8,10 @@
  */
 import * as zmq from "zeromq";
 import { type Key, z85Encode } from "../protocol/keys.js";
+import { LogLimiter } from "../util/log-limiter.js";
 import { keyFingerprint } from "./security.js";
 
 const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
-const REPORT_MS = 60_000;
 
 /** One server's use of the process's ZAP handler. */
 export interface ZapGate {
@@ -30,8 +30,7 @@ interface Handler {
   users: number;
   allowed: number;
   refused: number;
-  unreported: number;
-  lastReport: number;
+  readonly limits: LogLimiter;
 }
 
 let shared: Promise<Handler> | undefined;
@@ -63,8 +62,9 @@ async function start(): Promise<Handler> {
     users: 0,
     allowed: 0,
     refused: 0,
-    unreported: 0,
-    lastReport: 0,
+    limits: new LogLimiter((line) => {
+      for (const log of h.logs) log(line);
+    }),
   };
   (h as { loop: Promise<void> }).loop = (async () => {
     try {
@@ -99,13 +99,11 @@ function answer(h: Handler, frames: Buffer[]): void {
 
 function report(h: Handler, what: string): void {
   h.refused++;
-  h.unreported++;
-  const now = Date.now();
-  if (now - h.lastReport < REPORT_MS) return;
-  const more = h.unreported > 1 ? ` (${h.unreported} refused handshakes since the last report)` : "";
-  for (const log of h.logs) log(`refused the handshake of ${what}${more}`);
-  h.unreported = 0;
-  h.lastReport = now;
+  h.limits.line(
+    "refused handshakes",
+    `refused the handshake of ${what}`,
+    (count, last) => `refused the handshakes of ${count} more denied keys in the last minute (last: ${last})`,
+  );
 }
 
 /**
@@ -132,6 +130,7 @@ export async function openZapGate(deny: readonly Key[], log: (line: string) => v
       }
       if (--h.users > 0) return;
       shared = undefined;
+      h.limits.stop();
       closing = (async () => {
         h.socket.close();
         await h.loop;

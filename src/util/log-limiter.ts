@@ -1,0 +1,69 @@
+import type { Logger } from "./log.js";
+
+interface Pending {
+  count: number;
+  last: string;
+  timer: NodeJS.Timeout;
+}
+
+/** How a period's summary line reads: `count` more lines of the kind, the last of them `last`. */
+export type Summary = (count: number, last: string) => string;
+
+const defaultSummary =
+  (kind: string): Summary =>
+  (count, last) =>
+    `${count} more ${kind} in the last minute (the last: ${last})`;
+
+/**
+ * Repeated log lines at a bounded rate, so a flood of bad requests or refused handshakes costs the
+ * log a line a minute, not a line a request. Lines are grouped by `kind` (a fixed word from the
+ * code, never from the network): the first of a kind is logged at once; the ones after it within
+ * the period are only counted, and the period ends with one summary line giving the count and the
+ * last of them (then another period starts). A period without any lets the next line through at
+ * once again. Timers are unref'd: a limiter never keeps a process alive.
+ */
+export class LogLimiter {
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly periodMs = 60_000,
+  ) {}
+
+  line(kind: string, line: string, summary: Summary = defaultSummary(kind)): void {
+    const p = this.pending.get(kind);
+    if (p !== undefined) {
+      p.count++;
+      p.last = line;
+      return;
+    }
+    this.log(line);
+    this.startPeriod(kind, summary);
+  }
+
+  private startPeriod(kind: string, summary: Summary): void {
+    const p: Pending = {
+      count: 0,
+      last: "",
+      timer: setTimeout(() => {
+        this.pending.delete(kind);
+        if (p.count === 0) return;
+        this.log(summary(p.count, p.last));
+        this.startPeriod(kind, summary);
+      }, this.periodMs),
+    };
+    p.timer.unref();
+    this.pending.set(kind, p);
+  }
+
+  /** Whether lines of `kind` are being counted now (a period is running), not logged at once. */
+  counting(kind: string): boolean {
+    return this.pending.has(kind);
+  }
+
+  /** Stops the timers; counts not yet reported are dropped. */
+  stop(): void {
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+  }
+}

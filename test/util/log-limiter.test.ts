@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { LogLimiter } from "../../src/util/log-limiter.js";
+
+/** Waits (polling, with a deadline) until `ok()` holds. */
+async function until(ok: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test("the first line of a kind at once, the rest as one summary per period with a count", async () => {
+  const lines: string[] = [];
+  const limiter = new LogLimiter((l) => lines.push(l), 50);
+  try {
+    for (let i = 0; i < 1000; i++) limiter.line("bad requests", `bad request ${i}`);
+    limiter.line("other", "another kind goes through at once");
+    assert.deepEqual(lines, ["bad request 0", "another kind goes through at once"]);
+    await until(() => lines.length === 3);
+    assert.equal(lines[2], "999 more bad requests in the last minute (the last: bad request 999)");
+    // A quiet period later, the next line is logged at once again.
+    await until(() => !limiter.counting("bad requests"));
+    limiter.line("bad requests", "after a pause");
+    assert.equal(lines.at(-1), "after a pause");
+  } finally {
+    limiter.stop();
+  }
+});
+
+test("a custom summary, and stop() drops what was not reported", () => {
+  const lines: string[] = [];
+  const limiter = new LogLimiter((l) => lines.push(l), 60_000);
+  limiter.line("refusals", "refused a", (n, last) => `refused ${n} more (last: ${last})`);
+  limiter.line("refusals", "refused b");
+  limiter.stop();
+  assert.deepEqual(lines, ["refused a"]);
+});
