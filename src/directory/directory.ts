@@ -5,6 +5,7 @@ import {
   ErrorCode,
   GmError,
   type GroupEntry,
+  Limits,
   REGISTER_INTERVAL_MS,
   REGISTRATION_TTL_MS,
   type Request,
@@ -12,6 +13,7 @@ import {
 import type { Key } from "../protocol/keys.js";
 import { endpoint, groupName, optInt, optStr, uuid } from "../protocol/validate.js";
 import { type Logger, silent } from "../util/log.js";
+import { LogLimiter } from "../util/log-limiter.js";
 import { NameBindings } from "./names.js";
 
 interface Registration {
@@ -32,6 +34,9 @@ export interface DirectoryOptions {
   readonly names?: NameBindings;
   /** If given, only group servers with one of these keys may register. */
   readonly allowedKeys?: ReadonlySet<Key>;
+  /** Caps on live registrations, in all and per key (Limits.directoryGroups, …PerKey). */
+  readonly maxGroups?: number;
+  readonly maxGroupsPerKey?: number;
 }
 
 /**
@@ -46,6 +51,12 @@ export class Directory {
   private readonly now: () => number;
   private readonly names: NameBindings;
   private readonly allowedKeys: ReadonlySet<Key> | undefined;
+  private readonly maxGroups: number;
+  private readonly maxGroupsPerKey: number;
+  /** Registrations held by each key, for the per-key cap. */
+  private readonly perKey = new Map<Key, number>();
+  /** Refusals at the caps, logged at a bounded rate. */
+  private readonly limits: LogLimiter;
 
   constructor(options: DirectoryOptions = {}) {
     this.log = options.log ?? silent;
@@ -53,6 +64,9 @@ export class Directory {
     this.now = options.now ?? Date.now;
     this.names = options.names ?? new NameBindings();
     this.allowedKeys = options.allowedKeys;
+    this.maxGroups = options.maxGroups ?? Limits.directoryGroups;
+    this.maxGroupsPerKey = options.maxGroupsPerKey ?? Limits.directoryGroupsPerKey;
+    this.limits = new LogLimiter(this.log);
   }
 
   readonly handlers: Readonly<Record<string, Handler>> = {
@@ -78,13 +92,51 @@ export class Directory {
         `a group named "${name}" is already registered from ${current.address}; choose another name`,
       );
     }
+    if (current === undefined || !alive) this.checkCaps(name, peer);
     if (!alive || current.id !== id) this.log(`JOIN REQUEST FROM ${address} (group "${name}")`);
     if (peer !== undefined && this.names.get(name) === undefined) {
       this.names.bind(name, peer);
       this.log(`BOUND GROUP NAME "${name}" to key ${keyFingerprint(peer)}`);
     }
+    const replaced = this.groups.get(name); // checkCaps may have swept an expired `current`
+    if (replaced !== undefined) this.forget(replaced);
     this.groups.set(name, { name, id, address, members, seen: now, ...(peer !== undefined && { key: peer }) });
+    if (peer !== undefined) this.perKey.set(peer, (this.perKey.get(peer) ?? 0) + 1);
     return { interval: REGISTER_INTERVAL_MS, ttl: this.ttlMs };
+  }
+
+  /**
+   * Refuses a new registration beyond the caps (PROTOCOL.md §4): so many in all, so many per
+   * group server key. Expired registrations are swept first, so only live ones count.
+   */
+  private checkCaps(name: string, peer: Key | undefined): void {
+    if (this.groups.size >= this.maxGroups) this.live();
+    if (this.groups.size >= this.maxGroups) {
+      this.limits.line("registrations refused at the cap", `REFUSED REGISTER of "${name}": ${this.maxGroups} groups`);
+      throw new GmError(
+        ErrorCode.TooManyGroups,
+        `this directory holds ${this.maxGroups} groups, its limit; "${name}" can register when one goes away`,
+      );
+    }
+    if (peer === undefined || (this.perKey.get(peer) ?? 0) < this.maxGroupsPerKey) return;
+    this.live();
+    if ((this.perKey.get(peer) ?? 0) < this.maxGroupsPerKey) return;
+    this.limits.line(
+      "registrations refused at the per-key cap",
+      `REFUSED REGISTER of "${name}" by key ${keyFingerprint(peer)}: ${this.maxGroupsPerKey} groups from that key`,
+    );
+    throw new GmError(
+      ErrorCode.TooManyGroups,
+      `key ${keyFingerprint(peer)} already has ${this.maxGroupsPerKey} groups registered here, the limit for one group server`,
+    );
+  }
+
+  /** Takes a registration out of the per-key count (it is being replaced or dropped). */
+  private forget(g: Registration): void {
+    if (g.key === undefined) return;
+    const n = (this.perKey.get(g.key) ?? 1) - 1;
+    if (n <= 0) this.perKey.delete(g.key);
+    else this.perKey.set(g.key, n);
   }
 
   /**
@@ -123,6 +175,7 @@ export class Directory {
     const current = this.groups.get(name);
     if (current === undefined || current.address !== address) return { removed: false };
     this.groups.delete(name);
+    this.forget(current);
     this.log(`LEAVE REQUEST FROM ${address} (group "${name}")`);
     return { removed: true };
   }
@@ -150,6 +203,7 @@ export class Directory {
     for (const [name, g] of this.groups) {
       if (now - g.seen > this.ttlMs) {
         this.groups.delete(name);
+        this.forget(g);
         this.log(`DROPPED GROUP "${name}" at ${g.address}: no refresh for ${now - g.seen} ms`);
         continue;
       }

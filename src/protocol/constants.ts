@@ -91,6 +91,7 @@ export const ErrorCode = {
   UnknownGroup: "UNKNOWN_GROUP",
   NotMember: "NOT_MEMBER",
   NameTaken: "NAME_TAKEN",
+  TooManyGroups: "TOO_MANY_GROUPS",
   AuthRequired: "AUTH_REQUIRED",
   BadProof: "BAD_PROOF",
   Forbidden: "FORBIDDEN",
@@ -133,6 +134,10 @@ export const Limits = {
   groupName: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
   /** Display names are 1 to 64 characters. */
   displayNameChars: 64,
+  /** Live registrations a directory holds in all (REGISTER of one more name: TOO_MANY_GROUPS). */
+  directoryGroups: 10_000,
+  /** Live registrations from one group server key on a secure directory. */
+  directoryGroupsPerKey: 1_000,
   /** Default and largest page of history. */
   historyPage: 100,
   historyPageMax: 1000,
