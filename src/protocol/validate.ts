@@ -20,6 +20,8 @@ const RFC_UUID =
  * selectors and the Hangul fillers. A text or display name made only of these shows as nothing.
  */
 const INVISIBLE_ONLY = /^(?:[\s\p{Cf}\u115f\u1160\u17b4\u17b5\u3164\uffa0]|\u034f|[\u180b-\u180f]|[\ufe00-\ufe0f])*$/u;
+/** Bidirectional formatting characters: marks, embeddings, overrides and isolates. */
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 /** A lone surrogate: with the u flag a well-formed pair is one code point, so only lone halves match. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
@@ -86,6 +88,11 @@ export function groupName(body: Body, key = "group"): string {
 export function displayName(body: Body, key = "name"): string {
   const v = str(body, key, Limits.displayNameChars);
   if (/[\p{Cc}]/u.test(v)) throw badRequest(`"${key}" must not contain control characters`);
+  // A name that shows as nothing, or one that reorders what follows it on the line (a bidi
+  // override, embedding, isolate or mark), could pass for another user's or hide the fingerprint.
+  if (INVISIBLE_ONLY.test(v))
+    throw badRequest(`"${key}" must have a visible character, not only spaces or zero-width ones`);
+  if (BIDI.test(v)) throw badRequest(`"${key}" must not contain bidirectional controls (overrides, isolates, marks)`);
   // Messages show "name (fingerprint)": a name holding a fingerprint of its own could pass for
   // another. Any bracket pair (Unicode Ps/Pe) around 8 letters or digits of any script counts, after
   // NFKC folds full-width and other compatibility forms: look-alikes such as Cyrillic "а" for

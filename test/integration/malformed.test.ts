@@ -305,6 +305,14 @@ for (const secure of [false, true]) {
       reject(grp, "JOIN", { group: "general", user: USER, name: "a\u0007" }, "BAD_REQUEST", /control/),
     );
     test(
+      "JOIN with a zero-width-only name",
+      reject(grp, "JOIN", { group: "general", user: USER, name: "\u200b\u200d" }, "BAD_REQUEST", /visible/),
+    );
+    test(
+      "JOIN with a bidi override in the name",
+      reject(grp, "JOIN", { group: "general", user: USER, name: "Ana\u202e" }, "BAD_REQUEST", /bidirectional/),
+    );
+    test(
       "SEND with a non-UUID user",
       reject(grp, "SEND", { group: "general", user: "ana", id, text: "x" }, "BAD_REQUEST", /"user"/),
     );

@@ -61,6 +61,26 @@ describe("uuid", () => {
   });
 });
 
+describe("displayName look-alikes", () => {
+  test("only spaces or zero-width characters → BAD_REQUEST", () => {
+    for (const name of [" ", "\u3000\u00a0", "\u200b", "\u200b\u200c\u200d\u2060", "\u3164", "\ufeff"]) {
+      rejects(() => displayName({ name }), ErrorCode.BadRequest, /visible character/);
+    }
+  });
+
+  test("a bidi override, embedding, isolate or mark → BAD_REQUEST", () => {
+    for (const name of ["Ana\u202e", "\u2066Bob\u2069", "x\u200fy", "\u202aZ"]) {
+      rejects(() => displayName({ name }), ErrorCode.BadRequest, /bidirectional/);
+    }
+  });
+
+  test("ordinary names, right-to-left scripts and emoji sequences pass", () => {
+    for (const name of ["Ana", "José María", "\u05e9\u05dc\u05d5\u05dd", "\u{1f469}\u200d\u{1f4bb} dev"]) {
+      assert.equal(displayName({ name }), name);
+    }
+  });
+});
+
 describe("messageId", () => {
   test("an RFC 9562 uuid (any version 1-8, variant 10xx, nil, max) passes, lower-cased", () => {
     for (const id of ["0190c4b8-7e5a-7c3d-8f00-0123456789ab", "3F1E2D4C-5B6A-4789-AA0B-1C2D3E4F5A6B"]) {
