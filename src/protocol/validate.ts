@@ -111,7 +111,8 @@ export function messageText(body: Body, key = "text"): string {
   if (typeof v !== "string") throw badRequest(`"${key}" must be a string`);
   wellFormed(v, key);
   if (INVISIBLE_ONLY.test(v)) {
-    throw new GmError(ErrorCode.EmptyMessage, "the message is empty: it has only white space or invisible characters");
+    const what = v.trim().length === 0 ? "" : ": it has only invisible characters (zero-width and the like)";
+    throw new GmError(ErrorCode.EmptyMessage, `the message is empty${what}`);
   }
   const bytes = Buffer.byteLength(v, "utf8");
   if (bytes > Limits.textBytes) {
