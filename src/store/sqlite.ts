@@ -7,6 +7,7 @@ import { GmError, StoreError } from "../protocol/errors.js";
 import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import { admit, inviteNames, type Refusal } from "./admission.js";
 import { fillPage } from "./page.js";
+import { HighWaterMark, type MarkState, readMark } from "./mark.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
 
@@ -44,12 +45,78 @@ const UUID_SQL =
 /** A message row as the JSON object of PROTOCOL.md (a StoredMessage), in SQL. */
 export const MESSAGE_JSON = `json_object('seq',seq,'ts',ts,'id',${UUID_SQL},'user',user,'name',name,'text',text)`;
 
+/** What opening a store may be told (SqliteGroupStore.open). */
+export interface SqliteOpenOptions {
+  /**
+   * Syncs run on the event loop while their recent median is below this many ms (default
+   * sync-policy.ts's LOOP_SYNC_MAX_MS; 0 puts every sync on the thread pool, as on a slow disk).
+   */
+  readonly loopSyncMaxMs?: number;
+  /**
+   * Serve a store that is behind its high-water mark (lost acknowledged messages) or was lost
+   * altogether: numbering continues after the mark, the seqs in between stay a recorded gap.
+   */
+  readonly acceptLoss?: boolean;
+  /** Told, in one line, about a loss that acceptLoss let through. */
+  readonly warn?: (line: string) => void;
+}
+
+/** The SQLite error codes that mean the file itself is damaged or is no database. */
+const DAMAGED = new Set(["SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_CORRUPT_INDEX", "SQLITE_CORRUPT_SEQUENCE"]);
+
+/**
+ * A failure of `file` as a StoreError that names it (and says what to do when the file is
+ * damaged); `group`: it happened while opening that group's store.
+ */
+export function storeFailure(file: string, err: unknown, group?: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown }).code;
+  const what =
+    group === undefined ? `the store ${file} failed` : `cannot open the store for group "${group}" at ${file}`;
+  if (typeof code === "string" && (DAMAGED.has(code) || code.startsWith("SQLITE_CORRUPT"))) {
+    return new StoreError(
+      `${what}: the file is damaged (${detail}); stop the group server, check it with \`gm group --check\` and restore it from a backup`,
+      { cause: err },
+    );
+  }
+  return new StoreError(`${what}: ${detail}`, { cause: err });
+}
+
+/** The recovery advice every refusal of a lost store ends with. */
+function recovery(file: string): string {
+  return `restore ${file} (with its -wal file, if the backup has one) from a backup, or start the group with --accept-loss to serve what is left (numbering continues after the mark; the missing seqs stay a gap); \`gm group --check\` reports the state`;
+}
+
+/** Gaps accepted with acceptLoss: [from, to] seq ranges that will never hold a message. */
+function parseGaps(text: string | undefined): Array<[number, number]> {
+  if (text === undefined) return [];
+  const gaps = JSON.parse(text) as unknown;
+  return Array.isArray(gaps) ? (gaps as Array<[number, number]>) : [];
+}
+
+interface Opened {
+  db: Database.Database;
+  id: string;
+  created: number;
+  /** The highest seq used: the newest message's, or past it after an accepted loss. */
+  lastSeq: number;
+  lastTs: number;
+}
+
 /**
  * Opens a group's database and takes its exclusive lock (a second server of the group fails
- * here), migrating the schema and creating the identity on first use. Closes the file again on
- * any refusal.
+ * here), migrating the schema and creating the identity on first use, and compares it with the
+ * group's high-water mark (`mark`, if it has one): a database whose id is another than the mark's,
+ * or that ends before the mark, is refused unless `acceptLoss`. Closes the file again on any refusal.
  */
-function openDatabase(file: string, name: string): { db: Database.Database; id: string; created: number } {
+function openDatabase(
+  file: string,
+  name: string,
+  mark: MarkState | undefined,
+  markFile: string,
+  options: SqliteOpenOptions,
+): Opened {
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { timeout: 0 });
@@ -65,10 +132,9 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
       );
     }
     const database = db;
-    let id: string | undefined;
-    let created = 0;
-    // Migrations, the identity check and the first write in one transaction: a refused open
-    // (another group's file) leaves the file as it was.
+    let opened: Omit<Opened, "db"> | undefined;
+    // Migrations, the identity and mark checks and the first write in one transaction: a refused
+    // open (another group's file, a lost store) leaves the file as it was.
     let fresh = false;
     const opening = database.transaction(() => {
       for (let v = version; v < SCHEMA_VERSION; v++) database.exec(MIGRATIONS[v] as string);
@@ -77,17 +143,55 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
       const held = meta.get("name")?.value;
       if (held !== undefined && held !== name) throw new StoreError(`${file} holds group "${held}", not "${name}"`);
       const setMeta = database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-      id = meta.get("id")?.value;
-      created = Number(meta.get("created")?.value);
+      let id = meta.get("id")?.value;
+      let created = Number(meta.get("created")?.value);
       const now = Date.now();
+      if (id !== undefined && mark !== undefined && id !== mark.id) {
+        if (options.acceptLoss !== true) {
+          throw new StoreError(
+            `${file} holds group "${name}" with id ${id}, but its high-water mark ${markFile} says the group is ${mark.id}, with messages up to seq ${mark.seq}: the database was replaced by another one; ${recovery(file)}`,
+          );
+        }
+        options.warn?.(
+          `ACCEPTED LOSS: ${file} (id ${id}) replaces group ${mark.id} of ${markFile}; numbering continues after seq ${mark.seq}`,
+        );
+      }
+      if (id === undefined && mark !== undefined && options.acceptLoss !== true) {
+        throw new StoreError(
+          `${file} holds no group (its tables were lost), but its high-water mark ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}; ${recovery(file)}`,
+        );
+      }
       if (id === undefined) {
+        // A new group, or (acceptLoss) one whose database was lost: it keeps the mark's id.
         fresh = true;
-        id = uuidv4();
+        id = mark?.id ?? uuidv4();
         created = now;
         setMeta.run("id", id);
         setMeta.run("name", name);
         setMeta.run("created", String(created));
       }
+      const last = database
+        .prepare<[], { seq: number | null; ts: number | null }>("SELECT max(seq) AS seq, max(ts) AS ts FROM messages")
+        .get();
+      const floor = Number(meta.get("seq_floor")?.value ?? 0);
+      const stored = Math.max(last?.seq ?? 0, floor);
+      let lastSeq = stored;
+      if (mark !== undefined && stored < mark.seq) {
+        if (options.acceptLoss !== true) {
+          throw new StoreError(
+            `${file} went backwards: its messages end at seq ${stored}, but ${markFile} says messages up to seq ${mark.seq} were acknowledged; ${mark.seq - stored} acknowledged messages are missing (${file}-wal lost, cut or zeroed?); ${recovery(file)}`,
+          );
+        }
+        const gaps = parseGaps(meta.get("gaps")?.value);
+        gaps.push([stored + 1, mark.seq]);
+        setMeta.run("gaps", JSON.stringify(gaps));
+        setMeta.run("seq_floor", String(mark.seq));
+        lastSeq = mark.seq;
+        options.warn?.(
+          `ACCEPTED LOSS: group "${name}" in ${file} lost seqs ${stored + 1}..${mark.seq} (acknowledged, now missing); they stay a gap, the next message is seq ${mark.seq + 1}`,
+        );
+      }
+      opened = { id, created, lastSeq, lastTs: last?.ts ?? 0 };
       // Also the first write: it takes the exclusive lock and creates the WAL file sync() flushes.
       setMeta.run("opened", String(now));
     });
@@ -96,9 +200,9 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
     } catch (err) {
       // On a full disk a store that needs no migration and has its identity still opens, to serve
       // reads; its writes get STORAGE_FULL until there is room (the lock is held all the same).
-      if (!isDiskFull(err) || fresh || version < SCHEMA_VERSION) throw err;
+      if (!isDiskFull(err) || fresh || version < SCHEMA_VERSION || opened === undefined) throw err;
     }
-    return { db, id: id as string, created };
+    return { db, ...(opened as Omit<Opened, "db">) };
   } catch (err) {
     db?.close();
     if (err instanceof StoreError) throw err;
@@ -106,7 +210,7 @@ function openDatabase(file: string, name: string): { db: Database.Database; id: 
     if (/locked|busy/i.test(detail)) {
       throw new StoreError(`group "${name}" is already served by another process (${file} is locked)`);
     }
-    throw new StoreError(`cannot open the store for group "${name}" at ${file}: ${detail}`);
+    throw storeFailure(file, err, name);
   }
 }
 
@@ -132,7 +236,7 @@ function storageFull(name: string, file: string, cause: unknown): GmError {
  * The StoreFactory a GroupServer opens SQLite stores with: group `name` in `<dataDir>/<name>.db`
  * (options as SqliteGroupStore.open's).
  */
-export function sqliteStores(dataDir: string, options: { loopSyncMaxMs?: number } = {}): StoreFactory {
+export function sqliteStores(dataDir: string, options: SqliteOpenOptions = {}): StoreFactory {
   return (name) => SqliteGroupStore.open(dataDir, name, options);
 }
 
@@ -192,22 +296,35 @@ export class SqliteGroupStore implements GroupStore {
   private queue: Op[] = [];
   private scheduled = false;
   private closed = false;
-  private readonly stmt;
+  private readonly stmt: ReturnType<SqliteGroupStore["prepare"]>;
   private readonly runBatch: (batch: Op[]) => void;
   private readonly sync: SyncPolicy;
   private readonly reach = (seq: number): void => {
     this.durable = seq;
   };
 
+  /** The high-water mark beside the database (mark.ts). */
+  private readonly mark: HighWaterMark;
+
   /**
-   * `loopSyncMaxMs`: syncs run on the event loop while their recent median is below this many ms
-   * (default sync-policy.ts's LOOP_SYNC_MAX_MS; 0 puts every sync on the thread pool, as on a slow disk).
+   * Opens (creating on first use) group `name`'s store `<dataDir>/<name>.db` and its high-water
+   * mark `<name>.hwm`. A database that is missing or empty while its mark exists, holds another id
+   * than the mark, or ends before the mark is refused (a StoreError naming the files and how to
+   * recover) unless `options.acceptLoss`; a damaged one is refused naming the file.
    */
-  static open(dataDir: string, name: string, options: { loopSyncMaxMs?: number } = {}): SqliteGroupStore {
+  static open(dataDir: string, name: string, options: SqliteOpenOptions = {}): SqliteGroupStore {
     // Only members may read a group: its files are the server owner's alone (SQLite gives the
     // -wal and -shm files the mode of the database file).
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const file = join(dataDir, `${name}.db`);
+    const markFile = join(dataDir, `${name}.hwm`);
+    const mark = readMark(markFile);
+    if (mark !== undefined && (fileSize(file) ?? 0) === 0 && options.acceptLoss !== true) {
+      const state = fileSize(file) === undefined ? "is missing" : "is empty (0 bytes)";
+      throw new StoreError(
+        `${file} ${state}, but its high-water mark ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}: the group is not re-created empty; ${recovery(file)}`,
+      );
+    }
     closeSync(openSync(file, "a", 0o600));
     for (const f of [file, `${file}-wal`, `${file}-shm`]) {
       try {
@@ -216,20 +333,81 @@ export class SqliteGroupStore implements GroupStore {
         // -wal and -shm exist only while a server has the file open.
       }
     }
-    return new SqliteGroupStore(file, name, options.loopSyncMaxMs);
+    return new SqliteGroupStore(file, name, mark, markFile, options);
   }
 
   private constructor(
     readonly file: string,
     readonly name: string,
-    loopSyncMaxMs: number | undefined,
+    markState: MarkState | undefined,
+    markFile: string,
+    options: SqliteOpenOptions,
   ) {
-    const opened = openDatabase(file, name);
+    const opened = openDatabase(file, name, markState, markFile, options);
     this.db = opened.db;
     const { id, created } = opened;
     this.id = id;
     this.createdAt = created;
-    this.stmt = {
+    try {
+      this.stmt = this.prepare();
+      this.loadState();
+    } catch (err) {
+      this.db.close();
+      throw storeFailure(file, err, name);
+    }
+    this.runBatch = this.db.transaction((batch: Op[]) => {
+      for (const op of batch) op.result = op.apply();
+    });
+    this.lastSeq = opened.lastSeq;
+    this.lastTs = opened.lastTs;
+    this.durable = this.lastSeq;
+    // Make the database and its WAL durable as directory entries, then keep a descriptor on the
+    // WAL (which lives as long as our exclusive connection) to fdatasync after each batch.
+    const walFd = openSync(`${file}-wal`, "r");
+    this.walFd = walFd;
+    fsyncSync(walFd);
+    const dirFd = openSync(dirname(file), "r");
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+    // The mark follows the database: made for a store that has none (new, or from an older gm),
+    // moved up if the database is past it (a crash between the WAL's sync and the mark's), reset
+    // to the database's identity after an accepted loss.
+    const state = { id, seq: this.lastSeq };
+    if (markState === undefined || markState.id !== id) this.mark = HighWaterMark.create(markFile, state);
+    else {
+      this.mark = HighWaterMark.hold(markFile, markState);
+      this.mark.syncNow(this.lastSeq);
+    }
+    const mark = this.mark;
+    // Each sync makes the WAL durable, then the mark (up to the seq the WAL sync covered), and only
+    // then are the batches acknowledged: the mark is never past the database, never behind an ack.
+    this.sync = new SyncPolicy({
+      target: {
+        syncNow: () => {
+          const seq = this.lastSeq;
+          fdatasyncSync(walFd);
+          mark.syncNow(seq);
+        },
+        syncOnPool: (done) => {
+          const seq = this.lastSeq;
+          fdatasync(walFd, (err) => (err === null ? mark.syncOnPool(seq, done) : done(err)));
+        },
+      },
+      failure: (cause) => {
+        const detail = cause instanceof Error ? cause.message : String(cause);
+        return new StoreError(
+          `the store for "${name}" stopped taking writes after a failed disk sync (${detail}); restart the group server`,
+        );
+      },
+      ...(options.loopSyncMaxMs !== undefined && { loopSyncMaxMs: options.loopSyncMaxMs }),
+    });
+  }
+
+  private prepare() {
+    return {
       insert: this.db.prepare(
         "INSERT INTO messages (seq, id, ts, user, name, text) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
       ),
@@ -256,40 +434,6 @@ export class SqliteGroupStore implements GroupStore {
         .pluck(),
       count: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM messages"),
     };
-    this.loadState();
-    this.runBatch = this.db.transaction((batch: Op[]) => {
-      for (const op of batch) op.result = op.apply();
-    });
-    const last = this.db
-      .prepare<[], { seq: number | null; ts: number | null }>("SELECT max(seq) AS seq, max(ts) AS ts FROM messages")
-      .get();
-    this.lastSeq = last?.seq ?? 0;
-    this.lastTs = last?.ts ?? 0;
-    this.durable = this.lastSeq;
-    // Make the database and its WAL durable as directory entries, then keep a descriptor on the
-    // WAL (which lives as long as our exclusive connection) to fdatasync after each batch.
-    const walFd = openSync(`${file}-wal`, "r");
-    this.walFd = walFd;
-    fsyncSync(walFd);
-    const dirFd = openSync(dirname(file), "r");
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-    this.sync = new SyncPolicy({
-      target: {
-        syncNow: () => fdatasyncSync(walFd),
-        syncOnPool: (done) => fdatasync(walFd, done),
-      },
-      failure: (cause) => {
-        const detail = cause instanceof Error ? cause.message : String(cause);
-        return new StoreError(
-          `the store for "${name}" stopped taking writes after a failed disk sync (${detail}); restart the group server`,
-        );
-      },
-      ...(loopSyncMaxMs !== undefined && { loopSyncMaxMs }),
-    });
   }
 
   get durableSeq(): number {
@@ -535,6 +679,16 @@ export class SqliteGroupStore implements GroupStore {
     } catch {
       // Already unusable (the failed sync that broke the store may have been this descriptor's).
     }
+    this.mark.close();
     this.db.close();
+  }
+}
+
+/** A file's size in bytes, undefined if it does not exist. */
+function fileSize(file: string): number | undefined {
+  try {
+    return statSync(file).size;
+  } catch {
+    return undefined;
   }
 }

@@ -1,0 +1,125 @@
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { type MarkState, readMark } from "./mark.js";
+
+/** One finding of checkStore: `ok` false is a problem. */
+export interface CheckLine {
+  readonly ok: boolean;
+  readonly text: string;
+}
+
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly lines: readonly CheckLine[];
+}
+
+/**
+ * `gm group --check`: reads group `name`'s store in `dataDir` without changing it (the database is
+ * opened read-only) and reports on SQLite's integrity check and gm's own invariants: the group's
+ * identity, seqs 1..N without holes (but the gaps an accepted loss recorded), message ids unique
+ * 16-byte values, ts never decreasing, and the high-water mark matching the database.
+ */
+export function checkStore(dataDir: string, name: string): CheckReport {
+  const file = join(dataDir, `${name}.db`);
+  const markFile = join(dataDir, `${name}.hwm`);
+  const lines: CheckLine[] = [];
+  const good = (text: string) => lines.push({ ok: true, text });
+  const bad = (text: string) => lines.push({ ok: false, text });
+  const done = () => ({ ok: lines.every((l) => l.ok), lines });
+
+  let mark: MarkState | undefined;
+  try {
+    mark = readMark(markFile);
+    if (mark === undefined) good(`${markFile}: none (made by the next start)`);
+    else good(`${markFile}: group ${mark.id}, acknowledged up to seq ${mark.seq}`);
+  } catch (err) {
+    bad((err as Error).message);
+  }
+  let size: number | undefined;
+  try {
+    size = statSync(file).size;
+  } catch {
+    size = undefined;
+  }
+  if (size === undefined || size === 0) {
+    const state = size === undefined ? "is missing" : "is empty (0 bytes)";
+    if (mark !== undefined) bad(`${file} ${state}, but the mark says the group had messages up to seq ${mark.seq}`);
+    else good(`${file} ${state}: a new group would be created`);
+    return done();
+  }
+
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 });
+  } catch (err) {
+    bad(`${file}: cannot open: ${(err as Error).message}`);
+    return done();
+  }
+  try {
+    const problems = db.pragma("integrity_check(20)", { simple: false }) as Array<{ integrity_check: string }>;
+    const texts = problems.map((p) => p.integrity_check);
+    if (texts.length === 1 && texts[0] === "ok") good(`${file}: SQLite integrity check ok`);
+    else for (const t of texts) bad(`${file}: SQLite integrity check: ${t}`);
+
+    const meta = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
+    const id = meta.get("id")?.value;
+    const held = meta.get("name")?.value;
+    if (held !== name) bad(`${file} holds group "${held ?? "(none)"}", not "${name}"`);
+    if (id === undefined) bad(`${file} has no group id`);
+    else good(`group "${name}", id ${id}`);
+
+    const gaps = JSON.parse(meta.get("gaps")?.value ?? "[]") as Array<[number, number]>;
+    const floor = Number(meta.get("seq_floor")?.value ?? 0);
+    const stats = db
+      .prepare<[], { n: number; lo: number | null; hi: number | null }>(
+        "SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM messages",
+      )
+      .get() as { n: number; lo: number | null; hi: number | null };
+    const inGap = (seq: number) => gaps.some(([a, b]) => seq >= a && seq <= b);
+    // Each message whose successor is missing starts a hole, unless the hole is a recorded gap.
+    const holeStarts = db
+      .prepare<[], number>(
+        "SELECT m.seq + 1 FROM messages m WHERE m.seq < (SELECT max(seq) FROM messages) AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.seq = m.seq + 1) UNION ALL SELECT 1 WHERE (SELECT min(seq) FROM messages) > 1",
+      )
+      .pluck()
+      .all()
+      .filter((s) => !inGap(s));
+    if (stats.n === 0) good("no messages yet");
+    else if (holeStarts.length === 0) good(`${stats.n} messages, seq ${stats.lo}..${stats.hi} without holes`);
+    else bad(`seqs have holes starting at ${holeStarts.slice(0, 10).join(", ")}${holeStarts.length > 10 ? ", …" : ""}`);
+    for (const [a, b] of gaps) good(`seqs ${a}..${b} are a gap recorded when a loss was accepted`);
+
+    const ids = db
+      .prepare<[], { dup: number; odd: number }>(
+        "SELECT count(*) - count(DISTINCT id) AS dup, sum(typeof(id) != 'blob' OR length(id) != 16) AS odd FROM messages",
+      )
+      .get() as { dup: number; odd: number | null };
+    if (ids.dup === 0 && (ids.odd ?? 0) === 0) good("message ids unique");
+    else bad(`message ids: ${ids.dup} duplicated, ${ids.odd ?? 0} not 16-byte uuids`);
+
+    const back = db
+      .prepare<[], number>("SELECT count(*) FROM messages a JOIN messages b ON b.seq = a.seq + 1 WHERE b.ts < a.ts")
+      .pluck()
+      .get() as number;
+    if (back === 0) good("timestamps never decrease");
+    else bad(`${back} messages have an earlier ts than the one before`);
+
+    const last = Math.max(stats.hi ?? 0, floor);
+    if (mark !== undefined && id !== undefined) {
+      if (mark.id !== id) bad(`the mark's group id ${mark.id} is not the database's ${id}: the database was replaced`);
+      else if (last < mark.seq)
+        bad(
+          `the database ends at seq ${last}, behind the mark (${mark.seq}): ${mark.seq - last} acknowledged messages are missing`,
+        );
+      else good(`the database is not behind the mark (seq ${last} >= ${mark.seq})`);
+    }
+  } catch (err) {
+    const detail = (err as Error).message;
+    if (/locked|busy/i.test(detail)) bad(`${file} is served by a running group server (locked): stop it first`);
+    else bad(`${file}: ${detail}`);
+  } finally {
+    db.close();
+  }
+  return done();
+}

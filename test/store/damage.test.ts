@@ -1,0 +1,207 @@
+/**
+ * A damaged or lost store is refused at open, naming the file, never served as a fresh or shorter
+ * group: each test has a real server process acknowledge messages, kills it with SIGKILL, damages
+ * its files as a disk or an operator might, and opens the store again.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, type TestContext, test } from "node:test";
+import { pathToFileURL } from "node:url";
+import { StoreError } from "../../src/protocol/errors.js";
+import { checkStore } from "../../src/store/check.js";
+import { readMark } from "../../src/store/mark.js";
+import { SqliteGroupStore } from "../../src/store/sqlite.js";
+
+const STORE_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/store/sqlite.ts")).href;
+const USER = randomUUID();
+const msg = (text: string) => ({ id: randomUUID(), user: USER, name: "Ana", text });
+
+/**
+ * Makes group "general" in a temp dir with `checkpointed` messages in the database file (a clean
+ * close) and `inWal` more acknowledged by a process that is then killed with SIGKILL, so they are
+ * only in the WAL. Returns the dir and the file names.
+ */
+async function crashedStore(t: TestContext, checkpointed: number, inWal: number) {
+  const dir = mkdtempSync(join(tmpdir(), "gm-damage-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const first = SqliteGroupStore.open(dir, "general");
+  await Promise.all(Array.from({ length: checkpointed }, (_, i) => first.append(msg(`c${i}`))));
+  await first.close();
+  const script = join(dir, "child.mts");
+  writeFileSync(
+    script,
+    `import { randomUUID } from "node:crypto";
+     import { SqliteGroupStore } from ${JSON.stringify(STORE_MODULE)};
+     const s = SqliteGroupStore.open(${JSON.stringify(dir)}, "general");
+     for (let b = 0; b < 3; b++) {
+       await Promise.all(Array.from({ length: ${Math.ceil(inWal / 3)} }, (_, i) =>
+         s.append({ id: randomUUID(), user: ${JSON.stringify(USER)}, name: "Ana", text: "w" + b + "-" + i })));
+     }
+     console.log("acked " + s.durableSeq);
+     setInterval(() => {}, 1000);\n`,
+  );
+  const child = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise<void>((res) => child.on("close", () => res()));
+  t.after(() => {
+    child.kill("SIGKILL");
+    return exited;
+  });
+  const acked = await new Promise<number>((res, rej) => {
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+      const m = /acked (\d+)/.exec(out);
+      if (m) res(Number(m[1]));
+    });
+    child.on("close", () => rej(new Error(`the child ended early: ${out}`)));
+  });
+  child.kill("SIGKILL");
+  await exited;
+  const file = join(dir, "general.db");
+  return { dir, file, wal: `${file}-wal`, mark: join(dir, "general.hwm"), acked };
+}
+
+/** Opening must fail with a StoreError whose message names `file` and matches `re`. */
+function assertRefused(dir: string, file: string, re: RegExp): StoreError {
+  let caught: unknown;
+  try {
+    const s = SqliteGroupStore.open(dir, "general");
+    void s.close();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof StoreError, `refused with a StoreError, got ${String(caught)}`);
+  assert.ok(caught.message.includes(file), `the error names ${file}: ${caught.message}`);
+  assert.match(caught.message, re);
+  return caught;
+}
+
+describe("SqliteGroupStore: damaged stores", () => {
+  test("the killed process's acknowledged messages survive when nothing is damaged", async (t) => {
+    const s = await crashedStore(t, 50, 300);
+    assert.equal(s.acked, 350);
+    const report = checkStore(s.dir, "general");
+    assert.ok(report.ok, report.lines.map((l) => l.text).join("\n"));
+    const store = SqliteGroupStore.open(s.dir, "general");
+    t.after(() => store.close());
+    assert.equal(store.durableSeq, 350);
+    const busy = checkStore(s.dir, "general");
+    assert.equal(busy.ok, false, "a store being served cannot be checked");
+    assert.match(busy.lines.at(-1)?.text ?? "", /served by a running group server/);
+  });
+
+  for (const [what, damage] of [
+    ["deleted", (wal: string) => rmSync(wal)],
+    ["cut in half", (wal: string) => truncateSync(wal, Math.floor(statSync(wal).size / 2))],
+    ["zeroed", (wal: string) => writeFileSync(wal, Buffer.alloc(statSync(wal).size))],
+  ] as const) {
+    test(`a WAL ${what} after acknowledged sends: refused, naming the file; --accept-loss never reuses a seq`, async (t) => {
+      const s = await crashedStore(t, 50, 300);
+      assert.ok(existsSync(s.wal), "the WAL holds the killed process's messages");
+      damage(s.wal);
+      const err = assertRefused(s.dir, s.file, /went backwards: its messages end at seq \d+, but .* up to seq 350/);
+      assert.match(err.message, /--accept-loss/);
+      const report = checkStore(s.dir, "general");
+      assert.equal(report.ok, false);
+      assert.ok(report.lines.some((l) => !l.ok && /behind the mark \(350\)/.test(l.text)));
+
+      const warnings: string[] = [];
+      const store = SqliteGroupStore.open(s.dir, "general", { acceptLoss: true, warn: (l) => warnings.push(l) });
+      t.after(() => store.close());
+      assert.match(warnings.join("\n"), /ACCEPTED LOSS: .* lost seqs \d+\.\.350/);
+      const next = await store.append(msg("after the loss"));
+      assert.equal(next.seq, 351, "numbering continues after the mark");
+      await store.close();
+      const reopened = SqliteGroupStore.open(s.dir, "general");
+      t.after(() => reopened.close());
+      assert.equal(reopened.durableSeq, 351, "an accepted loss is not refused again");
+      await reopened.close();
+      const after = checkStore(s.dir, "general");
+      assert.ok(after.ok, after.lines.map((l) => l.text).join("\n"));
+      assert.ok(after.lines.some((l) => /\.\.350 are a gap/.test(l.text)));
+    });
+  }
+
+  for (const [what, damage] of [
+    ["replaced by a 0-byte file", (file: string) => writeFileSync(file, "")],
+    ["deleted", (file: string) => rmSync(file)],
+  ] as const) {
+    test(`a database ${what}: refused, not re-created as a new group`, async (t) => {
+      const s = await crashedStore(t, 50, 300);
+      damage(s.file);
+      rmSync(s.wal, { force: true });
+      assertRefused(s.dir, s.file, /is (missing|empty \(0 bytes\)), but its high-water mark .* seq 350/);
+      assert.equal(checkStore(s.dir, "general").ok, false);
+      const id = readFileSync(s.mark, "latin1").split(" ")[1];
+      const store = SqliteGroupStore.open(s.dir, "general", { acceptLoss: true });
+      t.after(() => store.close());
+      assert.equal(store.id, id, "an accepted loss keeps the group's id");
+      assert.equal((await store.append(msg("after"))).seq, 351);
+    });
+  }
+
+  test("a database of the same name but another id is refused", async (t) => {
+    const s = await crashedStore(t, 5, 3);
+    const other = mkdtempSync(join(tmpdir(), "gm-damage-other-"));
+    t.after(() => rmSync(other, { recursive: true, force: true }));
+    const impostor = SqliteGroupStore.open(other, "general");
+    await Promise.all(Array.from({ length: 20 }, (_, i) => impostor.append(msg(`i${i}`))));
+    await impostor.close();
+    rmSync(s.wal, { force: true });
+    writeFileSync(s.file, readFileSync(join(other, "general.db")));
+    assertRefused(s.dir, s.file, /says the group is .*: the database was replaced/);
+    assert.ok(checkStore(s.dir, "general").lines.some((l) => !l.ok && /was replaced/.test(l.text)));
+  });
+
+  test("a garbled page is refused naming the file, and --check reports it", async (t) => {
+    const s = await crashedStore(t, 400, 3);
+    const clean = SqliteGroupStore.open(s.dir, "general");
+    await clean.close(); // checkpoints the WAL into the database
+    const size = statSync(s.file).size;
+    const page = 4096;
+    const fd = openSync(s.file, "r+");
+    try {
+      // The last page holds the newest messages, which every open reads.
+      writeSync(fd, Buffer.alloc(page, 0x5a), 0, page, size - page);
+    } finally {
+      closeSync(fd);
+    }
+    assertRefused(s.dir, s.file, /the file is damaged \(database disk image is malformed\)/);
+    const report = checkStore(s.dir, "general");
+    assert.equal(report.ok, false);
+    assert.ok(report.lines.some((l) => !l.ok && l.text.includes(s.file)));
+  });
+
+  test("the mark follows every acknowledged seq across reopens", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "gm-damage-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    for (let round = 1; round <= 4; round++) {
+      const store = SqliteGroupStore.open(dir, "general");
+      const results = await Promise.all(Array.from({ length: round }, (_, i) => store.append(msg(`r${round}-${i}`))));
+      const acked = Math.max(...results.map((r) => r.seq));
+      assert.equal(readMark(join(dir, "general.hwm"))?.seq, acked, "the mark is at the last acknowledged seq");
+      await store.close();
+    }
+  });
+
+  test("a damaged mark is refused, naming it", async (t) => {
+    const s = await crashedStore(t, 5, 3);
+    writeFileSync(s.mark, "garbage");
+    assertRefused(s.dir, s.mark, /high-water mark .* is damaged/);
+  });
+});
