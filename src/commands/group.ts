@@ -37,8 +37,8 @@ export default class Group extends ServerCommand<typeof Group> {
     name: Flags.string({ char: "n", description: "group name (repeat for several groups)", multiple: true }),
     address: Flags.string({
       char: "a",
-      description: "endpoint to listen on: tcp://host:port or host:port (port 0 picks a free one)",
-      required: true,
+      description:
+        "endpoint to listen on: tcp://host:port or host:port (port 0 picks a free one); required unless --check",
     }),
     advertise: Flags.string({
       description: "address users should connect to, when it differs from --address (e.g. binding tcp://*:6001)",
@@ -60,10 +60,39 @@ export default class Group extends ServerCommand<typeof Group> {
     "data-dir": dataDirFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
+    check: Flags.boolean({
+      description:
+        "check the stores of the --name groups (SQLite integrity, seqs without holes, unique ids, the high-water mark) instead of serving; exits 1 if any is damaged",
+      default: false,
+    }),
+    "accept-loss": Flags.boolean({
+      description:
+        "serve a group whose store lost acknowledged messages (or was lost) instead of refusing it: numbering continues after the last acknowledged seq, the lost seqs stay a gap",
+      default: false,
+    }),
   };
+
+  override async run(): Promise<void> {
+    const { flags } = await this.parse(Group);
+    if (!flags.check) return super.run();
+    const names = flags.name ?? [];
+    if (names.length === 0) this.error("--check needs --name", { exit: 2 });
+    for (const name of names) UsageError.check(() => groupName({ name }, "name"));
+    const { checkStore } = await import("../store/check.js");
+    const dataDir = flags["data-dir"] ?? defaultDataDir();
+    let ok = true;
+    for (const name of names) {
+      const report = checkStore(dataDir, name);
+      ok &&= report.ok;
+      this.log(chalk.bold(`Group ${name}: ${report.ok ? chalk.green("ok") : chalk.red("DAMAGED")}`));
+      for (const line of report.lines) this.log(`  ${line.ok ? "ok " : chalk.red("BAD")}  ${printable(line.text)}`);
+    }
+    if (!ok) this.exit(1);
+  }
 
   protected async serve(log: Logger, requests: Logger): Promise<Running> {
     const { flags } = this;
+    if (flags.address === undefined) this.error("--address is required to serve (or give --check)", { exit: 2 });
     const names = flags.name ?? [await this.askName()];
     for (const name of names) UsageError.check(() => groupName({ name }, "name"));
     const [{ GroupServer }, { sqliteStores }, { bindEndpoint, connectEndpoint }] = await Promise.all([
@@ -78,13 +107,16 @@ export default class Group extends ServerCommand<typeof Group> {
     if (flags.insecure) this.logToStderr(INSECURE_WARNING);
     const server = await GroupServer.start({
       names,
-      bind: bindEndpoint(flags.address),
+      bind: bindEndpoint(flags.address as string),
       ...(flags.advertise !== undefined && { advertise: flags.advertise }),
       ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
       directory,
       deny: deniedKeys(flags["deny-key"]),
       ...(keys && { keys, directoryKey: directoryKey(directory, { flag: flags["server-key"], pins: false }).key }),
-      openStore: sqliteStores(dataDir),
+      openStore: sqliteStores(dataDir, {
+        acceptLoss: flags["accept-loss"],
+        warn: (line) => log(printable(line)),
+      }),
       log: requests,
       serverLog: log,
       ...(owner !== undefined && { owner }),
