@@ -33,6 +33,8 @@ export interface MarkState {
 }
 
 const SLOT = 128;
+/** The mark is synced at most this often (ms); see note(). */
+const MARK_SYNC_MS = 200;
 const MAGIC = "gm-hwm1";
 
 function slot(state: MarkState, counter: number): Buffer {
@@ -128,29 +130,43 @@ export class HighWaterMark {
     writeSync(this.fd, slot({ id: this.id, seq }, this.counter), 0, SLOT, (this.counter % 2) * SLOT);
   }
 
-  /** Makes `seq` (durable in the database) the durable mark, on this thread. */
-  syncNow(seq: number): void {
-    if (seq <= this.synced) return;
+  /**
+   * `seq` is durable in the database: writes it into the mark before it is acknowledged (a
+   * write to the page cache, which a crash of the process does not lose), and has the mark synced
+   * on the thread pool without waiting for it (one sync at a time, taking along every later
+   * note). Only a power cut can lose the notes since the last such sync, and a mark that is behind
+   * is never a false alarm. At most one sync per MARK_SYNC_MS: one per batch took a third to
+   * two thirds of the store's throughput.
+   */
+  note(seq: number): void {
     this.advance(seq);
-    fdatasyncSync(this.fd);
-    this.synced = Math.max(this.synced, seq);
+    if (this.written > this.synced && this.timer === undefined && !this.syncing && !this.closed) {
+      this.timer = setTimeout(() => this.flush(), MARK_SYNC_MS);
+      this.timer.unref();
+    }
   }
 
-  /** The same on the thread pool; `done` gets the failure, if any. */
-  syncOnPool(seq: number, done: (err: Error | null) => void): void {
-    if (seq <= this.synced) {
-      done(null);
-      return;
-    }
-    this.advance(seq);
+  private syncing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private flush(): void {
+    this.timer = undefined;
+    this.syncing = true;
+    const seq = this.written;
     fdatasync(this.fd, (err) => {
+      this.syncing = false;
       if (err === null) this.synced = Math.max(this.synced, seq);
-      done(err);
+      if (!this.closed) this.note(this.written);
     });
   }
 
+  /** Syncs what was noted and closes the file. */
   close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
     try {
+      if (this.written > this.synced) fdatasyncSync(this.fd);
       closeSync(this.fd);
     } catch {
       // Already closed.

@@ -379,21 +379,24 @@ export class SqliteGroupStore implements GroupStore {
     if (markState === undefined || markState.id !== id) this.mark = HighWaterMark.create(markFile, state);
     else {
       this.mark = HighWaterMark.hold(markFile, markState);
-      this.mark.syncNow(this.lastSeq);
+      this.mark.note(this.lastSeq);
     }
     const mark = this.mark;
-    // Each sync makes the WAL durable, then the mark (up to the seq the WAL sync covered), and only
-    // then are the batches acknowledged: the mark is never past the database, never behind an ack.
+    // Each sync makes the WAL durable, then writes the seq it covered into the mark, and only then
+    // are the batches acknowledged: the mark is never past the database, never behind an ack.
     this.sync = new SyncPolicy({
       target: {
         syncNow: () => {
           const seq = this.lastSeq;
           fdatasyncSync(walFd);
-          mark.syncNow(seq);
+          mark.note(seq);
         },
         syncOnPool: (done) => {
           const seq = this.lastSeq;
-          fdatasync(walFd, (err) => (err === null ? mark.syncOnPool(seq, done) : done(err)));
+          fdatasync(walFd, (err) => {
+            if (err === null) mark.note(seq);
+            done(err);
+          });
         },
       },
       failure: (cause) => {
