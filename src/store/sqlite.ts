@@ -6,8 +6,8 @@ import { ErrorCode, Status } from "../protocol/constants.js";
 import { GmError, StoreError } from "../protocol/errors.js";
 import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import { admit, inviteNames, type Refusal } from "./admission.js";
-import { fillPage } from "./page.js";
 import { HighWaterMark, type MarkState, readMark } from "./mark.js";
+import { fillPage } from "./page.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
 
