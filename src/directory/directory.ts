@@ -61,7 +61,9 @@ export class Directory {
   constructor(options: DirectoryOptions = {}) {
     this.log = options.log ?? silent;
     this.ttlMs = options.ttlMs ?? REGISTRATION_TTL_MS;
-    this.now = options.now ?? Date.now;
+    // Liveness is a duration: measured on the monotonic clock, so a wall clock set back (or ahead)
+    // neither keeps a dead group listed, and its name taken, nor drops every live one.
+    this.now = options.now ?? (() => performance.now());
     this.names = options.names ?? new NameBindings();
     this.allowedKeys = options.allowedKeys;
     this.maxGroups = options.maxGroups ?? Limits.directoryGroups;
