@@ -63,7 +63,7 @@ export class Directory {
     this.ttlMs = options.ttlMs ?? REGISTRATION_TTL_MS;
     // Liveness is a duration: measured on the monotonic clock, so a wall clock set back (or ahead)
     // neither keeps a dead group listed, and its name taken, nor drops every live one.
-    this.now = options.now ?? (() => performance.now());
+    this.now = options.now ?? (() => Math.floor(performance.now()));
     this.names = options.names ?? new NameBindings();
     this.allowedKeys = options.allowedKeys;
     this.maxGroups = options.maxGroups ?? Limits.directoryGroups;
