@@ -170,8 +170,10 @@ function openDatabase(
         setMeta.run("name", name);
         setMeta.run("created", String(created));
       }
+      // The newest row, found down the right edge of the b-tree: ts never decreases as seq grows,
+      // so its ts is the highest (max(ts) would read every page of the table at each open).
       const last = database
-        .prepare<[], { seq: number | null; ts: number | null }>("SELECT max(seq) AS seq, max(ts) AS ts FROM messages")
+        .prepare<[], { seq: number; ts: number }>("SELECT seq, ts FROM messages ORDER BY seq DESC LIMIT 1")
         .get();
       const floor = Number(meta.get("seq_floor")?.value ?? 0);
       const stored = Math.max(last?.seq ?? 0, floor);
