@@ -583,6 +583,15 @@ export class SqliteGroupStore implements GroupStore {
    * 100 messages).
    */
   historyJson(query: HistoryQuery): HistoryPageJson {
+    // A page may be the first read of an old part of the file: a damaged one fails here, not at open.
+    try {
+      return this.readPage(query);
+    } catch (err) {
+      throw storeFailure(this.file, err);
+    }
+  }
+
+  private readPage(query: HistoryQuery): HistoryPageJson {
     // Rows are read one at a time and the statement stops at the byte budget: a page of big
     // messages never builds more rows than fit in one reply.
     const limit = query.limit + 1;
@@ -615,7 +624,11 @@ export class SqliteGroupStore implements GroupStore {
 
   /** The number of stored messages, counted in the database (for tests and tools). */
   count(): number {
-    return this.stmt.count.get()?.n ?? 0;
+    try {
+      return this.stmt.count.get()?.n ?? 0;
+    } catch (err) {
+      throw storeFailure(this.file, err);
+    }
   }
 
   /** Queues a write for the next batch; resolves once the batch is on disk. */
@@ -649,8 +662,13 @@ export class SqliteGroupStore implements GroupStore {
     } catch (err) {
       this.lastSeq = seqBefore;
       this.lastTs = tsBefore;
-      this.loadState();
-      const refusal = isDiskFull(err) ? storageFull(this.name, this.file, err) : err;
+      // A damaged page met by the batch (or by reading the state back) is refused naming the file.
+      let refusal = isDiskFull(err) ? storageFull(this.name, this.file, err) : storeFailure(this.file, err);
+      try {
+        this.loadState();
+      } catch (reload) {
+        refusal = storeFailure(this.file, reload);
+      }
       for (const op of batch) op.reject(refusal);
       return;
     }

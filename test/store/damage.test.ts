@@ -22,10 +22,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { StoreError } from "../../src/protocol/errors.js";
+import Database from "better-sqlite3";
+import { GroupServer } from "../../src/group/group-server.js";
+import { RpcClient } from "../../src/net/rpc-client.js";
+import { RemoteError, StoreError } from "../../src/protocol/errors.js";
 import { checkStore } from "../../src/store/check.js";
 import { readMark } from "../../src/store/mark.js";
-import { SqliteGroupStore } from "../../src/store/sqlite.js";
+import { SqliteGroupStore, sqliteStores } from "../../src/store/sqlite.js";
 
 const STORE_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/store/sqlite.ts")).href;
 const USER = randomUUID();
@@ -203,5 +206,98 @@ describe("SqliteGroupStore: damaged stores", () => {
     const s = await crashedStore(t, 5, 3);
     writeFileSync(s.mark, "garbage");
     assertRefused(s.dir, s.mark, /high-water mark .* is damaged/);
+  });
+});
+
+/** Pages of `table` (a table or index b-tree) of type `type` in `file`, by dbstat, in file order. */
+function pagesOf(file: string, table: string, type: "leaf" | "internal"): number[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db
+      .prepare<[string, string], number>("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = ? ORDER BY pageno")
+      .pluck()
+      .all(table, type);
+  } finally {
+    db.close();
+  }
+}
+
+/** Writes garbage over page `pageno` (numbered from 1, as SQLite does) of `file`. */
+function garble(file: string, pageno: number, pageSize = 4096): void {
+  const fd = openSync(file, "r+");
+  try {
+    writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (pageno - 1) * pageSize);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe("SqliteGroupStore: a damaged page that only a later read or write meets", () => {
+  test("HISTORY over it and a SEND into it are refused naming the file, through a real group server", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "gm-damage-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const first = SqliteGroupStore.open(dir, "general");
+    await first.join(USER, "Ana");
+    for (let b = 0; b < 10; b++) {
+      await Promise.all(Array.from({ length: 200 }, (_, i) => first.append(msg(`m${b}-${i}-${"x".repeat(300)}`))));
+    }
+    await first.close(); // checkpoints the WAL into the database file
+    const file = join(dir, "general.db");
+    const leaves = pagesOf(file, "messages", "leaf");
+    assert.ok(leaves.length > 100, `the messages span many pages (${leaves.length})`);
+    // A leaf in the middle: open reads the schema, meta, members and the newest leaf, not this one.
+    garble(file, leaves[Math.floor(leaves.length / 2)] as number);
+    // Every leaf of the id index: any new message's id lands in one of them.
+    const idIndex = pagesOf(file, "sqlite_autoindex_messages_1", "leaf");
+    assert.ok(idIndex.length > 1, "the id index has leaves below its root");
+    for (const page of idIndex) garble(file, page);
+
+    const logged: string[] = [];
+    const server = await GroupServer.start({
+      names: ["general"],
+      bind: "tcp://127.0.0.1:*",
+      openStore: sqliteStores(dir),
+      log: () => {},
+      serverLog: (line) => logged.push(line),
+    });
+    t.after(() => server.close());
+    const client = new RpcClient(server.endpoint, { timeoutMs: 5000, tries: 1 });
+    t.after(() => client.close());
+    const refused = async (what: Promise<unknown>): Promise<RemoteError> => {
+      const err = await what.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof RemoteError, `refused with an error reply, got ${String(err)}`);
+      assert.ok(err.message.includes(file), `the reply names ${file}: ${err.message}`);
+      assert.match(err.message, /the file is damaged \(database disk image is malformed\)/);
+      assert.match(err.message, /gm group --check/);
+      assert.ok(
+        logged.some((l) => l.includes(file) && /gm group --check/.test(l)),
+        `the server's log names the file: ${logged.join("\n")}`,
+      );
+      return err;
+    };
+
+    const firstPage = await client.request<{ messages: unknown[] }>("HISTORY", { group: "general", user: USER });
+    assert.equal(firstPage.messages.length, 100, "pages before the damage are served");
+    let after = 0;
+    const reading = (async () => {
+      for (;;) {
+        const page = await client.request<{ messages: Array<{ seq: number }>; more: boolean }>("HISTORY", {
+          group: "general",
+          user: USER,
+          after,
+          limit: 500,
+        });
+        if (!page.more) return;
+        after = page.messages.at(-1)?.seq as number;
+      }
+    })();
+    await refused(reading);
+    assert.ok(after > 0 && after < 2000, `the damage is met in the middle (after seq ${after})`);
+
+    logged.length = 0;
+    await refused(client.request("SEND", { group: "general", user: USER, id: randomUUID(), text: "new" }));
   });
 });
