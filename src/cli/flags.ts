@@ -18,3 +18,11 @@ export const dataDirFlag = (what = "directory for the group databases and the se
 /** `--bind`: the endpoint a directory listens on. */
 export const directoryBindFlag = (description: string) =>
   Flags.string({ char: "b", description, default: DEFAULT_SERVER });
+
+/** `--accept-loss`: serve a group whose store lost acknowledged messages (`gm group`, `gm up`). */
+export const acceptLossFlag = () =>
+  Flags.boolean({
+    description:
+      "serve a group whose store lost acknowledged messages (or was lost) instead of refusing it: numbering continues after the last acknowledged seq, the lost seqs stay a gap",
+    default: false,
+  });

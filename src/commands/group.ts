@@ -1,6 +1,6 @@
 import { Flags } from "@oclif/core";
 import chalk from "chalk";
-import { dataDirFlag, quietFlag } from "../cli/flags.js";
+import { acceptLossFlag, dataDirFlag, quietFlag } from "../cli/flags.js";
 import {
   announceLocally,
   deniedKeys,
@@ -65,11 +65,7 @@ export default class Group extends ServerCommand<typeof Group> {
         "check the stores of the --name groups (SQLite integrity, seqs without holes, unique ids, the high-water mark) instead of serving; exits 1 if any is damaged",
       default: false,
     }),
-    "accept-loss": Flags.boolean({
-      description:
-        "serve a group whose store lost acknowledged messages (or was lost) instead of refusing it: numbering continues after the last acknowledged seq, the lost seqs stay a gap",
-      default: false,
-    }),
+    "accept-loss": acceptLossFlag(),
   };
 
   override async run(): Promise<void> {

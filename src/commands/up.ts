@@ -1,11 +1,12 @@
 import { Flags } from "@oclif/core";
-import { dataDirFlag, directoryBindFlag, quietFlag } from "../cli/flags.js";
+import { acceptLossFlag, dataDirFlag, directoryBindFlag, quietFlag } from "../cli/flags.js";
 import { announceLocally, INSECURE_WARNING, insecureFlag, serverKeyPair } from "../cli/keys.js";
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { UsageError } from "../protocol/errors.js";
 import { groupName } from "../protocol/validate.js";
 import { defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
+import { printable } from "../util/printable.js";
 
 export default class Up extends ServerCommand<typeof Up> {
   static override summary = "Run a whole local system: the message server and a group server in one process";
@@ -24,6 +25,7 @@ export default class Up extends ServerCommand<typeof Up> {
     "data-dir": dataDirFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
+    "accept-loss": acceptLossFlag(),
   };
 
   protected async serve(log: Logger, requests: Logger): Promise<Running> {
@@ -66,7 +68,7 @@ export default class Up extends ServerCommand<typeof Up> {
         bind: bindEndpoint(flags.address),
         directory: directory.replace("tcp://0.0.0.0:", "tcp://127.0.0.1:"),
         ...(groupKeys && directoryKeys && { keys: groupKeys, directoryKey: directoryKeys.publicKey }),
-        openStore: sqliteStores(dataDir),
+        openStore: sqliteStores(dataDir, { acceptLoss: flags["accept-loss"], warn: (line) => log(printable(line)) }),
         log: requests,
         serverLog: log,
       });

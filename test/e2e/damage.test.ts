@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+import { awaitReady } from "../../support/gm-process.js";
+import { GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 describe("damaged group stores", () => {
   const { home, cleanup } = tempHome();
@@ -95,5 +96,73 @@ describe("damaged group stores", () => {
     assert.match(refused.stderr, /is empty \(0 bytes\), but its high-water mark .* up to seq 6/);
     assert.ok(refused.stderr.includes(file));
     assert.equal((await check()).exitCode, 1);
+  });
+});
+
+describe("damaged group stores under gm up", () => {
+  const { home, cleanup } = tempHome();
+  const env = { GM_HOME: home };
+  const dataDir = join(home, "data");
+  const file = join(dataDir, "general.db");
+  let up: GmProcess | undefined;
+  let server = "";
+  const args = (extra: string[] = []) => [
+    "up",
+    "--group",
+    "general",
+    "--bind",
+    "127.0.0.1:0",
+    "--address",
+    "127.0.0.1:0",
+    "--data-dir",
+    dataDir,
+    ...extra,
+  ];
+  const start = async (extra: string[] = []) => {
+    up = new GmProcess(args(extra), env);
+    const m = await awaitReady(up, /gm up: message server on (tcp:\/\/\S+); groups general on \S+ \(pid \d+\)/, 15_000);
+    server = m[1] as string;
+  };
+  const user = (...a: string[]) => gm(["user", ...a, "--profile", "alice", "--server", server], { env });
+
+  after(async () => {
+    await up?.stop();
+    cleanup();
+  });
+
+  it("refuses a store that lost acknowledged messages, naming the file; --accept-loss serves it after the mark", async () => {
+    await start();
+    assert.equal((await user("join", "general")).exitCode, 0);
+    for (const t of ["m1", "m2"]) assert.equal((await user("send", "general", t)).exitCode, 0);
+    await up?.stop("SIGTERM"); // a clean close: m1, m2 are in the database file
+    await start();
+    for (const t of ["m3", "m4", "m5"]) assert.equal((await user("send", "general", t)).exitCode, 0);
+    await up?.stop("SIGKILL"); // m3..m5 are only in the WAL
+    up = undefined;
+    rmSync(`${file}-wal`);
+
+    const refused = await gm(args(), { env });
+    assert.equal(refused.exitCode, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /went backwards: its messages end at seq 2, but .* up to seq 5/);
+    assert.ok(refused.stderr.includes(file), refused.stderr);
+    assert.match(refused.stderr, /--accept-loss/);
+
+    await start(["--accept-loss"]);
+    assert.match((up as GmProcess | undefined)?.stdout ?? "", /ACCEPTED LOSS: .* lost seqs 3\.\.5/);
+    const next = await user("send", "general", "after the loss", "--json");
+    assert.equal(next.exitCode, 0, next.stderr);
+    assert.equal(JSON.parse(next.stdout).seq, 6, "numbering continues after the last acknowledged seq");
+    const history = await user("messages", "general", "--json");
+    assert.equal(history.exitCode, 0, history.stderr);
+    const stored = JSON.parse(history.stdout) as Array<{ seq: number; text: string }>;
+    assert.deepEqual(
+      stored.map((m) => [m.seq, m.text]),
+      [
+        [1, "m1"],
+        [2, "m2"],
+        [6, "after the loss"],
+      ],
+      "the lost seqs 3..5 stay a gap",
+    );
   });
 });
