@@ -1,5 +1,6 @@
 import type { Command } from "@oclif/core";
 import chalk from "chalk";
+import { ErrorCode } from "../protocol/constants.js";
 import { GmError, isWireCode, TimeoutError, UsageError } from "../protocol/errors.js";
 import { printable } from "../util/printable.js";
 
@@ -28,10 +29,24 @@ function codeHint(err: unknown): string | undefined {
 export function fail(command: Command, err: unknown): never {
   if (err instanceof Error && "oclif" in err) throw err;
   if (process.env.DEBUG && err instanceof Error && err.stack) command.logToStderr(err.stack);
-  const message = err instanceof Error ? err.message : String(err);
   const code = codeHint(err);
+  const message = failureText(err, command.id);
   command.logToStderr(
     `${chalk.red("Error:")} ${printable(message)}${code === undefined ? "" : chalk.dim(` (${code})`)}`,
   );
   return command.exit(exitCode(err));
+}
+
+/**
+ * What the CLI says about a failure of command `commandId` (e.g. "user:send"): the error's own
+ * message, except for a `300 STORAGE_FULL` that outlasted every try (the client waited 1 s, then
+ * 2 s), which says in words what it means for the user, then what the server said (it names the
+ * group's file).
+ */
+export function failureText(err: unknown, commandId?: string): string {
+  if (err instanceof GmError && err.code === ErrorCode.StorageFull) {
+    const lost = commandId === "user:send" ? "the message was not stored" : "nothing was changed";
+    return `the group server's disk is full: ${lost}; try again once it has room (the server said: ${err.message})`;
+  }
+  return err instanceof Error ? err.message : String(err);
 }

@@ -10,9 +10,12 @@ import {
   REQUEST_TIMEOUT_MS,
   REQUEST_TRIES,
   RemoteError,
+  STORAGE_FULL_WAIT_MAX_MS,
+  STORAGE_FULL_WAIT_MS,
   Status,
   type StatusCode,
   TimeoutError,
+  TRY_AGAIN_WAIT_MS,
 } from "../protocol/index.js";
 import { clientProof } from "../protocol/keys.js";
 import { Outbox } from "./outbox.js";
@@ -34,6 +37,8 @@ interface Pending {
   readonly resolve: (body: unknown) => void;
   readonly reject: (err: Error) => void;
   tries: number;
+  /** How many `300 STORAGE_FULL` replies this request has had (each waits longer than the last). */
+  full: number;
   readonly timeoutMs: number;
   timer: NodeJS.Timeout;
 }
@@ -103,6 +108,7 @@ export class RpcClient {
         resolve: resolve as (b: unknown) => void,
         reject,
         tries: 1,
+        full: 0,
         timeoutMs: options.timeoutMs ?? this.timeoutMs,
         timer: setTimeout(() => this.expire(id), options.timeoutMs ?? this.timeoutMs),
       };
@@ -138,14 +144,21 @@ export class RpcClient {
   private settle(id: string, status: string, body: unknown): void {
     const entry = this.pending.get(id);
     if (entry === undefined) return; // a late duplicate of an answered request
+    const err = body as { code?: unknown; message?: unknown };
+    const code = (typeof err?.code === "string" ? err.code : ErrorCode.Internal) as ErrorCodeName;
     if (status === Status.TryAgain && entry.tries < this.tries) {
-      // The server asked us to come back (e.g. it is restarting): retry after a short pause.
+      // The server asked us to come back: after a short pause if it is restarting, after a longer
+      // and growing one if its disk is full (PROTOCOL.md §10).
       clearTimeout(entry.timer);
       entry.tries++;
+      const wait =
+        code === ErrorCode.StorageFull
+          ? Math.min(STORAGE_FULL_WAIT_MS * 2 ** entry.full++, STORAGE_FULL_WAIT_MAX_MS)
+          : TRY_AGAIN_WAIT_MS;
       entry.timer = setTimeout(() => {
         entry.timer = setTimeout(() => this.expire(id), entry.timeoutMs);
         this.outbox.push(entry.frames);
-      }, 250);
+      }, wait);
       return;
     }
     clearTimeout(entry.timer);
@@ -154,8 +167,6 @@ export class RpcClient {
       entry.resolve(body);
       return;
     }
-    const err = body as { code?: unknown; message?: unknown };
-    const code = (typeof err?.code === "string" ? err.code : ErrorCode.Internal) as ErrorCodeName;
     const message = typeof err?.message === "string" ? err.message : `error ${status}`;
     entry.reject(new RemoteError(code, message, status as StatusCode, this.endpoint));
   }

@@ -15,6 +15,15 @@ export const SUBSCRIBE_REFRESH_MS = 5000;
 export const REQUEST_TIMEOUT_MS = 2500;
 export const REQUEST_TRIES = 3;
 
+/** After a `300` reply (SHUTTING_DOWN), the wait before the next try: a restart is quick. */
+export const TRY_AGAIN_WAIT_MS = 250;
+/**
+ * After a `300 STORAGE_FULL`, the wait before the next try: the first, doubled after each further
+ * one up to the cap (1 s, 2 s, 4 s, …). Room on a disk takes longer to make than a restart.
+ */
+export const STORAGE_FULL_WAIT_MS = 1000;
+export const STORAGE_FULL_WAIT_MAX_MS = 8000;
+
 /**
  * ZMTP heartbeats (RFC 37 PING/PONG) on every gm socket: a peer that vanished without closing
  * (host down, link cut) is noticed in seconds, its queues freed, and a client socket reconnects,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
 import * as zmq from "zeromq";
+import { Exit, exitCode, failureText } from "../../src/cli/errors.js";
 import { RpcClient, type RpcClientOptions } from "../../src/net/rpc-client.js";
 import { type Handler, RpcServer } from "../../src/net/rpc-server.js";
 import { ErrorCode, SIGNATURE, Status } from "../../src/protocol/constants.js";
@@ -188,6 +189,67 @@ describe("RpcServer + RpcClient", () => {
     });
     const c = client(t, endpoint, { tries: 2 });
     assert.deepEqual(await c.request("FLAKY", {}), { calls: 2 });
+  });
+
+  test("300 STORAGE_FULL waits longer before each retry: 1 s, then 2 s, then the answer counts", async (t) => {
+    const arrivals: number[] = [];
+    const { endpoint } = await startServer(t, {
+      SEND: () => {
+        arrivals.push(performance.now());
+        if (arrivals.length <= 2) throw new GmError(ErrorCode.StorageFull, "disk full", Status.TryAgain);
+        return { stored: arrivals.length };
+      },
+    });
+    const c = client(t, endpoint, { tries: 3 });
+    assert.deepEqual(await c.request("SEND", {}), { stored: 3 });
+    const [first, second, third] = arrivals as [number, number, number];
+    // The wait is measured at the server, between the tries' arrivals (a round trip adds a little).
+    const waits = [second - first, third - second] as const;
+    assert.ok(waits[0] >= 990 && waits[0] < 1500, `first wait ~1 s: ${waits[0]} ms`);
+    assert.ok(waits[1] >= 1990 && waits[1] < 2600, `second wait ~2 s: ${waits[1]} ms`);
+  });
+
+  test("a 300 STORAGE_FULL on every try ends with the server's error, and the CLI says the disk is full", async (t) => {
+    let calls = 0;
+    const { endpoint } = await startServer(t, {
+      SEND: () => {
+        calls++;
+        throw new GmError(ErrorCode.StorageFull, 'the store of group "general" is out of room', Status.TryAgain);
+      },
+    });
+    const c = client(t, endpoint, { tries: 3 });
+    const started = performance.now();
+    const err = await c.request("SEND", {}).then(
+      () => assert.fail("a full disk is not a success"),
+      (e: unknown) => e,
+    );
+    const elapsed = performance.now() - started;
+    assert.ok(err instanceof RemoteError, String(err));
+    assert.equal(err.code, "STORAGE_FULL");
+    assert.equal(err.status, "300");
+    assert.equal(calls, 3, "every try was sent");
+    assert.ok(elapsed >= 2990 && elapsed < 4000, `1 s + 2 s of waiting: ${elapsed} ms`);
+    assert.equal(
+      failureText(err, "user:send"),
+      `the group server's disk is full: the message was not stored; try again once it has room (the server said: the store of group "general" is out of room)`,
+    );
+    assert.match(failureText(err, "user:join"), /^the group server's disk is full: nothing was changed;/);
+    assert.equal(exitCode(err), Exit.Failed, "a request that failed, not a peer that did not answer");
+  });
+
+  test("SHUTTING_DOWN keeps its short wait", async (t) => {
+    const arrivals: number[] = [];
+    const { endpoint } = await startServer(t, {
+      PING: () => {
+        arrivals.push(performance.now());
+        if (arrivals.length === 1) throw new GmError(ErrorCode.ShuttingDown, "restarting", Status.TryAgain);
+        return {};
+      },
+    });
+    const c = client(t, endpoint, { tries: 2 });
+    await c.request("PING", {});
+    const wait = (arrivals[1] as number) - (arrivals[0] as number);
+    assert.ok(wait >= 240 && wait < 700, `~250 ms: ${wait} ms`);
   });
 
   test("TimeoutError naming the endpoint when nothing listens", async (t) => {
