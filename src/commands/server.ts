@@ -14,6 +14,7 @@ import { type Key, parseKey } from "../protocol/keys.js";
 import { groupName } from "../protocol/validate.js";
 import { defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
+import { printable } from "../util/printable.js";
 
 export default class Server extends ServerCommand<typeof Server> {
   static override summary = "Run the message server (the directory of groups)";
@@ -56,6 +57,7 @@ export default class Server extends ServerCommand<typeof Server> {
     const dataDir = flags["data-dir"] ?? defaultDataDir();
     const allowed = flags["allow-key"]?.map((k) => UsageError.check(() => parseKey(k, "--allow-key")));
     const names = new NameBindings(flags.insecure ? undefined : join(dataDir, "directory-names.json"));
+    for (const line of names.dropped) log(printable(line));
     for (const name of flags.release ?? []) {
       UsageError.check(() => groupName({ "--release": name }, "--release"));
       log(names.release(name) ? `released the group name "${name}"` : `the group name "${name}" was not bound`);

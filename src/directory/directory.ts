@@ -11,7 +11,7 @@ import {
   type Request,
 } from "../protocol/index.js";
 import type { Key } from "../protocol/keys.js";
-import { endpoint, groupName, optInt, optStr, uuid } from "../protocol/validate.js";
+import { endpoint, groupName, groupNameKey, optInt, optStr, uuid } from "../protocol/validate.js";
 import { type Logger, silent } from "../util/log.js";
 import { LogLimiter } from "../util/log-limiter.js";
 import { NameBindings } from "./names.js";
@@ -45,6 +45,7 @@ export interface DirectoryOptions {
  * restarted directory is repopulated by the next round of refreshes.
  */
 export class Directory {
+  /** Live registrations by their name's case fold (PROTOCOL.md §4: `general` and `GENERAL` are one name). */
   private readonly groups = new Map<string, Registration>();
   private readonly log: Logger;
   private readonly ttlMs: number;
@@ -86,12 +87,13 @@ export class Directory {
     const members = optInt(body, "members", 0, Number.MAX_SAFE_INTEGER) ?? 0;
     if (peer !== undefined) this.checkOwner(name, peer, "register");
     const now = this.now();
-    const current = this.groups.get(name);
+    const current = this.groups.get(groupNameKey(name));
     const alive = current !== undefined && now - current.seen <= this.ttlMs;
     if (alive && current.address !== address) {
+      const as = current.name === name ? "" : ` as "${current.name}" (names that differ only in case are one name)`;
       throw new GmError(
         ErrorCode.NameTaken,
-        `a group named "${name}" is already registered from ${current.address}; choose another name`,
+        `a group named "${name}" is already registered from ${current.address}${as}; choose another name`,
       );
     }
     if (current === undefined || !alive) this.checkCaps(name, peer);
@@ -100,9 +102,16 @@ export class Directory {
       this.names.bind(name, peer);
       this.log(`BOUND GROUP NAME "${name}" to key ${keyFingerprint(peer)}`);
     }
-    const replaced = this.groups.get(name); // checkCaps may have swept an expired `current`
+    const replaced = this.groups.get(groupNameKey(name)); // checkCaps may have swept an expired `current`
     if (replaced !== undefined) this.forget(replaced);
-    this.groups.set(name, { name, id, address, members, seen: now, ...(peer !== undefined && { key: peer }) });
+    this.groups.set(groupNameKey(name), {
+      name,
+      id,
+      address,
+      members,
+      seen: now,
+      ...(peer !== undefined && { key: peer }),
+    });
     if (peer !== undefined) this.perKey.set(peer, (this.perKey.get(peer) ?? 0) + 1);
     return { interval: REGISTER_INTERVAL_MS, ttl: this.ttlMs };
   }
@@ -158,12 +167,14 @@ export class Directory {
     }
     const owner = this.names.get(name);
     if (owner !== undefined && owner !== key) {
+      const bound = this.names.spelling(name) ?? name;
+      const as = bound === name ? "" : ` (bound as "${bound}"; names that differ only in case are one name)`;
       this.log(
-        `REFUSED ${action.toUpperCase()} of "${name}" by key ${keyFingerprint(key)}: bound to ${keyFingerprint(owner)}`,
+        `REFUSED ${action.toUpperCase()} of "${name}" by key ${keyFingerprint(key)}: bound to ${keyFingerprint(owner)}${bound === name ? "" : ` as "${bound}"`}`,
       );
       throw new GmError(
         ErrorCode.Forbidden,
-        `the group name "${name}" belongs to another group server's key (${keyFingerprint(owner)}); ` +
+        `the group name "${name}"${as} belongs to another group server's key (${keyFingerprint(owner)}); ` +
           "the directory's operator can release it (gm server --release)",
       );
     }
@@ -174,9 +185,9 @@ export class Directory {
     const name = groupName(body, "name");
     const address = endpoint(body, "address");
     if (peer !== undefined) this.checkOwner(name, peer, "unregister");
-    const current = this.groups.get(name);
+    const current = this.groups.get(groupNameKey(name));
     if (current === undefined || current.address !== address) return { removed: false };
-    this.groups.delete(name);
+    this.groups.delete(groupNameKey(name));
     this.forget(current);
     this.log(`LEAVE REQUEST FROM ${address} (group "${name}")`);
     return { removed: true };
@@ -202,11 +213,11 @@ export class Directory {
   private live(): GroupEntry[] {
     const now = this.now();
     const out: GroupEntry[] = [];
-    for (const [name, g] of this.groups) {
+    for (const [key, g] of this.groups) {
       if (now - g.seen > this.ttlMs) {
-        this.groups.delete(name);
+        this.groups.delete(key);
         this.forget(g);
-        this.log(`DROPPED GROUP "${name}" at ${g.address}: no refresh for ${now - g.seen} ms`);
+        this.log(`DROPPED GROUP "${g.name}" at ${g.address}: no refresh for ${now - g.seen} ms`);
         continue;
       }
       out.push({

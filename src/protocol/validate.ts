@@ -85,6 +85,15 @@ export function groupName(body: Body, key = "group"): string {
   return v;
 }
 
+/**
+ * What a group name is compared by (PROTOCOL.md §4): its ASCII case fold. Names keep the spelling
+ * they were given, but `general` and `GENERAL` are one name, so a look-alike cannot pass for a
+ * group (or squat its spelling) and one group has one store.
+ */
+export function groupNameKey(name: string): string {
+  return name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
 export function displayName(body: Body, key = "name"): string {
   const v = str(body, key, Limits.displayNameChars);
   if (/[\p{Cc}]/u.test(v)) throw badRequest(`"${key}" must not contain control characters`);
