@@ -14,7 +14,7 @@ import {
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { GmError, type RemoteError, UsageError } from "../protocol/errors.js";
 import { parseKey, userIdOf } from "../protocol/keys.js";
-import { groupName, uuid } from "../protocol/validate.js";
+import { groupName, repeatedGroupName, uuid } from "../protocol/validate.js";
 import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
 import { printable } from "../util/printable.js";
@@ -74,6 +74,7 @@ export default class Group extends ServerCommand<typeof Group> {
     const names = flags.name ?? [];
     if (names.length === 0) this.error("--check needs --name", { exit: 2 });
     for (const name of names) UsageError.check(() => groupName({ name }, "name"));
+    this.checkRepeated(names);
     const { checkStore } = await import("../store/check.js");
     const dataDir = flags["data-dir"] ?? defaultDataDir();
     let ok = true;
@@ -91,6 +92,7 @@ export default class Group extends ServerCommand<typeof Group> {
     if (flags.address === undefined) this.error("--address is required to serve (or give --check)", { exit: 2 });
     const names = flags.name ?? [await this.askName()];
     for (const name of names) UsageError.check(() => groupName({ name }, "name"));
+    this.checkRepeated(names);
     const [{ GroupServer }, { sqliteStores }, { bindEndpoint, connectEndpoint }] = await Promise.all([
       import("../group/group-server.js"),
       import("../store/sqlite.js"),
@@ -146,10 +148,19 @@ export default class Group extends ServerCommand<typeof Group> {
     }
     if (keys !== undefined) announceLocally(server.endpoint, keys.publicKey);
     this.log(
-      `gm group: serving ${names.join(", ")} on ${server.endpoint} (pid ${process.pid}); ` +
+      `gm group: serving ${server
+        .details()
+        .map((g) => g.name)
+        .join(", ")} on ${server.endpoint} (pid ${process.pid}); ` +
         (keys ? `public key ${keys.publicKey}` : "INSECURE: plain text"),
     );
     return server;
+  }
+
+  /** `--name general --name GENERAL` is one group twice: bad usage (exit 2). */
+  private checkRepeated(names: readonly string[]): void {
+    const repeated = repeatedGroupName(names);
+    if (repeated !== undefined) this.error(printable(repeated), { exit: 2 });
   }
 
   private async askName(): Promise<string> {

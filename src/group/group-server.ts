@@ -19,11 +19,13 @@ import {
   bool,
   displayName,
   groupName,
+  groupNameKey,
   messageId,
   messageText,
   optBool,
   optInt,
   optUuid,
+  repeatedGroupName,
   userRef,
   uuid,
 } from "../protocol/validate.js";
@@ -141,12 +143,12 @@ export class GroupServer {
     if (options.names.length === 0)
       throw new GmError(ErrorCode.BadRequest, "a group server needs at least one group name");
     for (const name of options.names) groupName({ name }, "name");
-    if (new Set(options.names).size !== options.names.length) {
-      throw new GmError(ErrorCode.BadRequest, "each group name may be given once");
-    }
+    const repeated = repeatedGroupName(options.names);
+    if (repeated !== undefined) throw new GmError(ErrorCode.BadRequest, repeated);
+    // By the name's case fold (PROTOCOL.md §4); each store keeps the spelling its files have.
     const stores = new Map<string, GroupStore>();
     try {
-      for (const name of options.names) stores.set(name, await options.openStore(name));
+      for (const name of options.names) stores.set(groupNameKey(name), await options.openStore(name));
     } catch (err) {
       await Promise.all([...stores.values()].map((s) => s.close()));
       throw err;
@@ -244,17 +246,18 @@ export class GroupServer {
       [GroupCommand.Unbar]: (r) => this.unbar(r),
       [GroupCommand.Invite]: (r) => this.invite(r),
       [GroupCommand.Settings]: (r) => this.settings(r),
-      [GroupCommand.Ping]: () => ({ role: "group", groups: [...this.stores.keys()] }),
+      [GroupCommand.Ping]: () => ({ role: "group", groups: [...this.stores.values()].map((s) => s.name) }),
     };
   }
 
+  /** The group a request's `group` names, in any case (PROTOCOL.md §6.2). */
   private store(body: Record<string, unknown>): GroupStore {
     const name = groupName(body);
-    const store = this.stores.get(name);
+    const store = this.stores.get(groupNameKey(name));
     if (store === undefined) {
       throw new GmError(
         ErrorCode.UnknownGroup,
-        `no group "${name}" on this server; it hosts ${[...this.stores.keys()].map((n) => `"${n}"`).join(", ")}`,
+        `no group "${name}" on this server; it hosts ${[...this.stores.values()].map((s) => `"${s.name}"`).join(", ")}`,
       );
     }
     return store;

@@ -94,6 +94,23 @@ export function groupNameKey(name: string): string {
   return name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
 }
 
+/**
+ * Why a list of group names to host is refused, if it is: a name given twice, also in another
+ * case (names that differ only in case are one name, PROTOCOL.md §4).
+ */
+export function repeatedGroupName(names: readonly string[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    const earlier = seen.get(groupNameKey(name));
+    if (earlier === name) return `each group name may be given once; "${name}" is given twice`;
+    if (earlier !== undefined) {
+      return `"${earlier}" and "${name}" are one group name (names that differ only in case are one); give it once`;
+    }
+    seen.set(groupNameKey(name), name);
+  }
+  return undefined;
+}
+
 export function displayName(body: Body, key = "name"): string {
   const v = str(body, key, Limits.displayNameChars);
   if (/[\p{Cc}]/u.test(v)) throw badRequest(`"${key}" must not contain control characters`);

@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { type MarkState, readMark } from "./mark.js";
+import { storeSpelling } from "./spelling.js";
 
 /** One finding of checkStore: `ok` false is a problem. */
 export interface CheckLine {
@@ -20,7 +21,8 @@ export interface CheckReport {
  * identity, seqs 1..N without holes (but the gaps an accepted loss recorded), message ids unique
  * 16-byte values, ts never decreasing, and the high-water mark matching the database.
  */
-export function checkStore(dataDir: string, name: string): CheckReport {
+export function checkStore(dataDir: string, asked: string): CheckReport {
+  const name = storeSpelling(dataDir, asked);
   const file = join(dataDir, `${name}.db`);
   const markFile = join(dataDir, `${name}.hwm`);
   const lines: CheckLine[] = [];

@@ -8,6 +8,7 @@ import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import { admit, inviteNames, type Refusal } from "./admission.js";
 import { HighWaterMark, type MarkState, readMark } from "./mark.js";
 import { fillPage } from "./page.js";
+import { storeSpelling } from "./spelling.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
 import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
 
@@ -310,11 +311,13 @@ export class SqliteGroupStore implements GroupStore {
 
   /**
    * Opens (creating on first use) group `name`'s store `<dataDir>/<name>.db` and its high-water
-   * mark `<name>.hwm`. A database that is missing or empty while its mark exists, holds another id
+   * mark `<name>.hwm`, in the spelling the group's files already have if it has some (names that
+   * differ only in case are one: spelling.ts); the store's `name` is that spelling. A database that is missing or empty while its mark exists, holds another id
    * than the mark, or ends before the mark is refused (a StoreError naming the files and how to
    * recover) unless `options.acceptLoss`; a damaged one is refused naming the file.
    */
-  static open(dataDir: string, name: string, options: SqliteOpenOptions = {}): SqliteGroupStore {
+  static open(dataDir: string, asked: string, options: SqliteOpenOptions = {}): SqliteGroupStore {
+    const name = storeSpelling(dataDir, asked);
     // Only members may read a group: its files are the server owner's alone (SQLite gives the
     // -wal and -shm files the mode of the database file).
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });

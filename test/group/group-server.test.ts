@@ -362,7 +362,11 @@ describe("GroupServer.start and its store factory", () => {
       code: "BAD_REQUEST",
     });
     await assert.rejects(GroupServer.start({ names: ["a", "a"], bind: LOOPBACK, openStore: counting }), {
-      message: "each group name may be given once",
+      message: /^each group name may be given once; "a" is given twice$/,
+    });
+    await assert.rejects(GroupServer.start({ names: ["a", "A"], bind: LOOPBACK, openStore: counting }), {
+      code: "BAD_REQUEST",
+      message: /"a" and "A" are one group name/,
     });
     await assert.rejects(GroupServer.start({ names: ["bad name"], bind: LOOPBACK, openStore: counting }), {
       code: "BAD_REQUEST",

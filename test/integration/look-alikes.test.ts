@@ -5,16 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
 import { Directory } from "../../src/directory/directory.js";
 import { NameBindings } from "../../src/directory/names.js";
+import { GroupServer } from "../../src/group/group-server.js";
 import { RpcClient } from "../../src/net/rpc-client.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
 import type { GroupEntry } from "../../src/protocol/index.js";
-import { type KeyPair, newKeyPair } from "../../src/protocol/keys.js";
+import { type KeyPair, newKeyPair, userIdOf } from "../../src/protocol/keys.js";
+import { sqliteStores } from "../../src/store/sqlite.js";
 
 const LOOPBACK = "tcp://127.0.0.1:*";
 const directoryKeys = newKeyPair();
@@ -35,6 +37,10 @@ function signed(t: TestContext, keys: KeyPair): RpcClient {
   });
   t.after(() => c.close());
   return c;
+}
+
+async function directoryList(t: TestContext): Promise<GroupEntry[]> {
+  return listed(signed(t, newKeyPair()));
 }
 
 async function listed(c: RpcClient): Promise<GroupEntry[]> {
@@ -127,5 +133,81 @@ describe("the directory: names that differ only in case are one name", () => {
     assert.match(loaded.dropped[0] as string, /kept "general" \(the first\), ignored "GENERAL"/);
     assert.equal(loaded.release("GENERAL"), true);
     assert.equal(loaded.get("general"), undefined);
+  });
+});
+
+describe("a group server: one group, one store, whatever the case", () => {
+  test("two spellings of one name in one server → BAD_REQUEST, before any store is opened", async () => {
+    const dataDir = join(root, "twice");
+    await assert.rejects(
+      GroupServer.start({ names: ["general", "GENERAL"], bind: LOOPBACK, openStore: sqliteStores(dataDir) }),
+      { code: "BAD_REQUEST", message: /"general" and "GENERAL" are one group name/ },
+    );
+    assert.deepEqual(readdirSync(root).includes("twice") ? readdirSync(dataDir) : [], []);
+  });
+
+  test("a request for GENERAL reaches general; a restart as GENERAL opens general.db, no second file", async (t) => {
+    const dataDir = join(root, "one-store");
+    const userKeys = newKeyPair();
+    const user = userIdOf(userKeys.publicKey);
+    const start = (name: string) =>
+      GroupServer.start({
+        names: [name],
+        bind: LOOPBACK,
+        directory: directoryEndpoint,
+        directoryKey: directoryKeys.publicKey,
+        keys: groupKeys,
+        openStore: sqliteStores(dataDir),
+      });
+    let server = await start("Plaza");
+    t.after(() => server.close());
+    const client = (s: GroupServer) => {
+      const c = new RpcClient(s.endpoint, {
+        timeoutMs: 5000,
+        tries: 1,
+        security: { keys: userKeys, serverKey: groupKeys.publicKey },
+      });
+      t.after(() => c.close());
+      return c;
+    };
+    let c = client(server);
+    const joined = await c.request<{ group: string; id: string }>("JOIN", { group: "PLAZA", user, name: "Ada" });
+    assert.equal(joined.group, "Plaza");
+    await c.request("SEND", { group: "plaza", user, id: randomUUID(), text: "one" });
+    await server.close();
+
+    server = await start("PLAZA");
+    assert.equal(server.details()[0]?.name, "Plaza");
+    assert.equal(server.details()[0]?.id, joined.id);
+    assert.deepEqual(
+      readdirSync(dataDir)
+        .filter((f) => /\.(db|hwm)$/.test(f))
+        .sort(),
+      ["Plaza.db", "Plaza.hwm"],
+    );
+    c = client(server);
+    const page = await c.request<{ group: string; messages: { text: string }[] }>("HISTORY", { group: "plaza", user });
+    assert.deepEqual([page.group, page.messages.map((m) => m.text)], ["Plaza", ["one"]]);
+    const listed = (await directoryList(t)).filter((g) => g.name.toLowerCase() === "plaza");
+    assert.deepEqual(
+      listed.map((g) => g.name),
+      ["Plaza"],
+    );
+  });
+
+  test("a data dir with stores of two case-variants (an older gm) is refused, naming both", async () => {
+    const dataDir = join(root, "variants");
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, "Hall.db"), "");
+    writeFileSync(join(dataDir, "HALL.db"), "");
+    const started = GroupServer.start({ names: ["hall"], bind: LOOPBACK, openStore: sqliteStores(dataDir) });
+    await started.then(
+      (s) => s.close(),
+      () => undefined,
+    ); // were it to start, it is stopped all the same
+    await assert.rejects(started, {
+      message: /holds stores of "(Hall|HALL)" and "(Hall|HALL)", which are one group name/,
+    });
+    assert.deepEqual(readdirSync(dataDir).sort(), ["HALL.db", "Hall.db"]);
   });
 });
