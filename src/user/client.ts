@@ -20,7 +20,7 @@ import {
   UsageError,
 } from "../protocol/index.js";
 import { type Key, type KeyPair, userRefOf } from "../protocol/keys.js";
-import { groupName, messageText } from "../protocol/validate.js";
+import { groupName, groupNameKey, messageText } from "../protocol/validate.js";
 import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
@@ -129,6 +129,17 @@ export class GmClient {
     return reply.groups;
   }
 
+  /**
+   * A group name as this profile spells it: the joined group whose name differs from `group` only
+   * in case (names that do are one name, PROTOCOL.md §4), else `group` as given.
+   */
+  private spelled(group: string): string {
+    const key = groupNameKey(group);
+    const find = (groups: Record<string, JoinedGroup>) => Object.keys(groups).find((g) => groupNameKey(g) === key);
+    return find(this.profile.data.groups) ?? find(this.profile.refresh().data.groups) ?? group;
+  }
+
+  /** The directory's entry for `group`, in whatever case it is registered (PROTOCOL.md §4). */
   private async locate(group: string, quick = false): Promise<GroupEntry> {
     let groups: GroupEntry[];
     if (quick) {
@@ -144,7 +155,7 @@ export class GmClient {
     } else {
       groups = await this.listGroups();
     }
-    const found = groups.find((g) => g.name === group);
+    const found = groups.find((g) => groupNameKey(g.name) === groupNameKey(group));
     if (found === undefined) {
       throw new GmError(
         ErrorCode.UnknownGroup,
@@ -158,8 +169,9 @@ export class GmClient {
   async join(group: string): Promise<{ group: string; members: number; joined: boolean; address: string }> {
     UsageError.check(() => groupName({ group }));
     const entry = await this.locate(group);
-    const reply = await this.joinAt(group, entry);
-    return { group, members: reply.members, joined: reply.joined, address: entry.address };
+    // The group is remembered, and named in every request, as the directory spells it.
+    const reply = await this.joinAt(entry.name, entry);
+    return { group: entry.name, members: reply.members, joined: reply.joined, address: entry.address };
   }
 
   /**
@@ -174,7 +186,14 @@ export class GmClient {
       { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) },
     );
     this.profile.update((d) => {
-      const joined = d.groups[group]?.joined ?? Date.now();
+      let joined = d.groups[group]?.joined;
+      for (const other of Object.keys(d.groups)) {
+        // Joined before under another spelling (the group's server was renamed in case): one group.
+        if (other === group || groupNameKey(other) !== groupNameKey(group)) continue;
+        joined ??= d.groups[other]?.joined;
+        delete d.groups[other];
+      }
+      joined ??= Date.now();
       d.groups[group] = {
         id: reply.id,
         address: entry.address,
@@ -187,7 +206,8 @@ export class GmClient {
   }
 
   /** Leaves a joined group and forgets it (the original leave_group). */
-  async leave(group: string): Promise<{ group: string; members: number }> {
+  async leave(asked: string): Promise<{ group: string; members: number }> {
+    const group = this.spelled(asked);
     const followed = this.followed.get(group);
     if (followed !== undefined) followed.leaving = true;
     let reply: { members: number };
@@ -245,8 +265,9 @@ export class GmClient {
    * An owner's request: at the joined group's server, or, since an owner (`gm group --owner`)
    * need not be a member, where the directory says the group is.
    */
-  private async asOwner<T>(group: string, command: string, fields: Record<string, unknown>): Promise<T> {
-    UsageError.check(() => groupName({ group }));
+  private async asOwner<T>(asked: string, command: string, fields: Record<string, unknown>): Promise<T> {
+    UsageError.check(() => groupName({ group: asked }));
+    const group = this.spelled(asked);
     const body = { group, user: this.user, ...fields };
     if ((this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group]) !== undefined) {
       return this.onGroup(group, (rpc) => rpc.request<T>(command, body));
@@ -261,7 +282,8 @@ export class GmClient {
   }
 
   /** Sends a message; resolves once the group server has it on disk (the original send_message). */
-  async send(group: string, text: string, id: string = uuidv7()): Promise<AppendResult> {
+  async send(asked: string, text: string, id: string = uuidv7()): Promise<AppendResult> {
+    const group = this.spelled(asked);
     UsageError.check(() => messageText({ text }));
     await this.renameIn(group);
     try {
@@ -298,9 +320,10 @@ export class GmClient {
 
   /** Fetches one page of history (the wire's HISTORY, unchanged). */
   page(
-    group: string,
+    asked: string,
     query: { since?: number; after?: number; before?: number; limit?: number },
   ): Promise<HistoryPage & { last: number }> {
+    const group = this.spelled(asked);
     return this.onGroup(group, (rpc) =>
       rpc.request<HistoryPage & { last: number }>(GroupCommand.History, { group, user: this.user, ...query }),
     );
@@ -335,7 +358,8 @@ export class GmClient {
   }
 
   /** Asks where a group's live messages are published (and checks membership). */
-  subscribe(group: string): Promise<Subscription> {
+  subscribe(asked: string): Promise<Subscription> {
+    const group = this.spelled(asked);
     return this.onGroup(group, (rpc) => rpc.request<Subscription>(GroupCommand.Subscribe, { group, user: this.user }));
   }
 
@@ -343,7 +367,8 @@ export class GmClient {
    * Follows a group live: `onMessage` gets the requested history, then every new message once,
    * in order, across gaps and reconnects, until `unfollow` or `close`.
    */
-  async follow(group: string, options: FeedOptions): Promise<Feed> {
+  async follow(asked: string, options: FeedOptions): Promise<Feed> {
+    const group = this.spelled(asked);
     this.unfollow(group);
     const source: FeedSource = {
       subscribe: () => this.subscribe(group),
@@ -369,12 +394,12 @@ export class GmClient {
 
   /** Whether this client follows `group` (its feed may still be starting). */
   following(group: string): boolean {
-    return this.followed.has(group);
+    return this.followed.has(this.spelled(group));
   }
 
   /** Stops following a group. */
   unfollow(group: string): void {
-    const followed = this.followed.get(group);
+    const followed = this.followed.get(this.spelled(group));
     if (followed === undefined) return;
     followed.feed.stop();
     this.drop(followed.feed);
@@ -472,7 +497,8 @@ export class GmClient {
    * Runs a request against a joined group's server. If that server is gone or no longer hosts the
    * group, asks the directory once where the group lives now and retries there.
    */
-  private async onGroup<T>(group: string, call: (rpc: RpcClient) => Promise<T>): Promise<T> {
+  private async onGroup<T>(asked: string, call: (rpc: RpcClient) => Promise<T>): Promise<T> {
+    const group = this.spelled(asked);
     // Another process (a one-shot `gm user join`) may have joined it since this one started.
     let joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
     if (joined === undefined) {
