@@ -191,7 +191,7 @@ function openDatabase(
         setMeta.run("seq_floor", String(mark.seq));
         lastSeq = mark.seq;
         options.warn?.(
-          `ACCEPTED LOSS: group "${name}" in ${file} lost seqs ${stored + 1}..${mark.seq} (acknowledged, now missing); they stay a gap, the next message is seq ${mark.seq + 1}`,
+          `ACCEPTED LOSS: group "${name}" in ${file} lost seqs ${stored + 1}..${mark.seq} (acknowledged, now missing); they stay a gap, the next message is seq ${mark.seq + 1}; joins, leaves and moderation written since the last checkpoint are lost too (check the members; name the owner with --owner)`,
         );
       }
       opened = { id, created, lastSeq, lastTs: last?.ts ?? 0 };
