@@ -13,16 +13,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import * as zmq from "zeromq";
+import type * as zmq from "zeromq";
 import { Directory } from "../../src/directory/directory.js";
 import { GroupServer } from "../../src/group/group-server.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
-import { decodeEvent } from "../../src/protocol/codec.js";
 import { SUBSCRIBE_REFRESH_MS } from "../../src/protocol/timing.js";
 import type { StoredMessage } from "../../src/protocol/types.js";
 import { memoryStores } from "../../src/store/memory.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
+import { rawSubscriber as rawSubscriberOn } from "../helpers/raw-subscriber.js";
 
 const LOOPBACK = "tcp://127.0.0.1:*";
 
@@ -69,8 +69,6 @@ let alice: GmClient;
 let bob: GmClient;
 let carol: GmClient;
 
-type Event = { topic: string; kind: string; body: unknown };
-
 /** Resolves once `done()` holds, checking every few ms; fails after 10 s. */
 async function waitFor(what: string, done: () => boolean): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -82,31 +80,9 @@ async function waitFor(what: string, done: () => boolean): Promise<void> {
 
 /** A raw SUB socket on the group server's events port that records every event, in order. */
 function rawSubscriber(name: string) {
-  const socket = new zmq.Subscriber({ linger: 0 });
-  sockets.push(socket);
-  socket.connect(group.events);
-  const got: Event[] = [];
-  void (async () => {
-    try {
-      for await (const frames of socket) {
-        const e = decodeEvent(frames);
-        if (e.type === "event") got.push({ topic: e.topic, kind: e.kind, body: e.body });
-      }
-    } catch {
-      // closed
-    }
-  })();
-  let n = 0;
-  /** Asks for a fresh HELLO; resolves with everything received before it (and takes it all). */
-  const sync = async (): Promise<Event[]> => {
-    const hello = `H${name}/${++n}/`;
-    socket.subscribe(hello);
-    await waitFor(`${name}'s HELLO`, () => got.some((e) => e.topic === hello));
-    socket.unsubscribe(hello);
-    const upTo = got.findIndex((e) => e.topic === hello);
-    return got.splice(0, upTo + 1).slice(0, -1);
-  };
-  return { socket, got, sync };
+  const raw = rawSubscriberOn(group.events, name);
+  sockets.push(raw.socket);
+  return raw;
 }
 
 /** Follows the group as `client`, recording each message text in order. */
