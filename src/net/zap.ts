@@ -15,8 +15,6 @@ const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
 
 /** One server's use of the process's ZAP handler. */
 export interface ZapGate {
-  /** Handshakes this process's handler allowed and refused so far (all servers). */
-  readonly counts: () => { allowed: number; refused: number };
   /** Stops using the handler (the last user closes it). */
   release(): Promise<void>;
 }
@@ -28,8 +26,6 @@ interface Handler {
   readonly denied: Map<Key, number>;
   readonly logs: Set<(line: string) => void>;
   users: number;
-  allowed: number;
-  refused: number;
   readonly limits: LogLimiter;
 }
 
@@ -60,8 +56,6 @@ async function start(): Promise<Handler> {
     denied: new Map(),
     logs: new Set(),
     users: 0,
-    allowed: 0,
-    refused: 0,
     limits: new LogLimiter((line) => {
       for (const log of h.logs) log(line);
     }),
@@ -93,12 +87,10 @@ function answer(h: Handler, frames: Buffer[]): void {
       report(h, `key ${keyFingerprint(key)} from ${address?.toString("latin1") ?? "?"}`);
     }
   }
-  if (status === "200") h.allowed++;
   h.socket.send([peer, empty, "1.0", requestId, status, text, user, ""]).catch(() => {});
 }
 
 function report(h: Handler, what: string): void {
-  h.refused++;
   h.limits.line(
     "refused handshakes",
     `refused the handshake of ${what}`,
@@ -118,7 +110,6 @@ export async function openZapGate(deny: readonly Key[], log: (line: string) => v
   for (const k of deny) h.denied.set(k, (h.denied.get(k) ?? 0) + 1);
   let released = false;
   return {
-    counts: () => ({ allowed: h.allowed, refused: h.refused }),
     release: async () => {
       if (released) return;
       released = true;
