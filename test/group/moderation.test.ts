@@ -107,7 +107,9 @@ describe("moderation: the owner", () => {
     const [legacy, elder, younger] = [randomUUID(), newKeyPair(), newKeyPair()];
     await store.join(legacy, "Legacy"); // a pre-key id (version 4): anyone who knows it may use it
     await store.join(userIdOf(elder.publicKey), "Elder");
-    await new Promise((r) => setTimeout(r, 2));
+    // Join times are in ms: wait until the clock has moved past the elder's, so the order is strict.
+    const elderJoined = store.members.get(userIdOf(elder.publicKey))?.joined ?? 0;
+    while (Date.now() <= elderJoined) await new Promise((r) => setImmediate(r));
     await store.join(userIdOf(younger.publicKey), "Younger");
     await store.close();
     const s = await serve(t, { openStore: stores });
