@@ -108,6 +108,13 @@ export const Limits = {
   /** Largest message text, counted in UTF-8 bytes. */
   textBytes: 64 * 1024,
   /**
+   * Largest message text once written as a JSON string, without its quotes: a control character
+   * takes 6 bytes there (`\u0001`), a quote, backslash, tab or line feed 2. Without it a 64 KiB
+   * text of control characters would be ~393 KB in every reply and event that carries it; with
+   * it, every message fits in a history page and a peer's queue is bounded in bytes.
+   */
+  textJsonBytes: 96 * 1024,
+  /**
    * Largest JSON body frame a server decodes; larger ones get TOO_LARGE. Room for a text at the
    * limit even when JSON escapes every byte of it (a control character becomes 6 bytes).
    */
@@ -143,9 +150,9 @@ export const Limits = {
   historyPageMax: 1000,
   /**
    * Most bytes of JSON a HISTORY reply's `messages` array holds: a page ends early (with `more`)
-   * before the message that would pass it. Room for one message at the text limit even when JSON
-   * escapes every byte of it, so every page holds at least one message and every reply fits in a
-   * frame.
+   * before the message that would pass it. Room for one message at both text limits and its
+   * other fields, so every page holds at least one message (one stored before textJsonBytes
+   * existed may be larger: it then has a page to itself).
    */
-  historyBytes: 512 * 1024,
+  historyBytes: 128 * 1024,
 } as const;

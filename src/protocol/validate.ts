@@ -131,7 +131,7 @@ export function displayName(body: Body, key = "name"): string {
   return v;
 }
 
-/** Message text: well-formed, non-blank, at most Limits.textBytes UTF-8 bytes. */
+/** Message text: well-formed, non-blank, at most Limits.textBytes UTF-8 bytes and Limits.textJsonBytes as JSON. */
 export function messageText(body: Body, key = "text"): string {
   const v = body[key];
   if (typeof v !== "string") throw badRequest(`"${key}" must be a string`);
@@ -146,6 +146,17 @@ export function messageText(body: Body, key = "text"): string {
       ErrorCode.MessageTooLarge,
       `the message is ${bytes} bytes; the limit is ${Limits.textBytes} bytes (64 KiB) of UTF-8`,
     );
+  }
+  // Each UTF-16 unit is at most 6 bytes of JSON: only longer texts can pass the JSON limit.
+  if (v.length * 6 > Limits.textJsonBytes) {
+    const json = Buffer.byteLength(JSON.stringify(v), "utf8") - 2;
+    if (json > Limits.textJsonBytes) {
+      throw new GmError(
+        ErrorCode.MessageTooLarge,
+        `the message is ${json} bytes as JSON; the limit is ${Limits.textJsonBytes} bytes (96 KiB) ` +
+          "(a control character counts 6 bytes there, a tab, line feed, quote or backslash 2)",
+      );
+    }
   }
   return v;
 }

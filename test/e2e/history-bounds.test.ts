@@ -1,9 +1,9 @@
 /**
  * Issue 14: a HISTORY reply is bounded in bytes, whatever the texts. A 64 KiB text of control
- * characters is ~393 KB of JSON, so a `limit: 1000` page of such messages used to be one frame of
- * hundreds of MB, built in the group server's memory at once. Against a spawned `gm group`: the
- * reply to that request stays within the budget (Limits.historyBytes), and a client that pages
- * still gets every message it asked for.
+ * characters is ~393 KB of JSON (SEND now refuses a text over 96 KiB as JSON), so a `limit: 1000`
+ * page of such messages used to be one frame of hundreds of MB, built in the group server's memory
+ * at once. Against a spawned `gm group`: the reply to that request stays within the budget
+ * (Limits.historyBytes), and a client that pages still gets every message it asked for.
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -19,9 +19,10 @@ import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
 import { type GmProcess, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
-/** Messages stored: unbounded, their page would be a ~15.7 MB frame. */
+/** Messages stored: unbounded, their page would be a ~3.9 MB frame. */
 const COUNT = 40;
-const TEXT = "\u0001".repeat(Limits.textBytes);
+/** The largest text SEND accepts when it is all control characters: 96 KiB as JSON. */
+const TEXT = "\u0001".repeat(Limits.textJsonBytes / 6);
 
 /** The group server's resident memory, in MB (a measurement for the report, not an assertion). */
 function rssMb(pid: number): number {

@@ -435,6 +435,15 @@ describe("group-level errors", () => {
     });
   });
 
+  test("a text of control characters over 96 KiB as JSON → MESSAGE_TOO_LARGE, nothing stored", async () => {
+    const before = messageCounts().get("general");
+    await assert.rejects(send({ text: "\u0001".repeat(Limits.textJsonBytes / 6 + 1) }), {
+      code: "MESSAGE_TOO_LARGE",
+      message: /98310 bytes as JSON; the limit is 98304/,
+    });
+    assert.equal(messageCounts().get("general"), before);
+  });
+
   test("two group servers registering the same name from different addresses: the second gets NAME_TAKEN", async (t) => {
     const second = await GroupServer.start({
       names: ["general"],

@@ -117,6 +117,17 @@ describe("messageText", () => {
     assert.equal(messageText({ text: "  padded  " }), "  padded  ");
   });
 
+  test("a text over the JSON limit once escaped → MESSAGE_TOO_LARGE, one at it passes", () => {
+    const atLimit = "\u0001".repeat(Limits.textJsonBytes / 6);
+    assert.equal(messageText({ text: atLimit }), atLimit);
+    rejects(() => messageText({ text: `${atLimit}\u0001` }), ErrorCode.MessageTooLarge, /98310 bytes as JSON/);
+    // Line feeds take 2 bytes: 40 KiB of them pass, 60 KiB do not, though both are within 64 KiB.
+    assert.equal(messageText({ text: `x${"\n".repeat(40 * 1024)}` }).length, 40 * 1024 + 1);
+    rejects(() => messageText({ text: `x${"\n".repeat(60 * 1024)}` }), ErrorCode.MessageTooLarge, /as JSON/);
+    // Non-ASCII text is not escaped: 64 KiB of it passes.
+    assert.equal(messageText({ text: "é".repeat(limit / 2) }).length, limit / 2);
+  });
+
   test("empty or whitespace-only → EMPTY_MESSAGE", () => {
     for (const text of ["", " ", "\t\n  \r\n", "\u00a0\u3000"]) {
       rejects(() => messageText({ text }), ErrorCode.EmptyMessage, /empty/);

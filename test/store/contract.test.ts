@@ -114,22 +114,35 @@ for (const [backend, factoryFor] of Object.entries(BACKENDS)) {
       assert.ok(Buffer.byteLength(store.historyJson({ limit: 9, maxBytes: three }).messages) <= three);
     });
 
-    test("texts of control characters at the size limit come one a page under the default budget", async (t) => {
+    test("texts of control characters at the JSON limit come one a page within the default budget", async (t) => {
       const store = await opener(t)();
-      for (let i = 0; i < 3; i++) await store.append(msg("\u0001".repeat(Limits.textBytes)));
+      // 16,384 control characters: 96 KiB once JSON-escaped, the largest text SEND accepts.
+      const text = "\u0001".repeat(Limits.textJsonBytes / 6);
+      for (let i = 0; i < 3; i++) await store.append(msg(text));
       let after = 0;
       const seen: number[] = [];
       for (;;) {
         const p = store.historyJson({ after, limit: 1000 });
         const bytes = Buffer.byteLength(p.messages);
         assert.ok(bytes <= Limits.historyBytes, `a page of ${bytes} bytes`);
-        assert.ok(bytes > 6 * Limits.textBytes, "a page holds the whole escaped text");
+        assert.ok(bytes > Limits.textJsonBytes, "a page holds the whole escaped text");
         const seqs = (JSON.parse(p.messages) as Array<{ seq: number }>).map((m) => m.seq);
         seen.push(...seqs);
         after = seqs.at(-1) as number;
         if (!p.more) break;
       }
       assert.deepEqual(seen, [1, 2, 3]);
+    });
+
+    test("a text stored before the JSON limit, larger than a page, gets a page to itself", async (t) => {
+      const store = await opener(t)();
+      await store.append(msg("short"));
+      await store.append(msg("\u0001".repeat(Limits.textBytes)));
+      await store.append(msg("short"));
+      const pages = [0, 1, 2].map((after) => store.historyJson({ after, limit: 1000 }));
+      const seqs = pages.map((p) => (JSON.parse(p.messages) as Array<{ seq: number }>).map((m) => m.seq));
+      assert.deepEqual(seqs, [[1], [2], [3]]);
+      assert.ok(Buffer.byteLength(pages[1]?.messages ?? "") > 6 * Limits.textBytes);
     });
 
     test("members: join, rename, leave, as the map and the results say", async (t) => {
