@@ -15,9 +15,16 @@ import { isKey, type Key, type KeyPair, ProofVerifier } from "../protocol/keys.j
 import type { Logger } from "../util/log.js";
 import { LogLimiter } from "../util/log-limiter.js";
 import { bindSocket } from "./bind.js";
-import { Outbox } from "./outbox.js";
+import { type BacklogLimits, type BacklogStats, Outbox } from "./outbox.js";
 import { serverOptions } from "./security.js";
 import { openZapGate, type ZapGate } from "./zap.js";
+
+/** Replies ZeroMQ may hold for one peer that is not reading (its send high-water mark). */
+export const PEER_QUEUED_REPLIES = 16;
+/** Replies beyond those wait in the process, up to these many bytes per peer and in all. */
+export const PEER_BACKLOG: BacklogLimits = { peerBytes: 4 * 1024 * 1024, totalBytes: 32 * 1024 * 1024 };
+/** A peer that has not let us send anything for this long is dropped by TCP (TCP_USER_TIMEOUT). */
+export const STALLED_PEER_MS = 30_000;
 
 /**
  * A request whose signer is known: `peer` is the public key its proof was made with and `peerId`
@@ -62,6 +69,8 @@ export class RpcServer {
   private readonly limits: LogLimiter;
   private readonly requestLimits: LogLimiter;
   private inFlight = 0;
+  /** Requests dropped unread because their peer was not reading its replies. */
+  stalledDrops = 0;
   private closing = false;
   private loop: Promise<void> | undefined;
   endpoint = "";
@@ -70,9 +79,15 @@ export class RpcServer {
     this.socket = new zmq.Router({
       linger: 0,
       maxMessageSize: Limits.frameBytes,
-      // At most this many replies wait for one peer; beyond it ZeroMQ drops them (the client's
-      // retry asks again), so a client that stops reading costs bounded memory.
-      sendHighWaterMark: 1000,
+      // A peer that stops reading holds at most this many replies inside ZeroMQ; with
+      // ROUTER_MANDATORY the next send to it fails (EAGAIN) instead of being dropped unseen, and
+      // the Outbox keeps what follows, bounded in bytes (PEER_BACKLOG). Replies are at most
+      // Limits.historyBytes each, so this bounds what one peer costs in bytes, not only in messages.
+      sendHighWaterMark: PEER_QUEUED_REPLIES,
+      mandatory: true,
+      // A peer whose receive window stays shut this long (it reads nothing) is disconnected by the
+      // kernel (TCP_USER_TIMEOUT), and what was queued for it is freed.
+      tcpMaxRetransmitTimeout: STALLED_PEER_MS,
       receiveHighWaterMark: 10_000,
       ...HEARTBEAT,
       // A ROUTER without ROUTER_MANDATORY never blocks on send; with no timeout zeromq.js also skips
@@ -84,7 +99,12 @@ export class RpcServer {
     this.limits = new LogLimiter((l) => this.log(l), options.logPeriodMs);
     this.requestLimits = new LogLimiter(options.requests ?? ((l) => this.log(l)), options.logPeriodMs);
     if (options.keys !== undefined) this.watchRefusals();
-    this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`));
+    this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`), PEER_BACKLOG);
+  }
+
+  /** Replies waiting in this process for peers whose ZeroMQ queue is full, and those dropped. */
+  get backlog(): Readonly<BacklogStats> {
+    return this.outbox.stats;
   }
 
   /** Binds and starts serving; resolves with the bound endpoint (the real port for `:*`/`:0`). */
@@ -141,6 +161,12 @@ export class RpcServer {
   }
 
   private dispatch(frames: Buffer[]): void {
+    // A peer that has stopped reading its replies gets no more of them (they could not be
+    // sent): its requests are dropped unread, before any work or memory is spent on them.
+    if (frames.length > 0 && this.outbox.stalled(frames[0] as Buffer)) {
+      this.stalledDrops++;
+      return;
+    }
     const decoded = decodeRequest(frames);
     if (!decoded.ok) {
       this.requestLimits.line(
@@ -225,6 +251,7 @@ export class RpcServer {
     await this.outbox.flushed(Math.max(0, until - Date.now()));
     // Replies handed to ZeroMQ may still sit in its queues: let them go out before the socket dies.
     this.socket.linger = Math.max(200, until - Date.now());
+    this.outbox.stop();
     this.socket.close();
     await this.loop;
     await this.gate?.release();
