@@ -352,9 +352,9 @@ describe("RpcServer + RpcClient", () => {
         WORK: async () => {
           started++;
           await release.promise;
-          // 6 MB in all: more than ZeroMQ takes for one peer at once (RpcServer's
+          // 3 MB in all: more than ZeroMQ takes for one peer at once (RpcServer's
           // PEER_QUEUED_REPLIES), within what waits for it in the process (PEER_BACKLOG).
-          return { pad: "x".repeat(6_000) };
+          return { pad: "x".repeat(3_000) };
         },
       },
     });
