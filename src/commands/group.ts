@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import chalk from "chalk";
+import { fail } from "../cli/errors.js";
 import { acceptLossFlag, dataDirFlag, quietFlag } from "../cli/flags.js";
 import {
   announceLocally,
@@ -73,10 +74,20 @@ export default class Group extends ServerCommand<typeof Group> {
     if (!flags.check) return super.run();
     const names = flags.name ?? [];
     if (names.length === 0) this.error("--check needs --name", { exit: 2 });
+    try {
+      await this.check(names, flags["data-dir"]);
+    } catch (err) {
+      // A bad name is bad usage (exit 2) and a failure one clear line, as when serving.
+      fail(this, err);
+    }
+  }
+
+  /** `--check`: reports on each group's store; exits 1 if any is damaged. */
+  private async check(names: readonly string[], dataDirFlag: string | undefined): Promise<void> {
     for (const name of names) UsageError.check(() => groupName({ name }, "name"));
     this.checkRepeated(names);
     const { checkStore } = await import("../store/check.js");
-    const dataDir = flags["data-dir"] ?? defaultDataDir();
+    const dataDir = dataDirFlag ?? defaultDataDir();
     let ok = true;
     for (const name of names) {
       const report = checkStore(dataDir, name);
