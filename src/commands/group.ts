@@ -63,7 +63,7 @@ export default class Group extends ServerCommand<typeof Group> {
     quiet: quietFlag(),
     check: Flags.boolean({
       description:
-        "check the stores of the --name groups (SQLite integrity, seqs without holes, unique ids, the high-water mark) instead of serving; exits 1 if any is damaged",
+        "check the stores of the --name groups (SQLite integrity, seqs without holes, unique ids, the high-water mark) instead of serving, changing nothing; exits 1 if any is damaged, missing or in use by a running server",
       default: false,
     }),
     "accept-loss": acceptLossFlag(),
@@ -92,7 +92,8 @@ export default class Group extends ServerCommand<typeof Group> {
     for (const name of names) {
       const report = checkStore(dataDir, name);
       ok &&= report.ok;
-      this.log(chalk.bold(`Group ${name}: ${report.ok ? chalk.green("ok") : chalk.red("DAMAGED")}`));
+      const verdict = report.ok ? chalk.green("ok") : report.inUse ? chalk.yellow("IN USE") : chalk.red("DAMAGED");
+      this.log(chalk.bold(`Group ${name}: ${verdict}`));
       for (const line of report.lines) this.log(`  ${line.ok ? "ok " : chalk.red("BAD")}  ${printable(line.text)}`);
     }
     if (!ok) this.exit(1);

@@ -1,4 +1,5 @@
-import { statSync } from "node:fs";
+import { constants, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { type MarkState, readMark } from "./mark.js";
@@ -12,14 +13,44 @@ export interface CheckLine {
 
 export interface CheckReport {
   readonly ok: boolean;
+  /** The store is being served (a group server holds its lock), so it was not checked. */
+  readonly inUse: boolean;
   readonly lines: readonly CheckLine[];
 }
 
+/** SQLite's answers that mean another connection holds the file's lock. */
+const LOCKED = new Set(["SQLITE_BUSY", "SQLITE_LOCKED"]);
+
 /**
- * `gm group --check`: reads group `name`'s store in `dataDir` without changing it (the database is
- * opened read-only) and reports on SQLite's integrity check and gm's own invariants: the group's
+ * Whether a group server holds `file` (it keeps an exclusive lock for as long as it serves).
+ * Asked without creating anything beside the file: a read-only connection in exclusive locking
+ * mode first takes the shared lock (SQLITE_BUSY if a server holds the file) and then fails to take
+ * the exclusive one on its read-only descriptor, before it would open or make a -wal or -shm file.
+ */
+function heldByServer(file: string): boolean {
+  let probe: Database.Database | undefined;
+  try {
+    probe = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 });
+    probe.pragma("locking_mode = EXCLUSIVE");
+    probe.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get();
+    return false;
+  } catch (err) {
+    return LOCKED.has(String((err as { code?: unknown }).code));
+  } finally {
+    probe?.close();
+  }
+}
+
+/**
+ * `gm group --check`: reads group `name`'s store in `dataDir` without changing or creating
+ * anything there and reports on SQLite's integrity check and gm's own invariants: the group's
  * identity, seqs 1..N without holes (but the gaps an accepted loss recorded), message ids unique
  * 16-byte values, ts never decreasing, and the high-water mark matching the database.
+ *
+ * SQLite cannot read a database with a -wal file without a -shm file beside it, which even a
+ * read-only connection would create; so the check reads a private copy of the database and its
+ * -wal in the temp dir, removed afterwards. A store being served is not read at all (its server
+ * holds the lock, and a copy taken under a writer could be torn): it is reported as in use.
  */
 export function checkStore(dataDir: string, asked: string): CheckReport {
   const name = storeSpelling(dataDir, asked);
@@ -28,7 +59,8 @@ export function checkStore(dataDir: string, asked: string): CheckReport {
   const lines: CheckLine[] = [];
   const good = (text: string) => lines.push({ ok: true, text });
   const bad = (text: string) => lines.push({ ok: false, text });
-  const done = () => ({ ok: lines.every((l) => l.ok), lines });
+  let inUse = false;
+  const done = () => ({ ok: lines.every((l) => l.ok), inUse, lines });
 
   let mark: MarkState | undefined;
   try {
@@ -51,12 +83,54 @@ export function checkStore(dataDir: string, asked: string): CheckReport {
     return done();
   }
 
+  if (heldByServer(file)) {
+    inUse = true;
+    bad(`${file} is in use: a running group server holds it, so it was not checked; stop that server first`);
+    return done();
+  }
+  let copyDir: string;
+  try {
+    copyDir = mkdtempSync(join(tmpdir(), "gm-check-"));
+  } catch (err) {
+    bad(`cannot make a temp dir to check a copy of ${file} in: ${(err as Error).message}`);
+    return done();
+  }
+  try {
+    const copy = join(copyDir, "store.db");
+    try {
+      copyFileSync(file, copy, constants.COPYFILE_FICLONE);
+      if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, `${copy}-wal`, constants.COPYFILE_FICLONE);
+    } catch (err) {
+      bad(`cannot copy ${file} to ${copyDir} to check it: ${(err as Error).message} (set TMPDIR to a dir with room)`);
+      return done();
+    }
+    // A server that started while the files were copied may have written to them meanwhile.
+    if (heldByServer(file)) {
+      inUse = true;
+      bad(`${file} is in use: a group server started while it was being checked; stop that server first`);
+      return done();
+    }
+    checkCopy(copy, { file, markFile, name, mark }, good, bad);
+  } finally {
+    rmSync(copyDir, { recursive: true, force: true });
+  }
+  return done();
+}
+
+/** The SQLite and gm checks, on the private copy `copy` of the store `file`. */
+function checkCopy(
+  copy: string,
+  store: { file: string; markFile: string; name: string; mark: MarkState | undefined },
+  good: (text: string) => void,
+  bad: (text: string) => void,
+): void {
+  const { file, markFile, name, mark } = store;
   let db: Database.Database;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 });
+    db = new Database(copy, { readonly: true, fileMustExist: true, timeout: 0 });
   } catch (err) {
     bad(`${file}: cannot open: ${(err as Error).message}`);
-    return done();
+    return;
   }
   try {
     const problems = db.pragma("integrity_check(20)", { simple: false }) as Array<{ integrity_check: string }>;
@@ -117,11 +191,11 @@ export function checkStore(dataDir: string, asked: string): CheckReport {
       else good(`the database is not behind the mark (seq ${last} >= ${mark.seq})`);
     }
   } catch (err) {
+    const code = String((err as { code?: unknown }).code);
     const detail = (err as Error).message;
-    if (/locked|busy/i.test(detail)) bad(`${file} is served by a running group server (locked): stop it first`);
+    if (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB") bad(`${file}: the file is damaged (${detail})`);
     else bad(`${file}: ${detail}`);
   } finally {
     db.close();
   }
-  return done();
 }

@@ -11,6 +11,7 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -36,15 +37,17 @@ const msg = (text: string) => ({ id: randomUUID(), user: USER, name: "Ana", text
 
 /**
  * Makes group "general" in a temp dir with `checkpointed` messages in the database file (a clean
- * close) and `inWal` more acknowledged by a process that is then killed with SIGKILL, so they are
+ * close; none: the group's tables too are only in the WAL) and `inWal` more acknowledged by a process that is then killed with SIGKILL, so they are
  * only in the WAL. Returns the dir and the file names.
  */
 async function crashedStore(t: TestContext, checkpointed: number, inWal: number) {
   const dir = mkdtempSync(join(tmpdir(), "gm-damage-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const first = SqliteGroupStore.open(dir, "general");
-  await Promise.all(Array.from({ length: checkpointed }, (_, i) => first.append(msg(`c${i}`))));
-  await first.close();
+  if (checkpointed > 0) {
+    const first = SqliteGroupStore.open(dir, "general");
+    await Promise.all(Array.from({ length: checkpointed }, (_, i) => first.append(msg(`c${i}`))));
+    await first.close();
+  }
   const script = join(dir, "child.mts");
   writeFileSync(
     script,
@@ -105,7 +108,27 @@ describe("SqliteGroupStore: damaged stores", () => {
     assert.equal(store.durableSeq, 350);
     const busy = checkStore(s.dir, "general");
     assert.equal(busy.ok, false, "a store being served cannot be checked");
-    assert.match(busy.lines.at(-1)?.text ?? "", /served by a running group server/);
+    assert.equal(busy.inUse, true, "it is reported as in use");
+    assert.match(busy.lines.at(-1)?.text ?? "", /is in use: a running group server holds it, so it was not checked/);
+    assert.ok(!busy.lines.some((l) => /damaged|integrity/i.test(l.text)), "nor as damaged");
+  });
+
+  test("--check creates nothing beside the store, with or without a -wal file", async (t) => {
+    const s = await crashedStore(t, 50, 300);
+    const files = () => readdirSync(s.dir).sort();
+    const crashed = files();
+    assert.ok(crashed.includes("general.db-wal") && !crashed.includes("general.db-shm"), crashed.join(" "));
+    const bytes = [readFileSync(s.file), readFileSync(s.wal)];
+    const report = checkStore(s.dir, "general");
+    assert.deepEqual([readFileSync(s.file), readFileSync(s.wal)], bytes, "the files are unchanged");
+    assert.ok(report.ok, report.lines.map((l) => l.text).join("\n"));
+    assert.ok(report.lines.some((l) => /350 messages, seq 1\.\.350/.test(l.text)), "the WAL's messages were read");
+    assert.deepEqual(files(), crashed, "a store with a -wal file");
+    await SqliteGroupStore.open(s.dir, "general").close(); // a clean close: no -wal
+    const clean = files();
+    assert.ok(!clean.includes("general.db-wal"), clean.join(" "));
+    assert.ok(checkStore(s.dir, "general").ok);
+    assert.deepEqual(files(), clean, "a store without a -wal file");
   });
 
   for (const [what, damage] of [
