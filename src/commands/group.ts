@@ -82,7 +82,7 @@ export default class Group extends ServerCommand<typeof Group> {
     }
   }
 
-  /** `--check`: reports on each group's store; exits 1 if any is damaged. */
+  /** `--check`: reports on each group's store; exits 1 if any is damaged, missing or in use. */
   private async check(names: readonly string[], dataDirFlag: string | undefined): Promise<void> {
     for (const name of names) UsageError.check(() => groupName({ name }, "name"));
     this.checkRepeated(names);
@@ -92,7 +92,13 @@ export default class Group extends ServerCommand<typeof Group> {
     for (const name of names) {
       const report = checkStore(dataDir, name);
       ok &&= report.ok;
-      const verdict = report.ok ? chalk.green("ok") : report.inUse ? chalk.yellow("IN USE") : chalk.red("DAMAGED");
+      const verdict = report.ok
+        ? chalk.green("ok")
+        : report.inUse
+          ? chalk.yellow("IN USE")
+          : report.missing
+            ? chalk.red("NO STORE")
+            : chalk.red("DAMAGED");
       this.log(chalk.bold(`Group ${name}: ${verdict}`));
       for (const line of report.lines) this.log(`  ${line.ok ? "ok " : chalk.red("BAD")}  ${printable(line.text)}`);
     }

@@ -15,6 +15,8 @@ export interface CheckReport {
   readonly ok: boolean;
   /** The store is being served (a group server holds its lock), so it was not checked. */
   readonly inUse: boolean;
+  /** There is no store of that name in the data dir (nor a mark): a mistyped --name or --data-dir. */
+  readonly missing: boolean;
   readonly lines: readonly CheckLine[];
 }
 
@@ -60,7 +62,21 @@ export function checkStore(dataDir: string, asked: string): CheckReport {
   const good = (text: string) => lines.push({ ok: true, text });
   const bad = (text: string) => lines.push({ ok: false, text });
   let inUse = false;
-  const done = () => ({ ok: lines.every((l) => l.ok), inUse, lines });
+  let missing = false;
+  const done = () => ({ ok: lines.every((l) => l.ok), inUse, missing, lines });
+
+  if (!existsSync(dataDir)) {
+    missing = true;
+    bad(`there is no data dir ${dataDir}, so no store of group "${name}": check --data-dir`);
+    return done();
+  }
+  if (!existsSync(file) && !existsSync(markFile)) {
+    missing = true;
+    bad(
+      `there is no store of group "${name}" in ${dataDir} (no ${name}.db, no ${name}.hwm): check --name and --data-dir`,
+    );
+    return done();
+  }
 
   let mark: MarkState | undefined;
   try {
@@ -138,6 +154,13 @@ function checkCopy(
     if (texts.length === 1 && texts[0] === "ok") good(`${file}: SQLite integrity check ok`);
     else for (const t of texts) bad(`${file}: SQLite integrity check: ${t}`);
 
+    const tables = new Set(db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all());
+    if (!tables.has("meta") || !tables.has("messages")) {
+      const lost = `${file} holds no group: its tables were lost (they were only in ${file}-wal, which is missing, cut or zeroed?)`;
+      if (mark === undefined) bad(lost);
+      else bad(`${lost}, but ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}`);
+      return;
+    }
     const meta = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
     const id = meta.get("id")?.value;
     const held = meta.get("name")?.value;

@@ -28,4 +28,15 @@ describe("gm group --check", () => {
     assert.equal(existsSync(join(home, "evil.db")), false);
     assert.deepEqual(readdirSync(dataDir), []);
   });
+
+  it("says there is no store of a mistyped name (exit 1) instead of passing it as ok", async () => {
+    const r = await check("genral");
+    assert.equal(r.exitCode, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /Group genral: NO STORE/);
+    assert.ok(
+      r.stdout.includes(`there is no store of group "genral" in ${dataDir} (no genral.db, no genral.hwm)`),
+      r.stdout,
+    );
+    assert.deepEqual(readdirSync(dataDir), [], "nothing was created");
+  });
 });

@@ -122,7 +122,10 @@ describe("SqliteGroupStore: damaged stores", () => {
     const report = checkStore(s.dir, "general");
     assert.deepEqual([readFileSync(s.file), readFileSync(s.wal)], bytes, "the files are unchanged");
     assert.ok(report.ok, report.lines.map((l) => l.text).join("\n"));
-    assert.ok(report.lines.some((l) => /350 messages, seq 1\.\.350/.test(l.text)), "the WAL's messages were read");
+    assert.ok(
+      report.lines.some((l) => /350 messages, seq 1\.\.350/.test(l.text)),
+      "the WAL's messages were read",
+    );
     assert.deepEqual(files(), crashed, "a store with a -wal file");
     await SqliteGroupStore.open(s.dir, "general").close(); // a clean close: no -wal
     const clean = files();
@@ -162,6 +165,42 @@ describe("SqliteGroupStore: damaged stores", () => {
       assert.ok(after.lines.some((l) => /\.\.350 are a gap/.test(l.text)));
     });
   }
+
+  test("--check of a store whose tables were only in its deleted WAL says so, naming the files", async (t) => {
+    const s = await crashedStore(t, 0, 30);
+    rmSync(s.wal);
+    const report = checkStore(s.dir, "general");
+    assert.equal(report.ok, false);
+    const text = report.lines.map((l) => l.text).join("\n");
+    assert.doesNotMatch(text, /no such table/);
+    assert.ok(
+      report.lines.some(
+        (l) =>
+          !l.ok &&
+          l.text.startsWith(`${s.file} holds no group: its tables were lost`) &&
+          l.text.includes(`${s.wal}, which is missing`) &&
+          l.text.includes(`${s.mark} says group "general"`) &&
+          /up to seq 30$/.test(l.text),
+      ),
+      text,
+    );
+  });
+
+  test("--check of a name with no store in the data dir says so instead of passing", (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "gm-damage-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const none = checkStore(dir, "genral");
+    assert.equal(none.ok, false);
+    assert.equal(none.missing, true);
+    assert.deepEqual(
+      none.lines.map((l) => l.text),
+      [`there is no store of group "genral" in ${dir} (no genral.db, no genral.hwm): check --name and --data-dir`],
+    );
+    const noDir = checkStore(join(dir, "nowhere"), "general");
+    assert.equal(noDir.ok, false);
+    assert.match(noDir.lines[0]?.text ?? "", /^there is no data dir .*nowhere, so no store of group "general"/);
+    assert.deepEqual(readdirSync(dir), [], "nothing was created");
+  });
 
   for (const [what, damage] of [
     ["replaced by a 0-byte file", (file: string) => writeFileSync(file, "")],
