@@ -79,11 +79,12 @@ export function checkStore(dataDir: string, asked: string): CheckReport {
   }
 
   let mark: MarkState | undefined;
+  let markDamaged = false;
   try {
     mark = readMark(markFile);
-    if (mark === undefined) good(`${markFile}: none (made by the next start)`);
-    else good(`${markFile}: group ${mark.id}, acknowledged up to seq ${mark.seq}`);
+    if (mark !== undefined) good(`${markFile}: group ${mark.id}, acknowledged up to seq ${mark.seq}`);
   } catch (err) {
+    markDamaged = true;
     bad((err as Error).message);
   }
   let size: number | undefined;
@@ -126,7 +127,7 @@ export function checkStore(dataDir: string, asked: string): CheckReport {
       bad(`${file} is in use: a group server started while it was being checked; stop that server first`);
       return done();
     }
-    checkCopy(copy, { file, markFile, name, mark }, good, bad);
+    checkCopy(copy, { file, markFile, name, mark, markDamaged }, good, bad);
   } finally {
     rmSync(copyDir, { recursive: true, force: true });
   }
@@ -136,7 +137,7 @@ export function checkStore(dataDir: string, asked: string): CheckReport {
 /** The SQLite and gm checks, on the private copy `copy` of the store `file`. */
 function checkCopy(
   copy: string,
-  store: { file: string; markFile: string; name: string; mark: MarkState | undefined },
+  store: { file: string; markFile: string; name: string; mark: MarkState | undefined; markDamaged: boolean },
   good: (text: string) => void,
   bad: (text: string) => void,
 ): void {
@@ -167,6 +168,11 @@ function checkCopy(
     if (held !== name) bad(`${file} holds group "${held ?? "(none)"}", not "${name}"`);
     if (id === undefined) bad(`${file} has no group id`);
     else good(`group "${name}", id ${id}`);
+    if (mark === undefined && !store.markDamaged && meta.get("marked")?.value === "1") {
+      bad(
+        `${markFile} is missing, but ${file} had one: acknowledged messages past the database's last seq may have been lost with it`,
+      );
+    } else if (mark === undefined && !store.markDamaged) good(`${markFile}: none (made by the next start)`);
 
     const gaps = JSON.parse(meta.get("gaps")?.value ?? "[]") as Array<[number, number]>;
     const floor = Number(meta.get("seq_floor")?.value ?? 0);

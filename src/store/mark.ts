@@ -19,7 +19,8 @@ import { StoreError } from "../protocol/errors.js";
  * and before it acknowledges, so the mark never passes what is durable in the database and never
  * lags what a client (or a follower) was told. A database that is behind its mark lost
  * acknowledged messages (a WAL deleted, cut or zeroed; the file replaced); one whose id differs
- * was replaced. Both are refused at open (sqlite.ts), never served as a fresh or shorter group.
+ * was replaced. Both are refused at open (sqlite.ts), never served as a fresh or shorter group; so
+ * is a database whose mark is missing although it had one (the "marked" row of its meta).
  *
  * The file is two fixed-size slots written in turn, each with a counter and a checksum: a write
  * torn by a power cut spoils at most the slot being written, and the other still holds the
@@ -71,7 +72,7 @@ export function readMark(file: string): MarkState | undefined {
     .at(0);
   if (best === undefined) {
     throw new StoreError(
-      `the high-water mark ${file} is damaged: compare the database with a backup (gm group --check), then delete ${file} to accept the database as it is`,
+      `the high-water mark ${file} is damaged: compare the database with a backup (gm group --check), then delete ${file} and start the group once with --accept-loss to accept the database as it is`,
     );
   }
   return best;

@@ -103,6 +103,8 @@ interface Opened {
   /** The highest seq used: the newest message's, or past it after an accepted loss. */
   lastSeq: number;
   lastTs: number;
+  /** The database records that its high-water mark was made. */
+  marked: boolean;
 }
 
 /**
@@ -157,6 +159,20 @@ function openDatabase(
           `ACCEPTED LOSS: ${file} (id ${id}) replaces group ${mark.id} of ${markFile}; numbering continues after seq ${mark.seq}`,
         );
       }
+      // Each store records that its mark was made ("marked", written once the mark file exists): a
+      // store that had one and lost it may have lost the acknowledged messages past its last seq
+      // too (a WAL deleted with it, a database restored from a backup), which nothing else shows;
+      // re-making the mark at the database's last seq would reuse those seqs for new messages.
+      if (id !== undefined && mark === undefined && meta.get("marked")?.value === "1") {
+        if (options.acceptLoss !== true) {
+          throw new StoreError(
+            `the high-water mark ${markFile} of group "${name}" (id ${id}) is missing, but ${file} had one: without it gm cannot tell whether acknowledged messages were lost (a deleted -wal file, a restored backup), and new messages could reuse their seqs; restore ${markFile} from a backup, or start the group with --accept-loss to make a new mark at the database's last seq (a follower that saw lost messages will see their seqs again); \`gm group --check\` reports the state`,
+          );
+        }
+        options.warn?.(
+          `ACCEPTED LOSS: the high-water mark ${markFile} of group "${name}" was missing; a new one is made at the database's last seq: if acknowledged messages past it were lost, their seqs will be used again`,
+        );
+      }
       if (id === undefined && mark !== undefined && options.acceptLoss !== true) {
         throw new StoreError(
           `${file} holds no group (its tables were lost), but its high-water mark ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}; ${recovery(file)}`,
@@ -194,7 +210,7 @@ function openDatabase(
           `ACCEPTED LOSS: group "${name}" in ${file} lost seqs ${stored + 1}..${mark.seq} (acknowledged, now missing); they stay a gap, the next message is seq ${mark.seq + 1}; joins, leaves and moderation written since the last checkpoint are lost too (check the members; name the owner with --owner)`,
         );
       }
-      opened = { id, created, lastSeq, lastTs: last?.ts ?? 0 };
+      opened = { id, created, lastSeq, lastTs: last?.ts ?? 0, marked: meta.get("marked")?.value === "1" };
       // Also the first write: it takes the exclusive lock and creates the WAL file sync() flushes.
       setMeta.run("opened", String(now));
     });
@@ -387,6 +403,21 @@ export class SqliteGroupStore implements GroupStore {
       this.mark.note(this.lastSeq);
     }
     const mark = this.mark;
+    if (!opened.marked) {
+      // Only now that the mark file exists (synced): a crash before this write leaves a store
+      // without the record, which the next open treats as one that never had a mark.
+      try {
+        this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('marked', '1')").run();
+      } catch (err) {
+        // On a full disk the record waits for the next open; the mark itself is in place.
+        if (!isDiskFull(err)) {
+          closeSync(walFd);
+          this.mark.close();
+          this.db.close();
+          throw storeFailure(file, err, name);
+        }
+      }
+    }
     // Each sync makes the WAL durable, then writes the seq it covered into the mark, and only then
     // are the batches acknowledged: the mark is never past the database, never behind an ack.
     this.sync = new SyncPolicy({

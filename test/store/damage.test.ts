@@ -264,6 +264,46 @@ describe("SqliteGroupStore: damaged stores", () => {
     }
   });
 
+  test("a deleted mark is refused, naming it; --accept-loss makes a new one with a warning", async (t) => {
+    const s = await crashedStore(t, 50, 30);
+    rmSync(s.mark);
+    const err = assertRefused(s.dir, s.mark, /high-water mark .* is missing, but .* had one/);
+    assert.ok(err.message.includes(s.file), err.message);
+    assert.match(err.message, /--accept-loss/);
+    assert.equal(existsSync(s.mark), false, "refusing made no mark");
+    const report = checkStore(s.dir, "general");
+    assert.equal(report.ok, false);
+    assert.ok(report.lines.some((l) => !l.ok && l.text.startsWith(`${s.mark} is missing, but ${s.file} had one`)));
+
+    const warnings: string[] = [];
+    const store = SqliteGroupStore.open(s.dir, "general", { acceptLoss: true, warn: (l) => warnings.push(l) });
+    t.after(() => store.close());
+    assert.match(warnings.join("\n"), /ACCEPTED LOSS: the high-water mark .* was missing; a new one is made/);
+    assert.equal((await store.append(msg("after"))).seq, 81);
+    await store.close();
+    assert.equal(readMark(s.mark)?.seq, 81);
+    const reopened = SqliteGroupStore.open(s.dir, "general");
+    await reopened.close();
+  });
+
+  test("a store from before marks (no mark, never had one) opens and gets one", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "gm-damage-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const first = SqliteGroupStore.open(dir, "general");
+    await first.append(msg("old"));
+    await first.close();
+    const db = new Database(join(dir, "general.db"));
+    db.prepare("DELETE FROM meta WHERE key = 'marked'").run();
+    db.close();
+    rmSync(join(dir, "general.hwm"));
+    const store = SqliteGroupStore.open(dir, "general");
+    assert.equal(store.durableSeq, 1);
+    await store.close();
+    assert.equal(readMark(join(dir, "general.hwm"))?.seq, 1);
+    rmSync(join(dir, "general.hwm"));
+    assert.throws(() => SqliteGroupStore.open(dir, "general"), /is missing, but .* had one/);
+  });
+
   test("a damaged mark is refused, naming it", async (t) => {
     const s = await crashedStore(t, 5, 3);
     writeFileSync(s.mark, "garbage");
