@@ -147,16 +147,18 @@ export class GroupServer {
     if (repeated !== undefined) throw new GmError(ErrorCode.BadRequest, repeated);
     // By the name's case fold (PROTOCOL.md §4); each store keeps the spelling its files have.
     const stores = new Map<string, GroupStore>();
+    // A start that fails creates nothing: the stores it made for new groups are removed again.
+    const abandon = () => Promise.all([...stores.values()].map((s) => (s.discard ? s.discard() : s.close())));
     try {
       for (const name of options.names) stores.set(groupNameKey(name), await options.openStore(name));
     } catch (err) {
-      await Promise.all([...stores.values()].map((s) => s.close()));
+      await abandon();
       throw err;
     }
     try {
       for (const store of stores.values()) await GroupServer.settleOwner(store, options, log);
     } catch (err) {
-      await Promise.all([...stores.values()].map((s) => s.close()));
+      await abandon();
       throw err;
     }
     const handlers: Record<string, Handler> = {};
@@ -178,7 +180,7 @@ export class GroupServer {
     } catch (err) {
       await rpc.close(0);
       await publisher.close(0);
-      await Promise.all([...stores.values()].map((s) => s.close()));
+      await abandon();
       throw err;
     }
     server.address = advertisedEndpoint(server.endpoint, options.advertise);

@@ -1,4 +1,14 @@
-import { chmodSync, closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  fdatasync,
+  fdatasyncSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { parse as uuidParse, v4 as uuidv4 } from "uuid";
@@ -346,6 +356,10 @@ export class SqliteGroupStore implements GroupStore {
         `${file} ${state}, but its high-water mark ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}: the group is not re-created empty; ${recovery(file)}`,
       );
     }
+    const made = [
+      ...(fileSize(file) === undefined ? [file] : []),
+      ...(mark === undefined && fileSize(markFile) === undefined ? [markFile] : []),
+    ];
     closeSync(openSync(file, "a", 0o600));
     for (const f of [file, `${file}-wal`, `${file}-shm`]) {
       try {
@@ -354,7 +368,26 @@ export class SqliteGroupStore implements GroupStore {
         // -wal and -shm exist only while a server has the file open.
       }
     }
-    return new SqliteGroupStore(file, name, mark, markFile, options);
+    let store: SqliteGroupStore;
+    try {
+      store = new SqliteGroupStore(file, name, mark, markFile, options);
+    } catch (err) {
+      // A refused open creates nothing: the empty file made for it goes again.
+      if (made.includes(file)) removeFiles([file, `${file}-wal`, `${file}-shm`]);
+      throw err;
+    }
+    store.made = made;
+    return store;
+  }
+
+  /** The files open() created (a new group's database and mark), which discard() removes. */
+  private made: readonly string[] = [];
+
+  async discard(): Promise<void> {
+    await this.close();
+    const files = this.made.includes(this.file) ? [this.file, `${this.file}-wal`, `${this.file}-shm`] : [];
+    removeFiles([...files, ...this.made.filter((f) => f !== this.file)]);
+    this.made = [];
   }
 
   private constructor(
@@ -748,4 +781,9 @@ function fileSize(file: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Deletes `files`, those that exist. */
+function removeFiles(files: readonly string[]): void {
+  for (const f of files) rmSync(f, { force: true });
 }

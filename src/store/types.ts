@@ -126,6 +126,11 @@ export interface GroupStore {
    * them), and releases the store (and its lock). Calling it again does nothing.
    */
   close(): Promise<void>;
+  /**
+   * Closes the store and removes the files this open created (a new group's), so that a server
+   * whose start failed leaves nothing behind; a store that existed is only closed.
+   */
+  discard?(): Promise<void>;
 }
 
 /**

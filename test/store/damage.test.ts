@@ -304,6 +304,19 @@ describe("SqliteGroupStore: damaged stores", () => {
     assert.throws(() => SqliteGroupStore.open(dir, "general"), /is missing, but .* had one/);
   });
 
+  test("a group server refused for one damaged store leaves no files for the others it would have made", async (t) => {
+    const s = await crashedStore(t, 5, 3);
+    writeFileSync(s.file, "");
+    rmSync(s.wal, { force: true });
+    const before = readdirSync(s.dir).sort();
+    await assert.rejects(
+      GroupServer.start({ names: ["H", "general"], bind: "tcp://127.0.0.1:*", openStore: sqliteStores(s.dir) }),
+      (err: unknown) => err instanceof StoreError && err.message.includes(s.file),
+    );
+    assert.deepEqual(readdirSync(s.dir).sort(), before, "no H.db, H.hwm (nor -wal, -shm) left behind");
+    assert.deepEqual(statSync(s.file).size, 0, "the damaged store is left as it was");
+  });
+
   test("a damaged mark is refused, naming it", async (t) => {
     const s = await crashedStore(t, 5, 3);
     writeFileSync(s.mark, "garbage");
