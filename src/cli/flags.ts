@@ -26,3 +26,26 @@ export const acceptLossFlag = () =>
       "serve a group whose store lost acknowledged messages (or was lost) instead of refusing it: numbering continues after the last acknowledged seq, the lost seqs stay a gap",
     default: false,
   });
+
+/** `arg` as a POSIX shell word: as it is if it is plain, else in single quotes. */
+export function shellWord(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * What a refused store tells the operator to run (sqlite.ts's `commandLines`): this very command
+ * (`bin`, the command's words, its arguments as given) with --accept-loss, and `gm group --check`
+ * for the group and `dataDir`.
+ */
+export function recoveryCommands(
+  bin: string,
+  command: readonly string[],
+  argv: readonly string[],
+  dataDir: string,
+): (name: string) => { acceptLoss: string; check: string } {
+  const again = [bin, ...command, ...argv, "--accept-loss"].map(shellWord).join(" ");
+  return (name) => ({
+    acceptLoss: again,
+    check: [bin, "group", "--check", "--name", name, "--data-dir", dataDir].map(shellWord).join(" "),
+  });
+}

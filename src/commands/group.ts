@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import chalk from "chalk";
 import { fail } from "../cli/errors.js";
-import { acceptLossFlag, dataDirFlag, quietFlag } from "../cli/flags.js";
+import { acceptLossFlag, dataDirFlag, quietFlag, recoveryCommands } from "../cli/flags.js";
 import {
   announceLocally,
   deniedKeys,
@@ -132,6 +132,7 @@ export default class Group extends ServerCommand<typeof Group> {
       openStore: sqliteStores(dataDir, {
         acceptLoss: flags["accept-loss"],
         warn: (line) => log(printable(line)),
+        commandLines: recoveryCommands(this.config.bin, ["group"], this.argv, dataDir),
       }),
       log: requests,
       serverLog: log,

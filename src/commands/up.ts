@@ -1,5 +1,5 @@
 import { Flags } from "@oclif/core";
-import { acceptLossFlag, dataDirFlag, directoryBindFlag, quietFlag } from "../cli/flags.js";
+import { acceptLossFlag, dataDirFlag, directoryBindFlag, quietFlag, recoveryCommands } from "../cli/flags.js";
 import { announceLocally, INSECURE_WARNING, insecureFlag, serverKeyPair } from "../cli/keys.js";
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { UsageError } from "../protocol/errors.js";
@@ -68,7 +68,11 @@ export default class Up extends ServerCommand<typeof Up> {
         bind: bindEndpoint(flags.address),
         directory: directory.replace("tcp://0.0.0.0:", "tcp://127.0.0.1:"),
         ...(groupKeys && directoryKeys && { keys: groupKeys, directoryKey: directoryKeys.publicKey }),
-        openStore: sqliteStores(dataDir, { acceptLoss: flags["accept-loss"], warn: (line) => log(printable(line)) }),
+        openStore: sqliteStores(dataDir, {
+          acceptLoss: flags["accept-loss"],
+          warn: (line) => log(printable(line)),
+          commandLines: recoveryCommands(this.config.bin, ["up"], this.argv, dataDir),
+        }),
         log: requests,
         serverLog: log,
       });

@@ -70,6 +70,12 @@ export interface SqliteOpenOptions {
   readonly acceptLoss?: boolean;
   /** Told, in one line, about a loss that acceptLoss let through. */
   readonly warn?: (line: string) => void;
+  /**
+   * The exact command lines a refusal of group `name`'s store tells the operator to run: the
+   * command that was refused with --accept-loss, and `gm group --check` for that group and data
+   * dir (default: the flags' names alone).
+   */
+  readonly commandLines?: (name: string) => { readonly acceptLoss: string; readonly check: string };
 }
 
 /** The SQLite error codes that mean the file itself is damaged or is no database. */
@@ -94,9 +100,12 @@ export function storeFailure(file: string, err: unknown, group?: string): StoreE
   return new StoreError(`${what}: ${detail}`, { cause: err });
 }
 
-/** The recovery advice every refusal of a lost store ends with. */
-function recovery(file: string): string {
-  return `restore ${file} (with its -wal file, if the backup has one) from a backup, or start the group with --accept-loss to serve what is left (numbering continues after the mark; the missing seqs stay a gap); \`gm group --check\` reports the state`;
+/** The recovery advice every refusal of a lost store of group `name` ends with. */
+function recovery(file: string, name: string, options: SqliteOpenOptions): string {
+  const lines = options.commandLines?.(name);
+  const serve = lines === undefined ? "start the group with --accept-loss" : `run \`${lines.acceptLoss}\``;
+  const check = lines?.check ?? "gm group --check";
+  return `restore ${file} (with its -wal file, if the backup has one) from a backup, or ${serve} to serve what is left (numbering continues after the mark; the missing seqs stay a gap); \`${check}\` reports the state`;
 }
 
 /** Gaps accepted with acceptLoss: [from, to] seq ranges that will never hold a message. */
@@ -162,7 +171,7 @@ function openDatabase(
       if (id !== undefined && mark !== undefined && id !== mark.id) {
         if (options.acceptLoss !== true) {
           throw new StoreError(
-            `${file} holds group "${name}" with id ${id}, but its high-water mark ${markFile} says the group is ${mark.id}, with messages up to seq ${mark.seq}: the database was replaced by another one; ${recovery(file)}`,
+            `${file} holds group "${name}" with id ${id}, but its high-water mark ${markFile} says the group is ${mark.id}, with messages up to seq ${mark.seq}: the database was replaced by another one; ${recovery(file, name, options)}`,
           );
         }
         options.warn?.(
@@ -176,7 +185,7 @@ function openDatabase(
       if (id !== undefined && mark === undefined && meta.get("marked")?.value === "1") {
         if (options.acceptLoss !== true) {
           throw new StoreError(
-            `the high-water mark ${markFile} of group "${name}" (id ${id}) is missing, but ${file} had one: without it gm cannot tell whether acknowledged messages were lost (a deleted -wal file, a restored backup), and new messages could reuse their seqs; restore ${markFile} from a backup, or start the group with --accept-loss to make a new mark at the database's last seq (a follower that saw lost messages will see their seqs again); \`gm group --check\` reports the state`,
+            `the high-water mark ${markFile} of group "${name}" (id ${id}) is missing, but ${file} had one: without it gm cannot tell whether acknowledged messages were lost (a deleted -wal file, a restored backup), and new messages could reuse their seqs; restore ${markFile} from a backup, or ${options.commandLines === undefined ? "start the group with --accept-loss" : `run \`${options.commandLines(name).acceptLoss}\``} to make a new mark at the database's last seq (a follower that saw lost messages will see their seqs again); \`${options.commandLines?.(name).check ?? "gm group --check"}\` reports the state`,
           );
         }
         options.warn?.(
@@ -185,7 +194,7 @@ function openDatabase(
       }
       if (id === undefined && mark !== undefined && options.acceptLoss !== true) {
         throw new StoreError(
-          `${file} holds no group (its tables were lost), but its high-water mark ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}; ${recovery(file)}`,
+          `${file} holds no group (its tables were lost), but its high-water mark ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}; ${recovery(file, name, options)}`,
         );
       }
       if (id === undefined) {
@@ -208,7 +217,7 @@ function openDatabase(
       if (mark !== undefined && stored < mark.seq) {
         if (options.acceptLoss !== true) {
           throw new StoreError(
-            `${file} went backwards: its messages end at seq ${stored}, but ${markFile} says messages up to seq ${mark.seq} were acknowledged; ${mark.seq - stored} acknowledged messages are missing (${file}-wal lost, cut or zeroed?); ${recovery(file)}`,
+            `${file} went backwards: its messages end at seq ${stored}, but ${markFile} says messages up to seq ${mark.seq} were acknowledged; ${mark.seq - stored} acknowledged messages are missing (${file}-wal lost, cut or zeroed?); ${recovery(file, name, options)}`,
           );
         }
         const gaps = parseGaps(meta.get("gaps")?.value);
@@ -353,7 +362,7 @@ export class SqliteGroupStore implements GroupStore {
     if (mark !== undefined && (fileSize(file) ?? 0) === 0 && options.acceptLoss !== true) {
       const state = fileSize(file) === undefined ? "is missing" : "is empty (0 bytes)";
       throw new StoreError(
-        `${file} ${state}, but its high-water mark ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}: the group is not re-created empty; ${recovery(file)}`,
+        `${file} ${state}, but its high-water mark ${markFile} says group "${name}" (id ${mark.id}) had messages up to seq ${mark.seq}: the group is not re-created empty; ${recovery(file, name, options)}`,
       );
     }
     const made = [

@@ -73,6 +73,10 @@ describe("damaged group stores", () => {
     assert.equal(refused.exitCode, 1, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /went backwards: its messages end at seq 2, but .* up to seq 5/);
     assert.ok(refused.stderr.includes(file), refused.stderr);
+    // The advice is the exact command lines to run, with this command's own flags.
+    const again = `gm group --name general --address ${address} --server ${directory.endpoint} --data-dir ${dataDir}`;
+    assert.ok(refused.stderr.includes(`run \`${again} --accept-loss\` to serve what is left`), refused.stderr);
+    assert.ok(refused.stderr.includes(`\`gm group --check --name general --data-dir ${dataDir}\``), refused.stderr);
     const report = await check();
     assert.equal(report.exitCode, 1);
     assert.match(report.stdout, /DAMAGED[\s\S]*behind the mark \(5\)/);
@@ -145,7 +149,8 @@ describe("damaged group stores under gm up", () => {
     assert.equal(refused.exitCode, 1, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /went backwards: its messages end at seq 2, but .* up to seq 5/);
     assert.ok(refused.stderr.includes(file), refused.stderr);
-    assert.match(refused.stderr, /--accept-loss/);
+    assert.ok(refused.stderr.includes(`run \`gm ${args().join(" ")} --accept-loss\``), refused.stderr);
+    assert.ok(refused.stderr.includes(`\`gm group --check --name general --data-dir ${dataDir}\``), refused.stderr);
 
     await start(["--accept-loss"]);
     assert.match((up as GmProcess | undefined)?.stdout ?? "", /ACCEPTED LOSS: .* lost seqs 3\.\.5/);
