@@ -191,7 +191,8 @@ function checkCopy(
       .all()
       .filter((s) => !inGap(s));
     if (stats.n === 0) good("no messages yet");
-    else if (holeStarts.length === 0) good(`${stats.n} messages, seq ${stats.lo}..${stats.hi} without holes`);
+    else if (holeStarts.length === 0)
+      good(`${stats.n} message${stats.n === 1 ? "" : "s"}, seq ${stats.lo}..${stats.hi} without holes`);
     else bad(`seqs have holes starting at ${holeStarts.slice(0, 10).join(", ")}${holeStarts.length > 10 ? ", …" : ""}`);
     for (const [a, b] of gaps) good(`seqs ${a}..${b} are a gap recorded when a loss was accepted`);
 
@@ -208,14 +209,14 @@ function checkCopy(
       .pluck()
       .get() as number;
     if (back === 0) good("timestamps never decrease");
-    else bad(`${back} messages have an earlier ts than the one before`);
+    else bad(`${back === 1 ? "1 message has" : `${back} messages have`} an earlier ts than the one before`);
 
     const last = Math.max(stats.hi ?? 0, floor);
     if (mark !== undefined && id !== undefined) {
       if (mark.id !== id) bad(`the mark's group id ${mark.id} is not the database's ${id}: the database was replaced`);
       else if (last < mark.seq)
         bad(
-          `the database ends at seq ${last}, behind the mark (${mark.seq}): ${mark.seq - last} acknowledged messages are missing`,
+          `the database ends at seq ${last}, behind the mark (${mark.seq}): ${mark.seq - last === 1 ? "1 acknowledged message is" : `${mark.seq - last} acknowledged messages are`} missing`,
         );
       else good(`the database is not behind the mark (seq ${last} >= ${mark.seq})`);
     }

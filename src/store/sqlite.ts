@@ -217,7 +217,7 @@ function openDatabase(
       if (mark !== undefined && stored < mark.seq) {
         if (options.acceptLoss !== true) {
           throw new StoreError(
-            `${file} went backwards: its messages end at seq ${stored}, but ${markFile} says messages up to seq ${mark.seq} were acknowledged; ${mark.seq - stored} acknowledged messages are missing (${file}-wal lost, cut or zeroed?); ${recovery(file, name, options)}`,
+            `${file} went backwards: its messages end at seq ${stored}, but ${markFile} says messages up to seq ${mark.seq} were acknowledged; ${mark.seq - stored === 1 ? "1 acknowledged message is" : `${mark.seq - stored} acknowledged messages are`} missing (${file}-wal lost, cut or zeroed?); ${recovery(file, name, options)}`,
           );
         }
         const gaps = parseGaps(meta.get("gaps")?.value);

@@ -281,15 +281,19 @@ export class GmClient {
     return this.profile.joined();
   }
 
-  /** Sends a message; resolves once the group server has it on disk (the original send_message). */
-  async send(asked: string, text: string, id: string = uuidv7()): Promise<AppendResult> {
+  /**
+   * Sends a message; resolves once the group server has it on disk (the original send_message),
+   * with the group's name in its own spelling (as joined), whatever case it was asked in.
+   */
+  async send(asked: string, text: string, id: string = uuidv7()): Promise<AppendResult & { group: string }> {
     const group = this.spelled(asked);
     UsageError.check(() => messageText({ text }));
     await this.renameIn(group);
     try {
-      return await this.onGroup(group, (rpc) =>
+      const stored = await this.onGroup(group, (rpc) =>
         rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }),
       );
+      return { group, ...stored };
     } catch (err) {
       // A try may have reached the server before the link or the server failed.
       if (err instanceof TimeoutError) {

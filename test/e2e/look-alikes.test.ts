@@ -42,6 +42,7 @@ describe("look-alike group names", () => {
     assert.deepEqual(Object.keys(Profile.load("default", home).data.groups), ["general"]);
     const sent = await user("send", "GENERAL", "hello", "in", "capitals");
     assert.equal(sent.exitCode, 0, sent.stderr);
+    assert.match(sent.stdout, /^Sent to general as #1 /, "the group's own spelling, not the one typed");
     const sent2 = await user("send", "general", "and", "in", "lower", "case");
     assert.equal(sent2.exitCode, 0, sent2.stderr);
     const read = await user("messages", "General", "--json");

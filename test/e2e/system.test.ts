@@ -119,9 +119,12 @@ describe("gm end to end", () => {
       groups.map((g: { name: string }) => g.name),
       ["general", "random"],
     );
+    assert.equal((await as("bob", "join", "random")).exitCode, 0);
     const left = await as("alice", "leave", "random");
     assert.equal(left.exitCode, 0, left.stderr);
-    assert.match(left.stdout, /Left random \(0 members remain\)/);
+    assert.match(left.stdout, /Left random \(1 member remains\)/);
+    const last = await as("bob", "leave", "random");
+    assert.match(last.stdout, /Left random \(0 members remain\)/);
     assert.deepEqual(
       (await json("alice", "groups")).map((g: { name: string }) => g.name),
       ["general"],

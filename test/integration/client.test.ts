@@ -137,7 +137,7 @@ describe("GmClient", () => {
     const id = uuidv7();
     const first = await alice.send("general", "only once", id);
     const retry = await alice.send("general", "only once", id);
-    assert.deepEqual(retry, { seq: first.seq, ts: first.ts, duplicate: true });
+    assert.deepEqual(retry, { group: "general", seq: first.seq, ts: first.ts, duplicate: true });
     const [c1, c2] = await Promise.all([alice.send("general", "racing", id), alice.send("general", "racing", id)]);
     assert.equal(c1?.seq, first.seq);
     assert.equal(c2?.seq, first.seq);

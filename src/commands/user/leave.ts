@@ -12,6 +12,8 @@ export default class Leave extends UserCommand<typeof Leave> {
     const { args } = await this.parse(Leave);
     const result = await (await this.connect()).leave(args.group);
     if (this.flags.json) return this.json(result);
-    this.log(`Left ${chalk.cyan(result.group)} (${result.members} member${result.members === 1 ? "" : "s"} remain)`);
+    this.log(
+      `Left ${chalk.cyan(result.group)} (${result.members === 1 ? "1 member remains" : `${result.members} members remain`})`,
+    );
   }
 }

@@ -3,6 +3,7 @@ import chalk from "chalk";
 import { groupArg } from "../../cli/flags.js";
 import { UserCommand } from "../../cli/user-command.js";
 import { formatTime } from "../../user/format.js";
+import { printable } from "../../util/printable.js";
 
 export default class Send extends UserCommand<typeof Send> {
   static override summary = "Send a message to a group you have joined";
@@ -22,8 +23,8 @@ export default class Send extends UserCommand<typeof Send> {
     const { args, argv } = await this.parse(Send);
     const text = (argv as string[]).slice(1).join(" ");
     const result = await (await this.connect()).send(args.group, text);
-    if (this.flags.json) return this.json({ group: args.group, ...result });
+    if (this.flags.json) return this.json(result);
     const note = result.duplicate ? " (already stored)" : "";
-    this.log(`Sent to ${chalk.cyan(args.group)} as #${result.seq} at ${formatTime(result.ts)}${note}`);
+    this.log(`Sent to ${chalk.cyan(printable(result.group))} as #${result.seq} at ${formatTime(result.ts)}${note}`);
   }
 }
