@@ -1,8 +1,10 @@
 import type { Command } from "@oclif/core";
 import chalk from "chalk";
-import { ErrorCode } from "../protocol/constants.js";
 import { GmError, isWireCode, TimeoutError, UsageError } from "../protocol/errors.js";
+import { failureText } from "../user/format.js";
 import { printable } from "../util/printable.js";
+
+export { failureText };
 
 /** Exit codes: 1 the request failed or was refused; 2 bad usage; 3 a peer did not answer. */
 export const Exit = { Failed: 1, Usage: 2, Unreachable: 3 } as const;
@@ -35,18 +37,4 @@ export function fail(command: Command, err: unknown): never {
     `${chalk.red("Error:")} ${printable(message)}${code === undefined ? "" : chalk.dim(` (${code})`)}`,
   );
   return command.exit(exitCode(err));
-}
-
-/**
- * What the CLI says about a failure of command `commandId` (e.g. "user:send"): the error's own
- * message, except for a `300 STORAGE_FULL` that outlasted every try (the client waited 1 s, then
- * 2 s), which says in words what it means for the user, then what the server said (it names the
- * group's file).
- */
-export function failureText(err: unknown, commandId?: string): string {
-  if (err instanceof GmError && err.code === ErrorCode.StorageFull) {
-    const lost = commandId === "user:send" ? "the message was not stored" : "nothing was changed";
-    return `the group server's disk is full: ${lost}; try again once it has room (the server said: ${err.message})`;
-  }
-  return err instanceof Error ? err.message : String(err);
 }

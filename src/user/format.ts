@@ -1,4 +1,6 @@
 import chalk from "chalk";
+import { ErrorCode } from "../protocol/constants.js";
+import { GmError } from "../protocol/errors.js";
 import { fingerprintOf } from "../protocol/keys.js";
 import type { GroupEntry, StoredMessage } from "../protocol/types.js";
 import { printable } from "../util/printable.js";
@@ -75,3 +77,17 @@ function feedEventLine(event: FeedEvent): string {
 /** What gm says about an invite by fingerprint (PROTOCOL.md §6.3), in the CLI and the shell. */
 export const FINGERPRINT_INVITE_WARNING =
   "a fingerprint invite lets in the first key whose id starts with it, and such a key can be made; invite by public key where it matters";
+
+/**
+ * What the CLI says about a failure of command `commandId` (e.g. "user:send"): the error's own
+ * message, except for a `300 STORAGE_FULL` that outlasted every try (the client waited 1 s, then
+ * 2 s), which says in words what it means for the user, then what the server said (it names the
+ * group's file).
+ */
+export function failureText(err: unknown, commandId?: string): string {
+  if (err instanceof GmError && err.code === ErrorCode.StorageFull) {
+    const lost = commandId === "user:send" ? "the message was not stored" : "nothing was changed";
+    return `the group server's disk is full: ${lost}; try again once it has room (the server said: ${err.message})`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -4,7 +4,14 @@ import { v7 as uuidv7 } from "uuid";
 import { printable } from "../util/printable.js";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
-import { FINGERPRINT_INVITE_WARNING, formatFeedEvent, formatGroups, formatJoined, formatMessage } from "./format.js";
+import {
+  FINGERPRINT_INVITE_WARNING,
+  failureText,
+  formatFeedEvent,
+  formatGroups,
+  formatJoined,
+  formatMessage,
+} from "./format.js";
 import { splitWords } from "./words.js";
 
 export const SHELL_HELP = [
@@ -165,7 +172,8 @@ export class Shell {
     try {
       await command.run(args);
     } catch (err) {
-      this.error(err instanceof Error ? err.message : String(err));
+      // In gm's words where the one-shot commands have some (a full disk: the message was not stored).
+      this.error(failureText(err, name === "send_message" ? "user:send" : `shell:${name}`));
     }
     return true;
   }

@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import * as zmq from "zeromq";
 import { decodeReply, encodeRequest } from "../../src/protocol/codec.js";
 import { GroupCommand } from "../../src/protocol/constants.js";
-import { type GmProcess, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+import { type GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 /** Mounts a small tmpfs on a new directory; undefined where mounting is not allowed. */
 function smallDisk(): string | undefined {
@@ -90,6 +90,8 @@ describe("a full disk", { skip: disk === undefined && "mounting a tmpfs needs ro
     timeout: 60_000,
   }, async () => {
     assert.equal((await ask(GroupCommand.Join, { name: "Ana" })).status, "200");
+    const joined = await gm(["user", "join", "general", "--server", directory.endpoint], { env });
+    assert.equal(joined.exitCode, 0, joined.stderr);
     for (let i = 1; i <= 3; i++) assert.equal((await send(`before ${i} ${"x".repeat(2000)}`)).status, "200");
     fill(filler);
 
@@ -97,6 +99,21 @@ describe("a full disk", { skip: disk === undefined && "mounting a tmpfs needs ro
     assert.equal(full.status, "300", JSON.stringify(full.body));
     assert.equal(full.body.code, "STORAGE_FULL");
     assert.match(String(full.body.message), /general\.db: database or disk is full\); nothing was stored/);
+
+    // A real user's one-shot send and shell line both say it in gm's words, not the server's alone.
+    const cli = (args: string[], input?: string) =>
+      gm(["user", ...args, "--server", directory.endpoint], { env, ...(input !== undefined && { input }) });
+    const oneShot = await cli(["send", "general", "from the one-shot"]);
+    assert.equal(oneShot.exitCode, 1, oneShot.stdout);
+    assert.match(
+      oneShot.stderr,
+      /the group server's disk is full: the message was not stored; try again once it has room/,
+    );
+    const shell = await cli(["shell"], "send_message general from the shell\n");
+    assert.match(
+      shell.stdout,
+      /error: the group server's disk is full: the message was not stored; try again once it has room \(the server said: the store of group "general" is out of room/,
+    );
 
     const reads = async () => {
       const history = await ask(GroupCommand.History, { after: 0 });
