@@ -149,7 +149,8 @@ export default class Group extends ServerCommand<typeof Group> {
       this.log(chalk.bold(`Group ${g.name}`));
       this.log(`  id            ${g.id}`);
       this.log(`  members       ${g.members}`);
-      this.log(`  messages      ${g.messages}`);
+      // The highest seq, which counts the messages only without the gaps of an accepted loss.
+      this.log(`  last seq      ${g.messages}`);
       this.log(`  registration  ${state} (${printable(reg.detail)})`);
       this.log(`  address       ${g.address}`);
       this.log(`  events        ${g.events}`);

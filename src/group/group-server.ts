@@ -227,7 +227,7 @@ export class GroupServer {
       id: s.id,
       name: s.name,
       members: s.members.size,
-      messages: s.durableSeq, // seq has no holes: the last one is the count
+      messages: s.durableSeq, // the last seq: the count, but for the gaps of an accepted loss
       owner: s.owner,
       inviteOnly: s.inviteOnly,
       address: this.address,

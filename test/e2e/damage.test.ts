@@ -83,6 +83,7 @@ describe("damaged group stores", () => {
 
     await start(["--accept-loss"]);
     assert.match(running().proc.stdout, /ACCEPTED LOSS: .* lost seqs 3\.\.5/);
+    assert.match(running().proc.stdout, /\n {2}last seq {6}5\n/, "the banner's figure is the last seq, named so");
     const next = await user("send", "general", "after the loss", "--json");
     assert.equal(JSON.parse(next.stdout).seq, 6, "numbering continues after the last acknowledged seq");
     await running().proc.stop("SIGTERM");

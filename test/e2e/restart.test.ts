@@ -35,11 +35,11 @@ describe("restart", () => {
       assert.equal((await user(i % 2 ? "alice" : "bob", "send", "general", `m${i}`)).exitCode, 0);
 
     await restart("SIGTERM");
-    assert.match(group?.proc.stdout ?? "", /members\s+2\n\s+messages\s+5\n/);
+    assert.match(group?.proc.stdout ?? "", /members\s+2\n\s+last seq\s+5\n/);
     assert.equal((await user("alice", "send", "general", "m6")).exitCode, 0);
 
     await restart("SIGKILL");
-    assert.match(group?.proc.stdout ?? "", /members\s+2\n\s+messages\s+6\n/);
+    assert.match(group?.proc.stdout ?? "", /members\s+2\n\s+last seq\s+6\n/);
     const r = await user("bob", "messages", "general", "--json");
     assert.equal(r.exitCode, 0, r.stderr);
     const messages = JSON.parse(r.stdout) as Array<{ seq: number; text: string }>;
