@@ -20,7 +20,9 @@ const defaultSummary =
  * code, never from the network): the first of a kind is logged at once; the ones after it within
  * the period are only counted, and the period ends with one summary line giving the count and the
  * last of them (then another period starts). A period without any lets the next line through at
- * once again. Timers are unref'd: a limiter never keeps a process alive.
+ * once again. The first line says that a summary follows, so that an operator who sees one line
+ * (under --quiet perhaps the only one) knows that more may come and be counted. Timers are
+ * unref'd: a limiter never keeps a process alive.
  */
 export class LogLimiter {
   private readonly pending = new Map<string, Pending>();
@@ -30,15 +32,22 @@ export class LogLimiter {
     private readonly periodMs = 60_000,
   ) {}
 
-  line(kind: string, line: string, summary: Summary = defaultSummary(kind)): void {
+  /** Logs (or counts) a line of `kind`; `count` > 1 when the line stands for that many events. */
+  line(kind: string, line: string, summary: Summary = defaultSummary(kind), count = 1): void {
     const p = this.pending.get(kind);
     if (p !== undefined) {
-      p.count++;
+      p.count += count;
       p.last = line;
       return;
     }
-    this.log(line);
+    this.log(`${line} (${this.note})`);
     this.startPeriod(kind, summary);
+  }
+
+  /** What the first line of a kind adds: that further ones are summed up, and how often. */
+  private get note(): string {
+    const every = this.periodMs === 60_000 ? "a minute" : `${this.periodMs / 1000} s`;
+    return `more like this within ${every} are summed up in one line`;
   }
 
   private startPeriod(kind: string, summary: Summary): void {
