@@ -49,3 +49,11 @@ export function recoveryCommands(
     check: [bin, "group", "--check", "--name", name, "--data-dir", dataDir].map(shellWord).join(" "),
   });
 }
+
+/** `--max-connections`: the cap on the TCP connections a server process holds (connections.ts). */
+export const maxConnectionsFlag = () =>
+  Flags.integer({
+    description:
+      "most TCP connections this process holds at once, on all its ports; more are refused at the handshake [default: half of the open-files limit left after 128, at most 4096]",
+    min: 1,
+  });

@@ -37,12 +37,35 @@ export abstract class ServerCommand<T extends typeof Command> extends Command {
    */
   protected abstract serve(log: Logger, requests: Logger): Promise<Running>;
 
+  /**
+   * Raises the soft limit on open files to the hard one and sets the cap on connections from it
+   * (connections.ts), logging both: a server at the common 1024 would otherwise run out of file
+   * descriptors at about a thousand idle connections, and libzmq then spins at full CPU.
+   */
+  private async limitConnections(log: Logger, flag: number | undefined): Promise<void> {
+    const { raiseFileLimit, defaultMaxConnections, setMaxConnections } = await import("../net/connections.js");
+    const limit = raiseFileLimit();
+    const max = flag ?? defaultMaxConnections(limit.soft);
+    setMaxConnections(max);
+    const files =
+      limit.raisedFrom !== undefined
+        ? `open files: raised the limit from ${limit.raisedFrom} to ${limit.soft}`
+        : `open files: limit ${limit.soft}${limit.problem !== undefined ? ` (not raised: ${limit.problem})` : ""}`;
+    log(`${files}; at most ${max} connections at once (--max-connections)`);
+    if (Number.isFinite(limit.soft) && max * 2 + 128 > limit.soft)
+      log(
+        `warning: --max-connections ${max} leaves little of the ${limit.soft} open files for connections that never ` +
+          "handshake; a flood of them can exhaust the limit for a few seconds",
+      );
+  }
+
   async run(): Promise<void> {
     const { flags } = await this.parse(this.ctor);
     this.flags = flags as ServerFlags<T>;
     const stopping = untilSignal();
     serverHeap();
     const log = stampedLogger();
+    await this.limitConnections(log, (flags as { "max-connections"?: number })["max-connections"]);
     let running: Running;
     try {
       running = await this.serve(log, (flags as { quiet?: boolean }).quiet === true ? silent : log);

@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import chalk from "chalk";
 import { fail } from "../cli/errors.js";
-import { acceptLossFlag, dataDirFlag, quietFlag, recoveryCommands } from "../cli/flags.js";
+import { acceptLossFlag, dataDirFlag, maxConnectionsFlag, quietFlag, recoveryCommands } from "../cli/flags.js";
 import {
   announceLocally,
   deniedKeys,
@@ -61,6 +61,7 @@ export default class Group extends ServerCommand<typeof Group> {
     "data-dir": dataDirFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
+    "max-connections": maxConnectionsFlag(),
     check: Flags.boolean({
       description:
         "check the stores of the --name groups (SQLite integrity, seqs without holes, unique ids, the high-water mark) instead of serving, changing nothing; exits 1 if any is damaged, missing or in use by a running server",

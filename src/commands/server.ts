@@ -1,5 +1,5 @@
 import { Flags } from "@oclif/core";
-import { dataDirFlag, directoryBindFlag, quietFlag } from "../cli/flags.js";
+import { dataDirFlag, directoryBindFlag, maxConnectionsFlag, quietFlag } from "../cli/flags.js";
 import {
   announceLocally,
   deniedKeys,
@@ -43,6 +43,7 @@ export default class Server extends ServerCommand<typeof Server> {
     "deny-key": denyKeyFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
+    "max-connections": maxConnectionsFlag(),
   };
 
   protected async serve(log: Logger, requests: Logger): Promise<Running> {

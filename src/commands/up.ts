@@ -1,5 +1,12 @@
 import { Flags } from "@oclif/core";
-import { acceptLossFlag, dataDirFlag, directoryBindFlag, quietFlag, recoveryCommands } from "../cli/flags.js";
+import {
+  acceptLossFlag,
+  dataDirFlag,
+  directoryBindFlag,
+  maxConnectionsFlag,
+  quietFlag,
+  recoveryCommands,
+} from "../cli/flags.js";
 import { announceLocally, INSECURE_WARNING, insecureFlag, serverKeyPair } from "../cli/keys.js";
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { UsageError } from "../protocol/errors.js";
@@ -25,6 +32,7 @@ export default class Up extends ServerCommand<typeof Up> {
     "data-dir": dataDirFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
+    "max-connections": maxConnectionsFlag(),
     "accept-loss": acceptLossFlag(),
   };
 

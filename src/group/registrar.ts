@@ -55,11 +55,18 @@ export class Registrar {
   private async round(): Promise<void> {
     // One try per round with a timeout under the interval: the next round is the retry. A client
     // whose request timed out is replaced, so requests never pile up for a directory that is down.
-    this.client ??= new RpcClient(this.directory, {
-      tries: 1,
-      timeoutMs: Math.max(this.intervalMs, 500),
-      ...(this.security && { security: this.security }),
-    });
+    try {
+      this.client ??= new RpcClient(this.directory, {
+        tries: 1,
+        timeoutMs: Math.max(this.intervalMs, 500),
+        ...(this.security && { security: this.security }),
+      });
+    } catch (err) {
+      // No socket to be had (EMFILE: the process is out of file descriptors): the next round
+      // tries again. Thrown from a timer, this used to end the whole group server.
+      this.log(`cannot reach the directory at ${this.directory} this round: ${String(err)}`);
+      return;
+    }
     const client = this.client;
     let lost = false;
     await Promise.all(

@@ -1,7 +1,9 @@
 import * as zmq from "zeromq";
 import { EventKind, encodeEvent, type Frame, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
 import type { Key, KeyPair } from "../protocol/keys.js";
+import { LogLimiter } from "../util/log-limiter.js";
 import { bindSocket } from "./bind.js";
+import { refusalLog, watchConnections } from "./connections.js";
 import { Outbox } from "./outbox.js";
 import { serverOptions } from "./security.js";
 import { openZapGate, type ZapGate } from "./zap.js";
@@ -91,6 +93,9 @@ export class EventPublisher {
   private refusedSinceReport = 0;
   private reportTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
+  /** Connections counted for the process's cap, and refused ones logged (connections.ts). */
+  private readonly unwatch: () => void;
+  private readonly connectionLimits: LogLimiter;
   endpoint = "";
 
   constructor(options: EventPublisherOptions) {
@@ -117,15 +122,18 @@ export class EventPublisher {
     this.log = options.log ?? (() => {});
     this.reportMs = options.refusalsReportMs ?? REFUSALS_REPORT_MS;
     this.outbox = new Outbox(this.socket, (err) => this.log(`publish failed: ${String(err)}`));
+    this.connectionLimits = new LogLimiter(this.log, options.refusalsReportMs);
+    this.unwatch = watchConnections(this.socket, this.keyed, refusalLog(this.connectionLimits, "events: "));
   }
 
   /** Binds; resolves with the bound endpoint (the real port for `:*`). */
   async listen(endpoint: string): Promise<string> {
     // ZAP first: no handshake may reach the socket before the handler is there to decide on it.
-    if (this.keyed) this.gate = await openZapGate(this.deny, (l) => this.log(l));
+    this.gate = await openZapGate(this.deny, (l) => this.log(l));
     try {
       this.endpoint = await bindSocket(this.socket, endpoint);
     } catch (err) {
+      this.unwatch();
       await this.gate?.release();
       throw err;
     }
@@ -241,6 +249,8 @@ export class EventPublisher {
     await this.outbox.flushed(graceMs);
     this.socket.linger = 100;
     this.socket.close();
+    this.unwatch();
+    this.connectionLimits.stop();
     await this.loop;
     await this.gate?.release();
   }

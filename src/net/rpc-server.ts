@@ -15,6 +15,7 @@ import { isKey, type Key, type KeyPair, ProofVerifier } from "../protocol/keys.j
 import type { Logger } from "../util/log.js";
 import { LogLimiter } from "../util/log-limiter.js";
 import { bindSocket } from "./bind.js";
+import { refusalLog, watchConnections } from "./connections.js";
 import { type BacklogLimits, type BacklogStats, Outbox } from "./outbox.js";
 import { serverOptions } from "./security.js";
 import { openZapGate, type ZapGate } from "./zap.js";
@@ -44,7 +45,7 @@ export interface RpcServerOptions {
   readonly keys?: KeyPair;
   /** Keys whose CURVE handshake the process's ZAP handler refuses (`--deny-key`). */
   readonly deny?: readonly Key[];
-  /** Called with a line per internal error, and (rate-limited) per kind of refused handshake. */
+  /** Called with a line per internal error, and (rate-limited) per kind of refused connection. */
   readonly log?: Logger;
   /**
    * Per-request lines: malformed requests, AUTH_REQUIRED, BAD_PROOF. Rate-limited per kind (the
@@ -65,6 +66,8 @@ export class RpcServer {
   private readonly verifier: ProofVerifier | undefined;
   private gate: ZapGate | undefined;
   private readonly outbox: Outbox;
+  /** Stops counting this socket's connections. */
+  private readonly unwatch: () => void;
   /** Rate limits for repeated lines: refused handshakes, and per-request refusals. */
   private readonly limits: LogLimiter;
   private readonly requestLimits: LogLimiter;
@@ -98,7 +101,8 @@ export class RpcServer {
     this.verifier = options.keys === undefined ? undefined : new ProofVerifier(options.keys);
     this.limits = new LogLimiter((l) => this.log(l), options.logPeriodMs);
     this.requestLimits = new LogLimiter(options.requests ?? ((l) => this.log(l)), options.logPeriodMs);
-    if (options.keys !== undefined) this.watchRefusals();
+    // Counted from before the bind, so that no connection escapes the count (connections.ts).
+    this.unwatch = watchConnections(this.socket, options.keys !== undefined, refusalLog(this.limits));
     this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`), PEER_BACKLOG);
   }
 
@@ -110,10 +114,11 @@ export class RpcServer {
   /** Binds and starts serving; resolves with the bound endpoint (the real port for `:*`/`:0`). */
   async listen(endpoint: string): Promise<string> {
     // ZAP first: no handshake may reach the socket before the handler is there to decide on it.
-    if (this.options.keys !== undefined) this.gate = await openZapGate(this.options.deny ?? [], (l) => this.log(l));
+    this.gate = await openZapGate(this.options.deny ?? [], (l) => this.log(l));
     try {
       this.endpoint = await bindSocket(this.socket, endpoint);
     } catch (err) {
+      this.unwatch();
       await this.gate?.release();
       throw err;
     }
@@ -123,33 +128,6 @@ export class RpcServer {
 
   private log(line: string): void {
     this.options.log?.(line);
-  }
-
-  /**
-   * Logs the connections a CURVE server refuses in the handshake (a plain-text peer, a client that
-   * expects another server key, bytes that are not ZMTP): the first at once, then one line a minute
-   * with how many more, so a flood of them, or a peer that keeps retrying, costs the log little.
-   */
-  private watchRefusals(): void {
-    const refuse = (reason: string) =>
-      this.limits.line(
-        "refused connections",
-        `refused a connection: ${reason}`,
-        (count, last) => `refused ${count} more connections in the last minute (last: ${last})`,
-      );
-    const events = this.socket.events;
-    events.on("handshake:error:protocol", (e) => {
-      const code = (e.error as { code?: string } | undefined)?.code;
-      refuse(
-        code === "ERR_ZMTP_MECHANISM_MISMATCH"
-          ? "a peer without CURVE (a client running with --insecure?)"
-          : code === "ERR_ZMTP_CRYPTOGRAPHIC"
-            ? "a CURVE handshake that does not open with this server's key (the client expects another key)"
-            : `a broken handshake (${code ?? "protocol error"})`,
-      );
-    });
-    events.on("handshake:error:auth", () => refuse("a key the ZAP handler refused"));
-    events.on("handshake:error:other", (e) => refuse(`a failed handshake (${String(e.error?.code ?? e.error)})`));
   }
 
   private async receiveLoop(): Promise<void> {
@@ -253,6 +231,7 @@ export class RpcServer {
     this.socket.linger = Math.max(200, until - Date.now());
     this.outbox.stop();
     this.socket.close();
+    this.unwatch();
     await this.loop;
     await this.gate?.release();
   }

@@ -7,6 +7,7 @@
 import type { Socket } from "zeromq";
 import { HandshakeError } from "../protocol/errors.js";
 import { fingerprintOf, type Key, type KeyPair, userIdOf } from "../protocol/keys.js";
+import { HANDSHAKE_MS } from "./connections.js";
 
 /** What a client needs to talk CURVE to one server. */
 export interface ClientSecurity {
@@ -18,10 +19,16 @@ export interface ClientSecurity {
 /** The ZAP domain of gm's server sockets (RFC 27): what a ZAP handler sees. */
 export const ZAP_DOMAIN = "gm";
 
-/** Socket options of a server socket: CURVE with its keypair, or nothing (plain text). */
+/**
+ * Socket options of a server socket: CURVE with its keypair, or plain text. Either way with a ZAP
+ * domain, so that the process's ZAP handler decides on every handshake (NULL ones too: it refuses
+ * them at the connection limit, connections.ts), and a short handshake interval, so that a
+ * connection that never handshakes holds its file descriptor for seconds, not libzmq's 30.
+ */
 export function serverOptions(keys: KeyPair | undefined): Record<string, unknown> {
-  if (keys === undefined) return {};
-  return { curveServer: true, curveSecretKey: keys.secretKey, curvePublicKey: keys.publicKey, zapDomain: ZAP_DOMAIN };
+  const common = { zapDomain: ZAP_DOMAIN, handshakeInterval: HANDSHAKE_MS };
+  if (keys === undefined) return common;
+  return { curveServer: true, curveSecretKey: keys.secretKey, curvePublicKey: keys.publicKey, ...common };
 }
 
 /** Socket options of a client socket: CURVE towards `security.serverKey`, or nothing (plain text). */
@@ -69,7 +76,18 @@ export function watchHandshake(
       new HandshakeError(endpoint, `the security handshake with ${endpoint} failed (${code ?? "protocol error"})`),
     );
   });
-  events.on("handshake:error:auth", () => {
+  events.on("handshake:error:auth", (e) => {
+    // gm's ZAP handler answers 500 at the connection limit (zap.ts), 400 for a denied key.
+    if ((e.error as { status?: number } | undefined)?.status === 500) {
+      onFailure(
+        new HandshakeError(
+          endpoint,
+          `${endpoint} refused the connection: it holds as many connections as it takes (its --max-connections); ` +
+            "try again later",
+        ),
+      );
+      return;
+    }
     onFailure(
       new HandshakeError(
         endpoint,

@@ -1,14 +1,17 @@
 /**
- * The ZAP handler (ZeroMQ RFC 27) of this process: libzmq asks it about every CURVE handshake on a
- * socket with a ZAP domain (every gm server socket, security.ts), before the peer can send a single
- * request. It allows every key except those a server was told to refuse (`--deny-key`), and logs
- * refusals at most once a minute (with a count), so a flood of handshakes cannot flood the log.
+ * The ZAP handler (ZeroMQ RFC 27) of this process: libzmq asks it about every handshake, CURVE or
+ * NULL, on a socket with a ZAP domain (every gm server socket, security.ts), before the peer can
+ * send a single request. It refuses every handshake while the process holds its cap of
+ * connections (connections.ts), and the keys a server was told to refuse (`--deny-key`); it allows
+ * the rest. It logs refusals at most once a minute (with a count), so a flood of handshakes
+ * cannot flood the log.
  * One handler serves every server in the process (`gm up` runs two): ZAP has one endpoint per
  * ZeroMQ context.
  */
 import * as zmq from "zeromq";
 import { type Key, z85Encode } from "../protocol/keys.js";
 import { LogLimiter } from "../util/log-limiter.js";
+import { atConnectionLimit, maxConnections, openConnections } from "./connections.js";
 import { keyFingerprint } from "./security.js";
 
 const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
@@ -78,7 +81,19 @@ function answer(h: Handler, frames: Buffer[]): void {
   let status = "200";
   let text = "OK";
   let user = "";
-  if (mechanism?.toString() === "CURVE" && credentials?.length === 32) {
+  if (atConnectionLimit()) {
+    // 500, not 300: libzmq answers a 300 with nothing and keeps the connection (and its file
+    // descriptor) until the handshake times out; a 400 or 500 sends ERROR and closes it at once.
+    // gm clients read the 500 as "the server is full" (security.ts).
+    status = "500";
+    text = "too many connections";
+    h.limits.line(
+      "refused at the connection limit",
+      `refused a connection from ${address?.toString("latin1") ?? "?"}: this process holds ${openConnections() - 1} ` +
+        `connections, its limit (--max-connections ${maxConnections()})`,
+      (count, last) => `refused ${count} more connections at the connection limit in the last minute (last: ${last})`,
+    );
+  } else if (mechanism?.toString() === "CURVE" && credentials?.length === 32) {
     const key = z85Encode(credentials);
     user = key;
     if (h.denied.has(key)) {

@@ -1,0 +1,205 @@
+/**
+ * The TCP connections of this process's server sockets, and the cap on them (PROTOCOL.md §4).
+ *
+ * libzmq accepts every connection its listener is offered; when accept() fails for want of a file
+ * descriptor (EMFILE) the listener stays readable and libzmq's I/O thread spins on it at full CPU,
+ * and no new client gets in. The cure is never to get there: the soft limit on open files is
+ * raised to the hard limit at start (`raiseFileLimit`), and the connections of every server socket
+ * of the process are counted from its monitor events (accept, disconnect); while they are at the
+ * cap (`--max-connections`, by default half of what the file limit leaves, at most
+ * DEFAULT_MAX_CONNECTIONS), the ZAP handler (zap.ts) refuses every new handshake, which makes
+ * libzmq close that connection at once. A peer that never handshakes (an idle TCP connection,
+ * a port scanner) is closed by libzmq after HANDSHAKE_MS whatever the count; the other half of the
+ * file limit is room for those, and for files.
+ *
+ * The count is per process because the file limit is: `gm up` and `gm group` share it between
+ * their ports. ZMQ_MAX_SOCKETS does not help here: it bounds ZeroMQ sockets, not connections.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import type { Socket } from "zeromq";
+import type { LogLimiter } from "../util/log-limiter.js";
+
+/** libzmq closes a connection whose ZMTP handshake is not done this long after accept (30 s by default). */
+export const HANDSHAKE_MS = 5000;
+/** The default cap never goes above this (about 30 KB of libzmq memory per connection). */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+/** File descriptors kept out of the default cap for the process itself (SQLite files, Node, libzmq). */
+const RESERVED_FILES = 128;
+
+/** The limit on open files, as it stands and as it was when the process started. */
+export interface FileLimit {
+  readonly soft: number;
+  readonly hard: number;
+  /** The soft limit before `raiseFileLimit`, when it raised it. */
+  readonly raisedFrom?: number;
+  /** Why it could not be raised, if it could not. */
+  readonly problem?: string;
+}
+
+/** The process's limit on open files, from /proc (Infinity for "unlimited"). */
+export function fileLimit(pid: number | "self" = "self"): { soft: number; hard: number } {
+  const line = readFileSync(`/proc/${pid}/limits`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("Max open files"));
+  const [soft, hard] = (line ?? "").slice("Max open files".length).trim().split(/\s+/);
+  const num = (s: string | undefined) => (s === "unlimited" ? Number.POSITIVE_INFINITY : Number(s));
+  return { soft: num(soft), hard: num(hard) };
+}
+
+/**
+ * Raises this process's soft limit on open files to its hard limit. Node has no setrlimit, so it
+ * runs util-linux's `prlimit` on its own pid; without it (or off Linux) the limit stays as it is
+ * and `problem` says why.
+ */
+export function raiseFileLimit(): FileLimit {
+  let now: { soft: number; hard: number };
+  try {
+    now = fileLimit();
+  } catch {
+    return { soft: Number.NaN, hard: Number.NaN, problem: "cannot read /proc/self/limits" };
+  }
+  if (now.soft >= now.hard) return now;
+  const hard = Number.isFinite(now.hard) ? String(now.hard) : "unlimited";
+  try {
+    execFileSync("prlimit", ["--pid", String(process.pid), `--nofile=${hard}:${hard}`], { stdio: "ignore" });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return { ...now, problem: code === "ENOENT" ? "prlimit (util-linux) is not installed" : "prlimit failed" };
+  }
+  const after = fileLimit();
+  return after.soft > now.soft ? { ...after, raisedFrom: now.soft } : { ...after, problem: "prlimit changed nothing" };
+}
+
+/** The default cap for a soft limit on open files: half of what the reserve leaves, at most 4096. */
+export function defaultMaxConnections(softLimit: number): number {
+  if (!Number.isFinite(softLimit)) return DEFAULT_MAX_CONNECTIONS;
+  return Math.max(16, Math.min(DEFAULT_MAX_CONNECTIONS, Math.floor((softLimit - RESERVED_FILES) / 2)));
+}
+
+let max = DEFAULT_MAX_CONNECTIONS;
+/** The connections of each watched socket that are open now. */
+const open = new Map<Socket, { count: number }>();
+
+/** Sets the process's cap on connections (`--max-connections`). */
+export function setMaxConnections(n: number): void {
+  max = n;
+}
+
+export function maxConnections(): number {
+  return max;
+}
+
+/** Connections open now on every watched server socket of this process (accepted, not yet closed). */
+export function openConnections(): number {
+  let n = 0;
+  for (const s of open.values()) n += s.count;
+  return n;
+}
+
+/**
+ * Whether a new handshake must be refused: the process holds its cap of connections. The count
+ * includes the connection asking (its accept event usually comes first), hence `>`.
+ */
+export function atConnectionLimit(): boolean {
+  return openConnections() > max;
+}
+
+/** What `watchConnections` reports: one refused connection (or `count` of them) and why. */
+export type RefusalReport = (reason: string, count?: number) => void;
+
+/** Reports refused connections through a rate limit: the first at once, then a count a minute. */
+export function refusalLog(limits: LogLimiter, prefix = ""): RefusalReport {
+  return (reason, count = 1) =>
+    limits.line(
+      "refused connections",
+      `${prefix}refused ${count === 1 ? "a connection" : `${count} connections`}: ${reason}`,
+      (n, last) => `${prefix}refused ${n} more connections in the last minute (last: ${last})`,
+      count,
+    );
+}
+
+/**
+ * Counts the connections of a server socket (call before it binds) and reports each connection
+ * that did not complete its handshake, with a reason an operator can act on. `secure`: the socket
+ * is a CURVE server. Returns a function that stops counting (call when the socket closes).
+ *
+ * libzmq reports most failed handshakes with an event, but a peer whose first bytes are not ZMTP
+ * 3 (HTTP, a port scanner, ZMTP 1.0) is closed without one: those are found by counting. Every
+ * connection ends within HANDSHAKE_MS as established, failed with an event, or closed silently; so
+ * once per HANDSHAKE_MS the connections accepted before the previous tick that neither completed
+ * nor failed with an event are the silent ones (a lower bound until traffic pauses, then exact).
+ */
+export function watchConnections(
+  socket: Socket,
+  secure: boolean,
+  report: RefusalReport,
+  tickMs = HANDSHAKE_MS,
+): () => void {
+  const mine = { count: 0 };
+  open.set(socket, mine);
+  let accepted = 0;
+  let acceptedAtLastTick = 0;
+  let established = 0;
+  let failed = 0;
+  let silentReported = 0;
+  const events = socket.events;
+  events.on("accept", () => {
+    accepted++;
+    mine.count++;
+  });
+  events.on("disconnect", () => {
+    mine.count = Math.max(0, mine.count - 1);
+  });
+  events.on("handshake", () => {
+    established++;
+  });
+  const fail = (reason: string) => {
+    failed++;
+    report(reason);
+  };
+  events.on("handshake:error:protocol", (e) => {
+    const code = (e.error as { code?: string } | undefined)?.code;
+    fail(
+      code === "ERR_ZMTP_MECHANISM_MISMATCH"
+        ? secure
+          ? "a peer without CURVE (a client running with --insecure?)"
+          : "a peer using CURVE (this server runs with --insecure; the client does not)"
+        : code === "ERR_ZMTP_CRYPTOGRAPHIC"
+          ? "a CURVE handshake that does not open with this server's key (the client expects another key)"
+          : `a handshake that breaks the ZMTP protocol (${code ?? "protocol error"})`,
+    );
+  });
+  events.on("handshake:error:auth", (e) => {
+    const status = (e.error as { status?: number } | undefined)?.status;
+    // The ZAP handler reports its own refusals (a denied key, the connection limit); only count.
+    failed++;
+    if (status !== 400 && status !== 500) report(`a handshake the ZAP handler failed (status ${status ?? "?"})`);
+  });
+  events.on("handshake:error:other", (e) => {
+    const code = (e.error as { code?: string } | undefined)?.code;
+    fail(
+      code === "EPIPE" || code === "ECONNRESET"
+        ? "a peer that hung up before finishing its handshake"
+        : code === "EAGAIN" || code === "ETIMEDOUT"
+          ? `a peer that sent no complete handshake within ${HANDSHAKE_MS / 1000} s (an idle connection?)`
+          : `a handshake that failed (${code ?? "unknown cause"})`,
+    );
+  });
+  const tick = setInterval(() => {
+    const silent = acceptedAtLastTick - established - failed;
+    acceptedAtLastTick = accepted;
+    if (silent <= silentReported) return;
+    const n = silent - silentReported;
+    silentReported = silent;
+    report(
+      `${n === 1 ? "a peer" : `${n} peers`} whose first bytes were not ZMTP 3 (HTTP, a port scanner, an old ZeroMQ?)`,
+      n,
+    );
+  }, tickMs);
+  tick.unref();
+  return () => {
+    clearInterval(tick);
+    open.delete(socket);
+  };
+}
