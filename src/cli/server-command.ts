@@ -38,8 +38,8 @@ export abstract class ServerCommand<T extends typeof Command> extends Command {
   protected abstract serve(log: Logger, requests: Logger): Promise<Running>;
 
   /**
-   * Raises the soft limit on open files to the hard one and sets the cap on connections from it
-   * (connections.ts), logging both: a server at the common 1024 would otherwise run out of file
+   * Makes sure the soft limit on open files is the hard one (Node raises it at start; where it
+   * did not, gm does) and sets the cap on connections from it (connections.ts), logging both: a server at the common 1024 would otherwise run out of file
    * descriptors at about a thousand idle connections, and libzmq then spins at full CPU.
    */
   private async limitConnections(log: Logger, flag: number | undefined): Promise<void> {

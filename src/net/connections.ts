@@ -3,8 +3,8 @@
  *
  * libzmq accepts every connection its listener is offered; when accept() fails for want of a file
  * descriptor (EMFILE) the listener stays readable and libzmq's I/O thread spins on it at full CPU,
- * and no new client gets in. The cure is never to get there: the soft limit on open files is
- * raised to the hard limit at start (`raiseFileLimit`), and the connections of every server socket
+ * and no new client gets in. The cure is never to get there: the soft limit on open files is the
+ * hard limit (Node raises it at start; `raiseFileLimit` does where it did not), and the connections of every server socket
  * of the process are counted from its monitor events (accept, disconnect); while they are at the
  * cap (`--max-connections`, by default half of what the file limit leaves, at most
  * DEFAULT_MAX_CONNECTIONS), the ZAP handler (zap.ts) refuses every new handshake, which makes
@@ -48,7 +48,8 @@ export function fileLimit(pid: number | "self" = "self"): { soft: number; hard: 
 }
 
 /**
- * Raises this process's soft limit on open files to its hard limit. Node has no setrlimit, so it
+ * Raises this process's soft limit on open files to its hard limit, where Node has not done so at
+ * start (it does on Linux, up to the hard limit). Node has no setrlimit, so it
  * runs util-linux's `prlimit` on its own pid; without it (or off Linux) the limit stays as it is
  * and `problem` says why.
  */
@@ -98,11 +99,27 @@ export function openConnections(): number {
 }
 
 /**
+ * Handshakes the ZAP handler allowed whose success event has not been read yet (their times). The
+ * monitor events of a burst of connections may be read after the burst's ZAP requests; without
+ * these a burst would pass the cap. One not seen within ADMITTED_MS is dropped (it failed).
+ */
+const admitted: number[] = [];
+const ADMITTED_MS = 2000;
+
+/** Records a handshake the ZAP handler allowed. */
+export function admitHandshake(): void {
+  admitted.push(Date.now());
+}
+
+/**
  * Whether a new handshake must be refused: the process holds its cap of connections. The count
- * includes the connection asking (its accept event usually comes first), hence `>`.
+ * includes the connection asking (its accept event usually comes first), hence `>`; it may count
+ * an allowed handshake twice for a moment (refusing one too many, never admitting one too many).
  */
 export function atConnectionLimit(): boolean {
-  return openConnections() > max;
+  const old = Date.now() - ADMITTED_MS;
+  while (admitted.length > 0 && (admitted[0] as number) < old) admitted.shift();
+  return openConnections() + admitted.length > max;
 }
 
 /** What `watchConnections` reports: one refused connection (or `count` of them) and why. */
@@ -153,6 +170,7 @@ export function watchConnections(
   });
   events.on("handshake", () => {
     established++;
+    admitted.shift();
   });
   const fail = (reason: string) => {
     failed++;

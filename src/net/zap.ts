@@ -11,7 +11,7 @@
 import * as zmq from "zeromq";
 import { type Key, z85Encode } from "../protocol/keys.js";
 import { LogLimiter } from "../util/log-limiter.js";
-import { atConnectionLimit, maxConnections, openConnections } from "./connections.js";
+import { admitHandshake, atConnectionLimit, maxConnections, openConnections } from "./connections.js";
 import { keyFingerprint } from "./security.js";
 
 const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
@@ -102,6 +102,7 @@ function answer(h: Handler, frames: Buffer[]): void {
       report(h, `key ${keyFingerprint(key)} from ${address?.toString("latin1") ?? "?"}`);
     }
   }
+  if (status === "200") admitHandshake();
   h.socket.send([peer, empty, "1.0", requestId, status, text, user, ""]).catch(() => {});
 }
 

@@ -59,14 +59,16 @@ const READY_KEY = / \(pid \d+\); (?:public key (\S{40})|INSECURE)/;
 
 /**
  * Starts `gm server` on a free loopback port and returns it with its endpoint and public key
- * (`GM_SERVER_KEY` for clients whose GM_HOME is not the server's).
+ * (`GM_SERVER_KEY` for clients whose GM_HOME is not the server's); `prefix` runs it under another
+ * command (`prlimit --nofile=…`).
  */
 export async function startDirectory(
   env: NodeJS.ProcessEnv,
   extra: readonly string[] = [],
   bind = "127.0.0.1:0",
+  prefix?: readonly string[],
 ): Promise<{ proc: GmProcess; endpoint: string; key: string }> {
-  const proc = new GmProcess(["server", "--bind", bind, ...extra], env);
+  const proc = new GmProcess(["server", "--bind", bind, ...extra], env, prefix === undefined ? {} : { prefix });
   const m = await awaitReady(proc, new RegExp(`listening on (tcp:\\/\\/\\S+)${READY_KEY.source}`), 15_000);
   return { proc, endpoint: m[1] as string, key: m[2] ?? "" };
 }
