@@ -18,6 +18,14 @@ const HELLO_FIRST_BYTE = Topic.helloPrefix.charCodeAt(0);
 const HELLO_REST = Buffer.from(encodeEvent("", EventKind.Hello, {})[0] as string);
 /** Refused subscriptions are logged as one summary line per this many ms at most. */
 const REFUSALS_REPORT_MS = 60_000;
+/**
+ * What libzmq keeps per subscription in manual mode, per byte of topic: it records every
+ * subscription a peer sends (applied or not) in a trie with a node per byte, to report them when
+ * the peer goes. Measured: 200,000 distinct 250-byte topics took 2.3 GB, ~46 bytes a topic byte.
+ */
+const TRIE_BYTES_PER_TOPIC_BYTE = 48;
+/** The budget for those records (estimated), over which the socket is recycled. */
+export const SUBSCRIPTION_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /**
  * An XPUB socket in manual mode (ZMQ_XPUB_MANUAL): a subscription a peer sends is only passed up
@@ -49,6 +57,8 @@ export interface EventPublisherOptions {
   readonly deny?: readonly Key[];
   /** At most one log line summing up refused subscriptions per this many ms (default a minute). */
   readonly refusalsReportMs?: number;
+  /** Estimated bytes of subscription records before the socket is recycled (tests lower it). */
+  readonly subscriptionBudgetBytes?: number;
 }
 
 /**
@@ -68,11 +78,11 @@ export interface EventPublisherOptions {
  * even encoded (a group that nobody follows costs nothing to publish to).
  */
 export class EventPublisher {
-  private readonly socket: ManualPublisher;
+  private socket: ManualPublisher;
   private readonly keyed: boolean;
   private readonly deny: readonly Key[];
   private gate: ZapGate | undefined;
-  private readonly outbox: Outbox;
+  private outbox: Outbox;
   private readonly accepts: (topic: string) => boolean;
   private readonly log: (line: string) => void;
   private readonly reportMs: number;
@@ -89,21 +99,59 @@ export class EventPublisher {
    * that is as a member, and the other members then get those messages from history.
    */
   private readonly counts = new Map<string, number>();
+  /**
+   * Estimated bytes libzmq keeps for subscriptions that are not a current group topic (hello
+   * topics and refused ones), counted up at each such subscription and never down: an
+   * unsubscription could come from another peer than the one that subscribed (a peer can
+   * unsubscribe from a topic it never had), so it proves nothing. Reset when the socket is
+   * recycled, which frees every record.
+   */
+  private recorded = 0;
+  private readonly budget: number;
+  private recycling: Promise<void> | undefined;
+  /** Times the socket was recycled because subscriptions passed the budget. */
+  recycles = 0;
   private refusedTotal = 0;
   private refusedSinceReport = 0;
   private reportTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   /** Connections counted for the process's cap, and refused ones logged (connections.ts). */
-  private readonly unwatch: () => void;
+  private unwatch: () => void;
   private readonly connectionLimits: LogLimiter;
   endpoint = "";
 
-  constructor(options: EventPublisherOptions) {
-    this.socket = new ManualPublisher({
+  constructor(private readonly options: EventPublisherOptions) {
+    this.socket = EventPublisher.makeSocket(options);
+    this.keyed = options.keys !== undefined;
+    this.deny = options.deny ?? [];
+    this.accepts = options.accepts;
+    this.log = options.log ?? (() => {});
+    this.reportMs = options.refusalsReportMs ?? REFUSALS_REPORT_MS;
+    this.budget = options.subscriptionBudgetBytes ?? SUBSCRIPTION_BUDGET_BYTES;
+    this.outbox = new Outbox(this.socket, (err) => this.log(`publish failed: ${String(err)}`));
+    this.connectionLimits = new LogLimiter(this.log, options.refusalsReportMs);
+    this.unwatch = this.watch(this.socket);
+  }
+
+  /** Counts the socket's connections against the process's cap (connections.ts). */
+  private watch(socket: ManualPublisher): () => void {
+    return watchConnections(socket, this.keyed, refusalLog(this.connectionLimits, "events: "));
+  }
+
+  private static makeSocket(options: EventPublisherOptions): ManualPublisher {
+    return new ManualPublisher({
       linger: 0,
       // Events waiting for one subscriber; beyond this ZeroMQ drops that subscriber's events (it
       // sees a jump in seq and fills it from history) instead of buffering without bound.
       sendHighWaterMark: 1000,
+      // Subscriptions waiting in one peer's pipe: a few. libzmq moves every message waiting there
+      // into its record and its queue for us each time zeromq.js calls it (each receive), so with
+      // a large value a flood is recorded many times faster than this process counts it
+      // (`recorded`, SUBSCRIPTION_BUDGET_BYTES): at 1,000, one second of flood took 5,500
+      // subscriptions through the receive loop while libzmq grew by ~370 MB; at 4, 200,000 of
+      // them peak at ~120 MB. (At 1, followers in test/e2e/live.test.ts stalled for seconds: not
+      // understood.) A client sends a handful when it joins.
+      receiveHighWaterMark: 4,
       // Subscriptions are small: a larger incoming message is a misbehaving peer, and libzmq drops
       // its connection. (A SUB socket replays its subscriptions when it reconnects, so a peer that
       // subscribed to a longer topic is dropped again each time: gm's EventStream refuses to.)
@@ -116,14 +164,6 @@ export class EventPublisher {
       sendTimeout: 0,
       ...serverOptions(options.keys),
     });
-    this.keyed = options.keys !== undefined;
-    this.deny = options.deny ?? [];
-    this.accepts = options.accepts;
-    this.log = options.log ?? (() => {});
-    this.reportMs = options.refusalsReportMs ?? REFUSALS_REPORT_MS;
-    this.outbox = new Outbox(this.socket, (err) => this.log(`publish failed: ${String(err)}`));
-    this.connectionLimits = new LogLimiter(this.log, options.refusalsReportMs);
-    this.unwatch = watchConnections(this.socket, this.keyed, refusalLog(this.connectionLimits, "events: "));
   }
 
   /** Binds; resolves with the bound endpoint (the real port for `:*`). */
@@ -173,8 +213,9 @@ export class EventPublisher {
   }
 
   private async receiveLoop(): Promise<void> {
+    const socket = this.socket;
     try {
-      for await (const [frame] of this.socket) {
+      for await (const [frame] of socket) {
         // Nothing may come between receiving a subscription and applying it: see ManualPublisher.
         if (frame === undefined || frame.length === 0) continue;
         const hello = this.onSubscription(frame);
@@ -185,12 +226,60 @@ export class EventPublisher {
           // here, however many it sends (a SUB replays the permanent one on reconnection, and is
           // answered again).
           await hello;
-          this.socket.cancel(frame.subarray(1));
+          if (socket.closed) break;
+          socket.cancel(frame.subarray(1));
+        }
+        if (this.recorded > this.budget && this.recycling === undefined) {
+          this.recycling = this.recycle().finally(() => {
+            this.recycling = undefined;
+          });
+          break;
         }
       }
     } catch (err) {
-      if (!this.socket.closed) this.log(`events loop stopped: ${String(err)}`);
+      if (!socket.closed) this.log(`events loop stopped: ${String(err)}`);
     }
+  }
+
+  /**
+   * Replaces the socket by a new one on the same endpoint, which frees every subscription record
+   * libzmq kept. zeromq.js cannot close one peer of a bound socket, nor tell which peer sent a
+   * subscription, so a flood of them cannot be cut off at its source: this bounds what it costs
+   * instead. Every subscriber reconnects by itself (within ZeroMQ's reconnect interval) and its
+   * SUB socket replays its subscriptions; gm's clients get the HELLO of their permanent hello
+   * topic again and fill what they missed from history. Events published meanwhile are dropped.
+   */
+  private async recycle(): Promise<void> {
+    this.recycles++;
+    const recorded = this.recorded;
+    const old = this.socket;
+    this.outbox.stop();
+    old.close();
+    this.unwatch();
+    this.counts.clear();
+    this.recorded = 0;
+    this.socket = EventPublisher.makeSocket(this.options);
+    this.unwatch = this.watch(this.socket);
+    this.outbox = new Outbox(this.socket, (err) => this.log(`publish failed: ${String(err)}`));
+    // The old listener's port is freed by libzmq's I/O thread a moment after close().
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.socket.bind(this.endpoint);
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== "EADDRINUSE" || attempt >= 200) {
+          this.log(`events: could not bind ${this.endpoint} again after recycling: ${String(err)}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    this.log(
+      `events: subscriptions kept by ZeroMQ passed ${Math.round(this.budget / 1048576)} MB ` +
+        `(about ${Math.round(recorded / 1048576)} MB); reopened the events socket to free them ` +
+        "(subscribers reconnect and fill any gap from history)",
+    );
+    this.loop = this.receiveLoop();
   }
 
   /** Applies or refuses one subscription message; for a hello topic, resolves once its HELLO is sent. */
@@ -207,6 +296,7 @@ export class EventPublisher {
     }
     if (frame[0] !== SUBSCRIBE) return;
     if (frame[1] === HELLO_FIRST_BYTE) {
+      this.recorded += topic.length * TRIE_BYTES_PER_TOPIC_BYTE;
       if (!isHelloTopic(topic)) {
         this.refuse();
         return;
@@ -217,6 +307,7 @@ export class EventPublisher {
     }
     const name = topic.toString("latin1");
     if (topic.length === 0 || !this.accepts(name)) {
+      this.recorded += Math.max(1, topic.length) * TRIE_BYTES_PER_TOPIC_BYTE;
       this.refuse();
       return;
     }
@@ -243,6 +334,7 @@ export class EventPublisher {
 
   /** Lets queued events go out (up to `graceMs`), then closes the socket. */
   async close(graceMs = 500): Promise<void> {
+    await this.recycling;
     if (this.socket.closed) return;
     clearTimeout(this.reportTimer);
     this.reportTimer = undefined;
