@@ -66,9 +66,12 @@ interface Backlog {
 /**
  * A peer whose queue took nothing for this long is not reading: what waits for it is dropped (its
  * client retries, if it is still there) and so are its requests for STALLED_PAUSE_MS, after which
- * it is given another chance. What ZeroMQ already holds for it is freed when TCP gives up on it.
+ * it is given another chance. What ZeroMQ already holds for it is freed when the connection goes
+ * (a peer that reads nothing misses its ZMTP heartbeats and is dropped within seconds; TCP gives
+ * up on it too). Long enough that a client paused by a busy machine or a GC is not taken for one:
+ * memory is bounded by the backlog limits whatever this is.
  */
-export const STALLED_AFTER_MS = 1000;
+export const STALLED_AFTER_MS = 5000;
 const STALLED_PAUSE_MS = 1000;
 
 /** Pauses before a full peer is tried again while it makes no progress, in ms (at once while it does). */
