@@ -97,11 +97,13 @@ export class Directory {
       );
     }
     if (current === undefined || !alive) this.checkCaps(name, peer);
+    const unbound = peer !== undefined && this.names.get(name) === undefined;
+    if (unbound) this.checkBindingsCap(name);
     if (!alive || current.id !== id) this.log(`JOIN REQUEST FROM ${address} (group "${name}")`);
-    if (peer !== undefined && this.names.get(name) === undefined) {
+    if (peer !== undefined && unbound) {
       this.names.bind(name, peer);
       this.log(`BOUND GROUP NAME "${name}" to key ${keyFingerprint(peer)}`);
-    }
+    } else if (peer !== undefined) this.names.refresh(name);
     const replaced = this.groups.get(groupNameKey(name)); // checkCaps may have swept an expired `current`
     if (replaced !== undefined) this.forget(replaced);
     this.groups.set(groupNameKey(name), {
@@ -139,6 +141,22 @@ export class Directory {
     throw new GmError(
       ErrorCode.TooManyGroups,
       `key ${keyFingerprint(peer)} already has ${this.maxGroupsPerKey} groups registered here, the limit for one group server`,
+    );
+  }
+
+  /**
+   * Refuses a name not bound yet when the directory holds as many unlapsed name bindings as it
+   * may (PROTOCOL.md §4, §12.6), so the bindings file stays bounded.
+   */
+  private checkBindingsCap(name: string): void {
+    if (this.names.hasRoom()) return;
+    this.limits.line(
+      "registrations refused at the name bindings cap",
+      `REFUSED REGISTER of "${name}": ${this.names.max} name bindings`,
+    );
+    throw new GmError(
+      ErrorCode.TooManyGroups,
+      `this directory holds ${this.names.max} group name bindings, its limit; "${name}" can register when one lapses or is released`,
     );
   }
 

@@ -145,6 +145,8 @@ export const Limits = {
   directoryGroups: 10_000,
   /** Live registrations from one group server key on a secure directory. */
   directoryGroupsPerKey: 1_000,
+  /** Name bindings (PROTOCOL.md §12.6) a secure directory holds that have not lapsed. */
+  directoryNameBindings: 100_000,
   /** Default and largest page of history. */
   historyPage: 100,
   historyPageMax: 1000,

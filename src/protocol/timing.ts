@@ -8,6 +8,11 @@
 export const REGISTER_INTERVAL_MS = 1000;
 /** The directory drops a registration not refreshed for this long. */
 export const REGISTRATION_TTL_MS = 5000;
+/**
+ * A secure directory's binding of a group name to a key lapses this many days after the name was
+ * last registered (PROTOCOL.md §12.6; `gm server --name-lapse-days`).
+ */
+export const NAME_LAPSE_DAYS = 30;
 /** A follower repeats SUBSCRIBE this often, to catch up on anything it may have missed. */
 export const SUBSCRIBE_REFRESH_MS = 5000;
 
