@@ -11,6 +11,7 @@ import {
 import { type Running, ServerCommand } from "../cli/server-command.js";
 import { UsageError } from "../protocol/errors.js";
 import { type Key, parseKey } from "../protocol/keys.js";
+import { NAME_LAPSE_DAYS } from "../protocol/timing.js";
 import { groupName } from "../protocol/validate.js";
 import { defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
@@ -40,6 +41,13 @@ export default class Server extends ServerCommand<typeof Server> {
       multiple: true,
       helpGroup: "SECURITY",
     }),
+    "name-lapse-days": Flags.integer({
+      description: "a group name's binding to a key lapses this many days after the name was last registered",
+      min: 1,
+      max: 36_500,
+      default: NAME_LAPSE_DAYS,
+      helpGroup: "SECURITY",
+    }),
     "deny-key": denyKeyFlag(),
     insecure: insecureFlag(),
     quiet: quietFlag(),
@@ -57,7 +65,9 @@ export default class Server extends ServerCommand<typeof Server> {
     ]);
     const dataDir = flags["data-dir"] ?? defaultDataDir();
     const allowed = flags["allow-key"]?.map((k) => UsageError.check(() => parseKey(k, "--allow-key")));
-    const names = new NameBindings(flags.insecure ? undefined : join(dataDir, "directory-names.json"));
+    const names = new NameBindings(flags.insecure ? undefined : join(dataDir, "directory-names.json"), {
+      lapseMs: flags["name-lapse-days"] * 24 * 60 * 60 * 1000,
+    });
     for (const line of names.dropped) log(printable(line));
     for (const name of flags.release ?? []) {
       UsageError.check(() => groupName({ "--release": name }, "--release"));

@@ -548,3 +548,36 @@ describe("a directory on another machine", () => {
     assert.equal((await as("list-groups")).exitCode, 0);
   });
 });
+
+describe("name bindings lapse (gm server --name-lapse-days)", () => {
+  it("a binding older than the lapse is logged at start and kept an hour; 0 days is bad usage", async () => {
+    const { home, cleanup } = tempHome();
+    let directory: GmProcess | undefined;
+    try {
+      const dataDir = join(home, "directory");
+      mkdirSync(dataDir, { recursive: true });
+      const key = newKeyPair().publicKey;
+      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 60 * 60 * 1000).toISOString();
+      const file = join(dataDir, "directory-names.json");
+      writeFileSync(file, JSON.stringify({ names: { general: { key, registered: twoDaysAgo }, lobby: key } }));
+      const started = await startDirectory({ GM_HOME: home }, ["--data-dir", dataDir, "--name-lapse-days", "1"]);
+      directory = started.proc;
+      await directory.waitFor(/1 name binding in .* not registered for over 1 day: kept 1 hour more/);
+      // The older gm's binding (key alone) was given a time; both are still bound to their key.
+      const names = (JSON.parse(readFileSync(file, "utf8")) as { names: Record<string, { key: string }> }).names;
+      assert.deepEqual(
+        Object.entries(names).map(([n, b]) => [n, b.key]),
+        [
+          ["general", key],
+          ["lobby", key],
+        ],
+      );
+      const bad = await gm(["server", "--data-dir", dataDir, "--name-lapse-days", "0"], { env: { GM_HOME: home } });
+      assert.equal(bad.exitCode, 2);
+      assert.match(bad.stderr, /name-lapse-days/);
+    } finally {
+      await directory?.stop();
+      cleanup();
+    }
+  });
+});
