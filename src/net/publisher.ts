@@ -274,10 +274,13 @@ export class EventPublisher {
         await new Promise((r) => setTimeout(r, 10));
       }
     }
-    this.log(
+    // A sustained flood reopens the socket about once a second: one line a minute sums it up.
+    this.connectionLimits.line(
+      "events socket reopened",
       `events: subscriptions kept by ZeroMQ passed ${Math.round(this.budget / 1048576)} MB ` +
         `(about ${Math.round(recorded / 1048576)} MB); reopened the events socket to free them ` +
         "(subscribers reconnect and fill any gap from history)",
+      (count) => `events: reopened the events socket ${count} more times in the last minute (a subscription flood)`,
     );
     this.loop = this.receiveLoop();
   }
