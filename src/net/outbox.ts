@@ -157,7 +157,8 @@ export class Outbox {
         try {
           await this.send(frames);
         } catch (err) {
-          if (this.backlog === undefined || !this.held(frames, err)) this.onError(err);
+          // A socket closed under a send (a server stopping) is not worth a log line.
+          if (!this.socket.closed && (this.backlog === undefined || !this.held(frames, err))) this.onError(err);
         }
         if (this.waiters.length > 0 && this.waiters[0]?.[0] === frames) this.waiters.shift()?.[1]();
       }
