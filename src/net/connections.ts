@@ -201,7 +201,9 @@ export function watchConnections(
         ? "a peer that hung up before finishing its handshake"
         : code === "EAGAIN" || code === "ETIMEDOUT"
           ? `a peer that sent no complete handshake within ${HANDSHAKE_MS / 1000} s (an idle connection?)`
-          : `a handshake that failed (${code ?? "unknown cause"})`,
+          : code === "EMFILE" || code === "ENFILE"
+            ? `this process has no file descriptor left (${code}): raise the open-files limit or lower --max-connections`
+            : `a handshake that failed (${code ?? "unknown cause"})`,
     );
   });
   const tick = setInterval(() => {

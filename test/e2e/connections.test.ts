@@ -159,7 +159,11 @@ describe("connection floods (gm server under prlimit)", () => {
     assert.ok(cpu < 0.2, `the server used ${(cpu * 100).toFixed(0)} % of a core once the flood was closed`);
     const s = dealer(endpoint);
     assert.equal(await ping(s, "again"), "200");
-    await proc.waitFor(/refused a connection: a peer that sent no complete handshake within 5 s/);
+    // The first refusal of the minute is logged as it is; the rest are summed up. Which comes
+    // first depends on timing: an idle one closed at 5 s, or one libzmq dropped for want of a file.
+    await proc.waitFor(
+      /refused a connection: (?:a peer that sent no complete handshake within 5 s|this process has no file descriptor left)/,
+    );
     await proc.stop();
   });
 });
