@@ -66,7 +66,8 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
       { label: "echo-server", resultTimeoutMs },
     );
     const { endpoint, serverKey } = await server.ready;
-    const key = serverKey === undefined ? [] : ["--server-key", serverKey];
+    // `=`: a Z85 key may start with '-', which parseArgs would take for an option.
+    const key = serverKey === undefined ? [] : [`--server-key=${serverKey}`];
     const workers = Array.from({ length: clients }, (_, i) =>
       group.spawn<{ endpoint: string }, EchoClientResult>(
         benchPath("baseline/echo-client.ts"),
@@ -179,7 +180,8 @@ export async function pubsub(opts: PubsubOptions): Promise<PubsubResult> {
     );
     const { endpoint: own, serverKey } = await pub.ready;
     const endpoint = via?.pub ?? own;
-    const key = serverKey === undefined ? [] : ["--server-key", serverKey];
+    // `=`: a Z85 key may start with '-', which parseArgs would take for an option.
+    const key = serverKey === undefined ? [] : [`--server-key=${serverKey}`];
     const subs = layout.map((k, i) =>
       group.spawn<{ sockets: number }, SubscriberResult>(
         benchPath("baseline/pubsub-sub.ts"),

@@ -53,9 +53,12 @@ export interface GmRequestResult {
   cpuCores: { server: number; clients: number };
 }
 
-/** The clients' `--server-key` (bench/gm/wire.ts): CURVE towards that group server. */
+/**
+ * The clients' `--server-key` (bench/gm/wire.ts): CURVE towards that group server. Given as
+ * `--server-key=K`: a Z85 key may start with '-', which parseArgs would take for an option.
+ */
 const keyArgs = (serverKey: string | undefined): string[] =>
-  serverKey === undefined ? [] : ["--server-key", serverKey];
+  serverKey === undefined ? [] : [`--server-key=${serverKey}`];
 
 /** SEND (durable) or HISTORY round trips from `clients` processes; value = replies per second. */
 export async function gmRequests(opts: GmRequestOptions): Promise<GmRequestResult> {
