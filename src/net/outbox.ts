@@ -43,16 +43,6 @@ export interface BacklogLimits {
   readonly totalBytes: number;
 }
 
-/** What the outbox did with replies it could not hand over at once. */
-export interface BacklogStats {
-  /** Replies dropped because their peer's backlog, or the total, was full. */
-  dropped: number;
-  /** Bytes waiting now. */
-  bytes: number;
-  /** Peers with something waiting now. */
-  peers: number;
-}
-
 /** A peer's waiting replies. */
 interface Backlog {
   readonly items: Fifo;
@@ -110,7 +100,8 @@ export class Outbox {
   private retryMs = 0;
   private retryImmediate: NodeJS.Immediate | undefined;
   private retryDue = false;
-  readonly stats: BacklogStats = { dropped: 0, bytes: 0, peers: 0 };
+  /** Bytes of replies waiting in backlogs now. */
+  private backlogBytes = 0;
 
   constructor(
     private readonly socket: Writable & { readonly closed: boolean },
@@ -202,7 +193,7 @@ export class Outbox {
     const limits = this.backlog as BacklogLimits;
     return (
       backlog.bytes >= limits.peerBytes / 2 ||
-      this.stats.bytes >= limits.totalBytes / 2 ||
+      this.backlogBytes >= limits.totalBytes / 2 ||
       backlog.stalledUntil > performance.now()
     );
   }
@@ -225,7 +216,6 @@ export class Outbox {
     if (backlog === undefined) {
       backlog = { items: new Fifo(), bytes: 0, movedAt: performance.now(), stalledUntil: 0 };
       this.backlogs.set(peer, backlog);
-      this.stats.peers = this.backlogs.size;
     }
     this.enqueue(backlog, frames);
     this.scheduleRetry();
@@ -235,13 +225,11 @@ export class Outbox {
   private enqueue(backlog: Backlog, frames: Frame[]): void {
     const limits = this.backlog as BacklogLimits;
     const bytes = frameBytes(frames);
-    if (backlog.bytes + bytes > limits.peerBytes || this.stats.bytes + bytes > limits.totalBytes) {
-      this.stats.dropped++;
-      return;
-    }
+    // Beyond the limits the reply is dropped: the client's retry asks again.
+    if (backlog.bytes + bytes > limits.peerBytes || this.backlogBytes + bytes > limits.totalBytes) return;
     backlog.items.push(frames);
     backlog.bytes += bytes;
-    this.stats.bytes += bytes;
+    this.backlogBytes += bytes;
   }
 
   private scheduleRetry(): void {
@@ -285,39 +273,36 @@ export class Outbox {
         backlog.items.take();
         const bytes = frameBytes(frames);
         backlog.bytes -= bytes;
-        this.stats.bytes -= bytes;
+        this.backlogBytes -= bytes;
         backlog.movedAt = now;
         moved = true;
       }
       if (backlog.items.length > 0 && now - backlog.movedAt >= STALLED_AFTER_MS) {
-        this.stats.dropped += backlog.items.length;
         this.forget(backlog);
         backlog.stalledUntil = now + STALLED_PAUSE_MS;
       }
       if (backlog.items.length === 0 && backlog.stalledUntil <= now) this.backlogs.delete(peer);
     }
-    this.stats.peers = this.backlogs.size;
     this.retryMs = moved ? 0 : Math.min(RETRY_LONGEST_MS, Math.max(RETRY_FIRST_MS, this.retryMs * 2));
     if (this.backlogs.size > 0) this.scheduleRetry();
   }
 
   /** Drops what waits for one peer. */
   private forget(backlog: Backlog): void {
-    this.stats.bytes -= backlog.bytes;
+    this.backlogBytes -= backlog.bytes;
     backlog.bytes = 0;
     while (backlog.items.length > 0) backlog.items.take();
   }
 
   private clearBacklogs(): void {
     this.backlogs.clear();
-    this.stats.bytes = 0;
-    this.stats.peers = 0;
+    this.backlogBytes = 0;
   }
 
   /** Resolves when everything pushed so far has been handed to the socket (or the time is up). */
   async flushed(timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
-    while ((this.busy || this.stats.bytes > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    while ((this.busy || this.backlogBytes > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** Stops retrying and forgets what waits (the socket is closing). */

@@ -109,8 +109,6 @@ export class EventPublisher {
   private recorded = 0;
   private readonly budget: number;
   private recycling: Promise<void> | undefined;
-  /** Times the socket was recycled because subscriptions passed the budget. */
-  recycles = 0;
   private refusedTotal = 0;
   private refusedSinceReport = 0;
   private reportTimer: NodeJS.Timeout | undefined;
@@ -250,7 +248,6 @@ export class EventPublisher {
    * topic again and fill what they missed from history. Events published meanwhile are dropped.
    */
   private async recycle(): Promise<void> {
-    this.recycles++;
     const recorded = this.recorded;
     const old = this.socket;
     this.outbox.stop();

@@ -16,7 +16,7 @@ import type { Logger } from "../util/log.js";
 import { LogLimiter } from "../util/log-limiter.js";
 import { bindSocket } from "./bind.js";
 import { refusalLog, watchConnections } from "./connections.js";
-import { type BacklogLimits, type BacklogStats, Outbox } from "./outbox.js";
+import { type BacklogLimits, Outbox } from "./outbox.js";
 import { serverOptions } from "./security.js";
 import { openZapGate, type ZapGate } from "./zap.js";
 
@@ -72,8 +72,6 @@ export class RpcServer {
   private readonly limits: LogLimiter;
   private readonly requestLimits: LogLimiter;
   private inFlight = 0;
-  /** Requests dropped unread because their peer was not reading its replies. */
-  stalledDrops = 0;
   private closing = false;
   private loop: Promise<void> | undefined;
   endpoint = "";
@@ -106,11 +104,6 @@ export class RpcServer {
     this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`), PEER_BACKLOG);
   }
 
-  /** Replies waiting in this process for peers whose ZeroMQ queue is full, and those dropped. */
-  get backlog(): Readonly<BacklogStats> {
-    return this.outbox.stats;
-  }
-
   /** Binds and starts serving; resolves with the bound endpoint (the real port for `:*`/`:0`). */
   async listen(endpoint: string): Promise<string> {
     // ZAP first: no handshake may reach the socket before the handler is there to decide on it.
@@ -141,10 +134,7 @@ export class RpcServer {
   private dispatch(frames: Buffer[]): void {
     // A peer that has stopped reading its replies gets no more of them (they could not be
     // sent): its requests are dropped unread, before any work or memory is spent on them.
-    if (frames.length > 0 && this.outbox.stalled(frames[0] as Buffer)) {
-      this.stalledDrops++;
-      return;
-    }
+    if (frames.length > 0 && this.outbox.stalled(frames[0] as Buffer)) return;
     const decoded = decodeRequest(frames);
     if (!decoded.ok) {
       this.requestLimits.line(
