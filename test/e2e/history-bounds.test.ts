@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as zmq from "zeromq";
@@ -17,18 +16,12 @@ import type { StoredMessage } from "../../src/protocol/types.js";
 import { SqliteGroupStore } from "../../src/store/sqlite.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
-import { type GmProcess, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+import { type GmProcess, rssMb, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 /** Messages stored: unbounded, their page would be a ~3.9 MB frame. */
 const COUNT = 40;
 /** The largest text SEND accepts when it is all control characters: 96 KiB as JSON. */
 const TEXT = "\u0001".repeat(Limits.textJsonBytes / 6);
-
-/** The group server's resident memory, in MB (a measurement for the report, not an assertion). */
-function rssMb(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return Math.round(Number(kb) / 1024);
-}
 
 describe("history replies are bounded in bytes", () => {
   const { home, cleanup } = tempHome();
@@ -78,7 +71,7 @@ describe("history replies are bounded in bytes", () => {
     );
     const frames = await dealer.receive();
     const rssAfter = rssMb(group.proc.child.pid as number);
-    t.diagnostic(`group server RSS ${rssBefore} MB before, ${rssAfter} MB after the request`);
+    t.diagnostic(`group server RSS ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB after the request`);
     const frame = frames.at(-1) as Buffer;
     assert.ok(frame.length <= Limits.historyBytes + 1024, `a reply frame of ${frame.length} bytes`);
     const reply = decodeReply(frames);

@@ -12,7 +12,6 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as zmq from "zeromq";
@@ -22,7 +21,7 @@ import { SqliteGroupStore } from "../../src/store/sqlite.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
 import { fillStore } from "../../support/fill-store.js";
-import { type GmProcess, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+import { type GmProcess, rssMb, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 const STORED = 1_000_000;
 /** The largest texts SEND accepts, all control characters: 96 KiB each as JSON. */
@@ -31,11 +30,6 @@ const TEXT = "\u0001".repeat(Limits.textJsonBytes / 6);
 const CONNECTIONS = 32;
 const REQUESTS = 200;
 const LIMIT_MB = 200;
-
-function rssMb(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return Number(kb) / 1024;
-}
 
 describe("members that never read their replies", () => {
   const { home, cleanup } = tempHome();

@@ -12,22 +12,16 @@
  * sent during and after the flood, once each and in order.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as zmq from "zeromq";
 import type { StoredMessage } from "../../src/protocol/types.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
-import { type GmProcess, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+import { type GmProcess, rssMb, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 const SUBSCRIPTIONS = 200_000;
 const LIMIT_MB = 200;
-
-function rssMb(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return Number(kb) / 1024;
-}
 
 async function waitFor(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;

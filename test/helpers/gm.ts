@@ -4,7 +4,7 @@
  * process handling itself (spawn, wait for a line racing the exit, stop with a grace period) is
  * support/gm-process.ts, shared with the bench; this file gives it the tests' defaults.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { awaitReady, BIN, gmEnv, RunningProcess, type RunResult, runToExit } from "../../support/gm-process.js";
@@ -84,4 +84,10 @@ export async function startGroup(
   const proc = new GmProcess(args, options.env);
   const m = await awaitReady(proc, new RegExp(`serving .* on (tcp:\\/\\/\\S+)${READY_KEY.source}`), 15_000);
   return { proc, endpoint: m[1] as string, key: m[2] ?? "" };
+}
+
+/** A process's resident memory in MB, from /proc (the memory tests' measure). */
+export function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kb) / 1024;
 }
