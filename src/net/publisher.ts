@@ -26,6 +26,21 @@ const REFUSALS_REPORT_MS = 60_000;
 const TRIE_BYTES_PER_TOPIC_BYTE = 48;
 /** The budget for those records (estimated), over which the socket is recycled. */
 export const SUBSCRIPTION_BUDGET_BYTES = 32 * 1024 * 1024;
+/**
+ * How far the process's RSS may grow past what it was when the socket opened, once a flood is
+ * evident (SUBSCRIPTION_FLOOD_BYTES), before the socket is recycled anyway. The estimate above
+ * lags what libzmq has recorded: libzmq records a subscription when it moves it from the peer's
+ * pipe into its own queue for us, inside whichever call of ours processes its commands, and while
+ * it does the I/O thread refills the pipe, so one call can take in thousands. Measured with 240-byte
+ * subscriptions: 2,900 counted while 6,000 to 10,000 were recorded (72 to 112 MB, more on a slower
+ * machine). The RSS is the truth; it rarely comes down after a recycle (the allocator keeps the
+ * freed records for the next ones), so it only decides once a flood is seen.
+ */
+export const SUBSCRIPTION_RSS_ALLOWANCE_BYTES = 32 * 1024 * 1024;
+/** Estimated records since the last recycle that make a flood evident (a client's hello costs ~1 KB). */
+const SUBSCRIPTION_FLOOD_BYTES = 4 * 1024 * 1024;
+/** Unapplied subscriptions between two looks at the RSS (a look costs ~10 µs). */
+const RSS_CHECK_EVERY = 16;
 
 /**
  * An XPUB socket in manual mode (ZMQ_XPUB_MANUAL): a subscription a peer sends is only passed up
@@ -59,6 +74,8 @@ export interface EventPublisherOptions {
   readonly refusalsReportMs?: number;
   /** Estimated bytes of subscription records before the socket is recycled (tests lower it). */
   readonly subscriptionBudgetBytes?: number;
+  /** RSS growth allowed under a flood before the socket is recycled (SUBSCRIPTION_RSS_ALLOWANCE_BYTES). */
+  readonly subscriptionRssAllowanceBytes?: number;
 }
 
 /**
@@ -108,6 +125,9 @@ export class EventPublisher {
    */
   private recorded = 0;
   private readonly budget: number;
+  /** The RSS over which a flood recycles the socket (set when it is bound), and the countdown to the next look. */
+  private rssCeiling = Number.POSITIVE_INFINITY;
+  private untilRssCheck = RSS_CHECK_EVERY;
   private recycling: Promise<void> | undefined;
   private refusedTotal = 0;
   private refusedSinceReport = 0;
@@ -170,6 +190,8 @@ export class EventPublisher {
     this.gate = await openZapGate(this.deny, (l) => this.log(l));
     try {
       this.endpoint = await bindSocket(this.socket, endpoint);
+      this.rssCeiling =
+        process.memoryUsage.rss() + (this.options.subscriptionRssAllowanceBytes ?? SUBSCRIPTION_RSS_ALLOWANCE_BYTES);
     } catch (err) {
       this.unwatch();
       await this.gate?.release();
@@ -227,7 +249,7 @@ export class EventPublisher {
           if (socket.closed) break;
           socket.cancel(frame.subarray(1));
         }
-        if (this.recorded > this.budget && this.recycling === undefined) {
+        if (this.recycling === undefined && this.overBudget()) {
           this.recycling = this.recycle().finally(() => {
             this.recycling = undefined;
           });
@@ -237,6 +259,14 @@ export class EventPublisher {
     } catch (err) {
       if (!socket.closed) this.log(`events loop stopped: ${String(err)}`);
     }
+  }
+
+  /** Whether libzmq's subscription records (estimated, or seen in the RSS under a flood) call for a recycle. */
+  private overBudget(): boolean {
+    if (this.recorded > this.budget) return true;
+    if (this.recorded < SUBSCRIPTION_FLOOD_BYTES || --this.untilRssCheck > 0) return false;
+    this.untilRssCheck = RSS_CHECK_EVERY;
+    return process.memoryUsage.rss() > this.rssCeiling;
   }
 
   /**
@@ -249,6 +279,7 @@ export class EventPublisher {
    */
   private async recycle(): Promise<void> {
     const recorded = this.recorded;
+    const rss = process.memoryUsage.rss();
     const old = this.socket;
     this.outbox.stop();
     old.close();
@@ -274,8 +305,8 @@ export class EventPublisher {
     // A sustained flood reopens the socket about once a second: one line a minute sums it up.
     this.connectionLimits.line(
       "events socket reopened",
-      `events: subscriptions kept by ZeroMQ passed ${Math.round(this.budget / 1048576)} MB ` +
-        `(about ${Math.round(recorded / 1048576)} MB); reopened the events socket to free them ` +
+      `events: subscriptions kept by ZeroMQ passed their budget (about ${Math.round(recorded / 1048576)} MB ` +
+        `counted, process at ${Math.round(rss / 1048576)} MB); reopened the events socket to free them ` +
         "(subscribers reconnect and fill any gap from history)",
       (count) => `events: reopened the events socket ${count} more times in the last minute (a subscription flood)`,
     );
