@@ -168,6 +168,8 @@ export class GroupServer {
       log: options.serverLog ?? log,
       requests: log,
       deny,
+      // A page is at most Limits.historyBytes of messages, and the few fields around them.
+      largeReplies: { [GroupCommand.History]: Limits.historyBytes + 1024 },
       ...(options.keys && { keys: options.keys }),
     });
     const server = new GroupServer(stores, rpc, log, options.keys, deny);

@@ -7,11 +7,11 @@ import {
   encodeRequest,
   type Frame,
   HEARTBEAT,
+  NO_ROOM_WAIT_MAX_MS,
+  NO_ROOM_WAIT_MS,
   REQUEST_TIMEOUT_MS,
   REQUEST_TRIES,
   RemoteError,
-  STORAGE_FULL_WAIT_MAX_MS,
-  STORAGE_FULL_WAIT_MS,
   Status,
   type StatusCode,
   TimeoutError,
@@ -37,7 +37,7 @@ interface Pending {
   readonly resolve: (body: unknown) => void;
   readonly reject: (err: Error) => void;
   tries: number;
-  /** How many `300 STORAGE_FULL` replies this request has had (each waits longer than the last). */
+  /** How many `300 STORAGE_FULL` or `BUSY` replies this request has had (each waits longer than the last). */
   full: number;
   readonly timeoutMs: number;
   timer: NodeJS.Timeout;
@@ -148,12 +148,12 @@ export class RpcClient {
     const code = (typeof err?.code === "string" ? err.code : ErrorCode.Internal) as ErrorCodeName;
     if (status === Status.TryAgain && entry.tries < this.tries) {
       // The server asked us to come back: after a short pause if it is restarting, after a longer
-      // and growing one if its disk is full (PROTOCOL.md §10).
+      // and growing one if its disk is full or it is busy (PROTOCOL.md §10).
       clearTimeout(entry.timer);
       entry.tries++;
       const wait =
-        code === ErrorCode.StorageFull
-          ? Math.min(STORAGE_FULL_WAIT_MS * 2 ** entry.full++, STORAGE_FULL_WAIT_MAX_MS)
+        code === ErrorCode.StorageFull || code === ErrorCode.Busy
+          ? Math.min(NO_ROOM_WAIT_MS * 2 ** entry.full++, NO_ROOM_WAIT_MAX_MS)
           : TRY_AGAIN_WAIT_MS;
       entry.timer = setTimeout(() => {
         entry.timer = setTimeout(() => this.expire(id), entry.timeoutMs);

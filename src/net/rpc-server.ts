@@ -16,7 +16,7 @@ import type { Logger } from "../util/log.js";
 import { LogLimiter } from "../util/log-limiter.js";
 import { bindSocket } from "./bind.js";
 import { refusalLog, watchConnections } from "./connections.js";
-import { type BacklogLimits, Outbox } from "./outbox.js";
+import { type BacklogLimits, frameBytes, Outbox, type ReplyBudget } from "./outbox.js";
 import { serverOptions } from "./security.js";
 import { openZapGate, type ZapGate } from "./zap.js";
 
@@ -26,6 +26,49 @@ export const PEER_QUEUED_REPLIES = 16;
 export const PEER_BACKLOG: BacklogLimits = { peerBytes: 4 * 1024 * 1024, totalBytes: 32 * 1024 * 1024 };
 /** A peer that has not let us send anything for this long is dropped by TCP (TCP_USER_TIMEOUT). */
 export const STALLED_PEER_MS = 30_000;
+/**
+ * The bytes of replies the process may hold at once for all peers together (queued, waiting for a
+ * full peer, or possibly still inside ZeroMQ: Outbox's ReplyBudget), and for the peers of one
+ * user (the key a request was signed with; on an insecure server the `user` it names). A reply
+ * larger than SMALL_REPLY_BYTES that would pass either is not sent: the request gets `300 BUSY`.
+ */
+export const REPLY_BUDGET: Omit<ReplyBudget, "peerReplies"> = {
+  totalBytes: 32 * 1024 * 1024,
+  shareBytes: 8 * 1024 * 1024,
+};
+/** Replies of at most this many bytes are always sent (acks, errors, BUSY itself). */
+export const SMALL_REPLY_BYTES = 4096;
+
+/**
+ * A peer answered BUSY this many times within BUSY_WINDOW_MS keeps asking for what it is refused
+ * (a gm client asks again after 1 s, then 2 s): its requests are then dropped unread for
+ * BUSY_PAUSE_MS, as a stalled peer's are, so that a flood of them costs next to nothing.
+ */
+const BUSY_FLOOD = 32;
+const BUSY_WINDOW_MS = 1000;
+const BUSY_PAUSE_MS = 1000;
+
+/** libzmq's ZMQ_ROUTER_NOTIFY (a draft option) and its ZMQ_NOTIFY_DISCONNECT flag. */
+const ZMQ_ROUTER_NOTIFY = 97;
+const ZMQ_NOTIFY_DISCONNECT = 2;
+
+/**
+ * A ROUTER that receives `[routing id, empty frame]` when a peer disconnects (ZMQ_ROUTER_NOTIFY),
+ * where libzmq has the draft option (zeromq.js 6's prebuilt one has); zeromq.js has no property
+ * for it.
+ */
+class NotifyingRouter extends zmq.Router {
+  /** Whether disconnections are notified. */
+  notifyDisconnects(): boolean {
+    if (!zmq.capability.draft) return false;
+    try {
+      this.setInt32Option(ZMQ_ROUTER_NOTIFY, ZMQ_NOTIFY_DISCONNECT);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
 
 /**
  * A request whose signer is known: `peer` is the public key its proof was made with and `peerId`
@@ -54,6 +97,14 @@ export interface RpcServerOptions {
   readonly requests?: Logger;
   /** The period of the rate limits, in ms (60 s; tests shorten it). */
   readonly logPeriodMs?: number;
+  /**
+   * Commands whose reply may be large, with the most bytes it may take: while the reply budget
+   * (REPLY_BUDGET) lacks that room, they get `300 BUSY` before their handler runs (so no page is
+   * built for a client that will not read it). Any other reply is checked once it is made.
+   */
+  readonly largeReplies?: Readonly<Record<string, number>>;
+  /** The reply budget (tests shrink it). */
+  readonly replyBudget?: Omit<ReplyBudget, "peerReplies">;
 }
 
 /**
@@ -62,7 +113,7 @@ export interface RpcServerOptions {
  * waits for its commit); the receive loop never waits for them.
  */
 export class RpcServer {
-  private readonly socket: zmq.Router;
+  private readonly socket: NotifyingRouter;
   private readonly verifier: ProofVerifier | undefined;
   private gate: ZapGate | undefined;
   private readonly outbox: Outbox;
@@ -72,12 +123,14 @@ export class RpcServer {
   private readonly limits: LogLimiter;
   private readonly requestLimits: LogLimiter;
   private inFlight = 0;
+  /** Peers answered BUSY lately (by routing id): how often since when, and until when they are ignored. */
+  private readonly busyPeers = new Map<string, { count: number; since: number; until: number }>();
   private closing = false;
   private loop: Promise<void> | undefined;
   endpoint = "";
 
   constructor(private readonly options: RpcServerOptions) {
-    this.socket = new zmq.Router({
+    this.socket = new NotifyingRouter({
       linger: 0,
       maxMessageSize: Limits.frameBytes,
       // A peer that stops reading holds at most this many replies inside ZeroMQ; with
@@ -101,8 +154,16 @@ export class RpcServer {
     this.requestLimits = new LogLimiter(options.requests ?? ((l) => this.log(l)), options.logPeriodMs);
     // Counted from before the bind, so that no connection escapes the count (connections.ts).
     this.unwatch = watchConnections(this.socket, options.keys !== undefined, refusalLog(this.limits));
-    this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`), PEER_BACKLOG);
+    // Without disconnect notices, what is counted for a peer that left would stay counted until
+    // a send to it failed: no budget then, only the per-peer bounds.
+    const budget = this.socket.notifyDisconnects()
+      ? { ...(options.replyBudget ?? REPLY_BUDGET), peerReplies: PEER_QUEUED_REPLIES + 1 }
+      : undefined;
+    this.outbox = new Outbox(this.socket, (err) => this.log(`send failed: ${String(err)}`), PEER_BACKLOG, budget);
+    this.budgetBytes = budget;
   }
+
+  private readonly budgetBytes: Omit<ReplyBudget, "peerReplies"> | undefined;
 
   /** Binds and starts serving; resolves with the bound endpoint (the real port for `:*`/`:0`). */
   async listen(endpoint: string): Promise<string> {
@@ -132,9 +193,18 @@ export class RpcServer {
   }
 
   private dispatch(frames: Buffer[]): void {
+    if (frames.length === 2 && frames[1]?.length === 0) {
+      // ROUTER_NOTIFY's notice that a peer disconnected (or an empty message, which a DEALER can
+      // send: a malformed request). Its reply, BAD_SIGNATURE as for any empty message, finds
+      // out which: ZeroMQ refuses it (EHOSTUNREACH) if the peer is gone, and what was counted
+      // for the peer is freed. Not logged: every disconnection brings one.
+      const decoded = decodeRequest(frames);
+      if (!decoded.ok) this.outbox.probe(encodeError(decoded.envelope, decoded.id, decoded.error));
+      return;
+    }
     // A peer that has stopped reading its replies gets no more of them (they could not be
     // sent): its requests are dropped unread, before any work or memory is spent on them.
-    if (frames.length > 0 && this.outbox.stalled(frames[0] as Buffer)) return;
+    if (frames.length > 0 && (this.outbox.stalled(frames[0] as Buffer) || this.flooding(frames[0] as Buffer))) return;
     const decoded = decodeRequest(frames);
     if (!decoded.ok) {
       this.requestLimits.line(
@@ -145,7 +215,9 @@ export class RpcServer {
       return;
     }
     const request = decoded.request;
-    const fail = (err: unknown) => this.outbox.push(encodeError(request.envelope, request.id, this.toGmError(err)));
+    let who = "";
+    const fail = (err: unknown) =>
+      this.outbox.push(encodeError(request.envelope, request.id, this.toGmError(err)), who);
     if (this.closing) {
       fail(new GmError(ErrorCode.ShuttingDown, "the server is shutting down; try again shortly", Status.TryAgain));
       return;
@@ -158,9 +230,18 @@ export class RpcServer {
       fail(new GmError(ErrorCode.UnknownCommand, `unknown command "${request.command}"; this server knows ${known}`));
       return;
     }
-    const ok = (body: unknown) => this.outbox.push(encodeReply(request.envelope, request.id, body));
+    const ok = (body: unknown) => {
+      const reply = encodeReply(request.envelope, request.id, body);
+      const bytes = frameBytes(reply);
+      if (bytes > SMALL_REPLY_BYTES && this.busy(bytes, who, fail, request.envelope[0])) return;
+      this.outbox.push(reply, who);
+    };
     try {
-      const result = handler(this.sign(request));
+      const signed = this.sign(request);
+      who = signed.peerId ?? (typeof request.body.user === "string" ? request.body.user.slice(0, 64) : "");
+      const large = this.options.largeReplies?.[request.command];
+      if (large !== undefined && this.busy(large, who, fail, request.envelope[0])) return;
+      const result = handler(signed);
       if (result instanceof Promise) {
         this.inFlight++;
         result.then(ok, fail).finally(() => this.inFlight--);
@@ -170,6 +251,59 @@ export class RpcServer {
     } catch (err) {
       fail(err);
     }
+  }
+
+  /**
+   * Whether a reply of `bytes` to `who` would pass the reply budget; if so, answers `300 BUSY`
+   * through `fail` instead (and logs it, at most once a minute).
+   */
+  private busy(bytes: number, who: string, fail: (err: unknown) => void, peer: Buffer | undefined): boolean {
+    const over = this.outbox.overBudget(bytes, who);
+    if (over === undefined) return false;
+    if (peer !== undefined) this.refused(peer);
+    const budget = this.budgetBytes as Omit<ReplyBudget, "peerReplies">;
+    const mib = (n: number) => `${Math.round(n / (1024 * 1024))} MiB`;
+    this.limits.line(
+      `replies refused (BUSY, ${over})`,
+      over === "total"
+        ? `answered BUSY: replies that clients may not have read yet fill the ${mib(budget.totalBytes)} budget`
+        : `answered BUSY: replies to one user that may not have been read yet fill its ${mib(budget.shareBytes)} share`,
+    );
+    fail(
+      new GmError(
+        ErrorCode.Busy,
+        over === "total"
+          ? `the server is busy: replies that clients have not read yet fill its memory for them (${mib(budget.totalBytes)}); try again shortly`
+          : `the server is busy: replies to this user that may not have been read yet fill one user's share of its memory for them (${mib(budget.shareBytes)}); try again shortly`,
+        Status.TryAgain,
+      ),
+    );
+    return true;
+  }
+
+  /** Counts a BUSY answer to a peer; one that asks too often is ignored for a while (BUSY_FLOOD). */
+  private refused(peer: Buffer): void {
+    const now = performance.now();
+    const id = peer.toString("latin1");
+    let entry = this.busyPeers.get(id);
+    if (entry === undefined || now - entry.since > BUSY_WINDOW_MS) {
+      if (entry === undefined && this.busyPeers.size >= 4096) this.sweepBusyPeers(now);
+      entry = { count: 0, since: now, until: 0 };
+      this.busyPeers.set(id, entry);
+    }
+    if (++entry.count >= BUSY_FLOOD) entry.until = now + BUSY_PAUSE_MS;
+  }
+
+  /** Whether a peer is being ignored for asking again and again while BUSY. */
+  private flooding(peer: Buffer): boolean {
+    if (this.busyPeers.size === 0) return false;
+    const entry = this.busyPeers.get(peer.toString("latin1"));
+    return entry !== undefined && entry.until > performance.now();
+  }
+
+  private sweepBusyPeers(now: number): void {
+    for (const [id, e] of this.busyPeers)
+      if (e.until <= now && now - e.since > BUSY_WINDOW_MS) this.busyPeers.delete(id);
   }
 
   /** The request with the key that signed it; throws AUTH_REQUIRED or BAD_PROOF (PROTOCOL.md §12). */

@@ -99,6 +99,7 @@ export const ErrorCode = {
   MessageTooLarge: "MESSAGE_TOO_LARGE",
   ShuttingDown: "SHUTTING_DOWN",
   StorageFull: "STORAGE_FULL",
+  Busy: "BUSY",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -23,11 +23,12 @@ export const REQUEST_TRIES = 3;
 /** After a `300` reply (SHUTTING_DOWN), the wait before the next try: a restart is quick. */
 export const TRY_AGAIN_WAIT_MS = 250;
 /**
- * After a `300 STORAGE_FULL`, the wait before the next try: the first, doubled after each further
- * one up to the cap (1 s, 2 s, 4 s, …). Room on a disk takes longer to make than a restart.
+ * After a `300` that says the server lacks room (`STORAGE_FULL`: its disk; `BUSY`: its memory for
+ * replies that clients have not read), the wait before the next try: the first, doubled after each
+ * further one up to the cap (1 s, 2 s, 4 s, …). Room takes longer to make than a restart.
  */
-export const STORAGE_FULL_WAIT_MS = 1000;
-export const STORAGE_FULL_WAIT_MAX_MS = 8000;
+export const NO_ROOM_WAIT_MS = 1000;
+export const NO_ROOM_WAIT_MAX_MS = 8000;
 
 /**
  * ZMTP heartbeats (RFC 37 PING/PONG) on every gm socket: a peer that vanished without closing
