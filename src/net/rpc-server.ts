@@ -5,7 +5,6 @@ import {
   encodeError,
   encodeReply,
   GmError,
-  HEARTBEAT,
   isWireCode,
   Limits,
   type Request,
@@ -27,6 +26,12 @@ export const PEER_BACKLOG: BacklogLimits = { peerBytes: 4 * 1024 * 1024, totalBy
 /** A peer that has not let us send anything for this long is dropped by TCP (TCP_USER_TIMEOUT). */
 export const STALLED_PEER_MS = 30_000;
 /**
+ * Requests ZeroMQ may hold for one peer before the server reads them (its receive high-water
+ * mark); beyond them it stops reading that connection and TCP holds the rest back. A client with
+ * more requests in flight loses nothing: they wait in its own queue and in TCP.
+ */
+export const PEER_QUEUED_REQUESTS = 100;
+/**
  * The bytes of replies the process may hold at once for all peers together (queued, waiting for a
  * full peer, or possibly still inside ZeroMQ: Outbox's ReplyBudget), and for the peers of one
  * user (the key a request was signed with; on an insecure server the `user` it names). A reply
@@ -47,6 +52,17 @@ export const SMALL_REPLY_BYTES = 4096;
 const BUSY_FLOOD = 32;
 const BUSY_WINDOW_MS = 1000;
 const BUSY_PAUSE_MS = 1000;
+
+/** TCP keepalive on a server socket: an idle peer that vanished is dropped within ~8 s. */
+export const KEEPALIVE = {
+  tcpKeepalive: 1,
+  tcpKeepaliveIdle: 5,
+  tcpKeepaliveInterval: 1,
+  tcpKeepaliveCount: 3,
+} as const;
+
+/** The receive loop lets the rest of the event loop run at least this often, in ms. */
+const YIELD_EVERY_MS = 5;
 
 /** libzmq's ZMQ_ROUTER_NOTIFY (a draft option) and its ZMQ_NOTIFY_DISCONNECT flag. */
 const ZMQ_ROUTER_NOTIFY = 97;
@@ -142,8 +158,14 @@ export class RpcServer {
       // A peer whose receive window stays shut this long (it reads nothing) is disconnected by the
       // kernel (TCP_USER_TIMEOUT), and what was queued for it is freed.
       tcpMaxRetransmitTimeout: STALLED_PEER_MS,
-      receiveHighWaterMark: 10_000,
-      ...HEARTBEAT,
+      // Requests wait in ZeroMQ for the receive loop at most PEER_QUEUED_REQUESTS per peer; then
+      // libzmq stops reading that connection and TCP holds the rest back.
+      receiveHighWaterMark: PEER_QUEUED_REQUESTS,
+      // No ZMTP heartbeats of our own (clients send theirs, and are answered): libzmq 4.3.5 aborts
+      // the process when a heartbeat falls due on a connection it stopped reading (its queue full)
+      // whose peer then reset it (stream_engine_base.cpp: "!_io_error"). A peer that vanished is
+      // found by TCP keepalive instead, and one that does not read by TCP_USER_TIMEOUT.
+      ...KEEPALIVE,
       // A ROUTER without ROUTER_MANDATORY never blocks on send; with no timeout zeromq.js also skips
       // a readiness poll before every send.
       sendTimeout: 0,
@@ -186,7 +208,18 @@ export class RpcServer {
 
   private async receiveLoop(): Promise<void> {
     try {
-      for await (const frames of this.socket) this.dispatch(frames);
+      let since = performance.now();
+      for await (const frames of this.socket) {
+        this.dispatch(frames);
+        // A socket that always has a request ready resolves every receive at once, so this loop
+        // would run in microtasks and never let timers and immediates run (the store's group
+        // commit, the outbox's retries): under a flood, an acknowledgement waited seconds.
+        const now = performance.now();
+        if (now - since >= YIELD_EVERY_MS) {
+          await new Promise(setImmediate);
+          since = performance.now();
+        }
+      }
     } catch (err) {
       if (!this.socket.closed) this.log(`receive loop stopped: ${String(err)}`);
     }
