@@ -22,6 +22,8 @@ import type { LogLimiter } from "../util/log-limiter.js";
 
 /** libzmq closes a connection whose ZMTP handshake is not done this long after accept (30 s by default). */
 export const HANDSHAKE_MS = 5000;
+/** A tick of the silent-peer count this late means the event loop lags: monitor events may be unread. */
+const LAGGING_MS = 500;
 /** The default cap never goes above this (about 30 KB of libzmq memory per connection). */
 export const DEFAULT_MAX_CONNECTIONS = 4096;
 /** File descriptors kept out of the default cap for the process itself (SQLite files, Node, libzmq). */
@@ -79,8 +81,13 @@ export function defaultMaxConnections(softLimit: number): number {
 }
 
 let max = DEFAULT_MAX_CONNECTIONS;
-/** The connections of each watched socket that are open now. */
-const open = new Map<Socket, { count: number }>();
+/**
+ * The connections of each watched socket that are open now (accepted, not yet closed), and of
+ * those how many are past their handshake (an estimate from above: a handshake event counts one
+ * in, and a close takes one out only where fewer are open than counted; closes do not say
+ * which connection went).
+ */
+const open = new Map<Socket, { count: number; established: number }>();
 
 /** Sets the process's cap on connections (`--max-connections`). */
 export function setMaxConnections(n: number): void {
@@ -98,6 +105,13 @@ export function openConnections(): number {
   return n;
 }
 
+/** Of the open connections, those past their handshake (at most; see `open`). */
+function establishedConnections(): number {
+  let n = 0;
+  for (const s of open.values()) n += s.established;
+  return n;
+}
+
 /**
  * Handshakes the ZAP handler allowed whose success event has not been read yet (their times). The
  * monitor events of a burst of connections may be read after the burst's ZAP requests; without
@@ -111,15 +125,34 @@ export function admitHandshake(): void {
   admitted.push(Date.now());
 }
 
+/** What the cap is compared with (connectionCount), and what it is made of, for the log. */
+export interface ConnectionCount {
+  /** The count the cap applies to. */
+  readonly count: number;
+  /** TCP connections open (accepted, not yet closed), in their handshake or past it. */
+  readonly open: number;
+  /** Of those, past their handshake (at most). */
+  readonly established: number;
+  /** Handshakes allowed whose success has not been seen yet. */
+  readonly admitted: number;
+}
+
 /**
- * Whether a new handshake must be refused: the process holds its cap of connections. The count
- * includes the connection asking (its accept event usually comes first), hence `>`; it may count
- * an allowed handshake twice for a moment (refusing one too many, never admitting one too many).
+ * The count a new handshake is refused at (when it is over the cap): the TCP connections of the
+ * process, those still in their handshake included (libzmq accepts every connection and the cap
+ * applies at the handshake, so more than the cap may be open for a moment while the surplus is
+ * refused), the connection asking included (its accept event usually comes first, hence "over").
+ * It errs towards refusing one too many, never admitting one too many.
  */
-export function atConnectionLimit(): boolean {
+export function connectionCount(): ConnectionCount {
   const old = Date.now() - ADMITTED_MS;
   while (admitted.length > 0 && (admitted[0] as number) < old) admitted.shift();
-  return openConnections() + admitted.length > max;
+  const o = openConnections();
+  const e = Math.min(establishedConnections(), o);
+  // An allowed handshake is usually open already (its accept was seen) and is then not counted
+  // twice; it counts on its own only while the monitor events lag behind the ZAP requests. So
+  // does the connection asking (the 1), which is open, and in its handshake, once its accept was.
+  return { count: Math.max(o, e + admitted.length + 1), open: o, established: e, admitted: admitted.length };
 }
 
 /** What `watchConnections` reports: one refused connection (or `count` of them) and why. */
@@ -144,8 +177,11 @@ export function refusalLog(limits: LogLimiter, prefix = ""): RefusalReport {
  * libzmq reports most failed handshakes with an event, but a peer whose first bytes are not ZMTP
  * 3 (HTTP, a port scanner, ZMTP 1.0) is closed without one: those are found by counting. Every
  * connection ends within HANDSHAKE_MS as established, failed with an event, or closed silently; so
- * once per HANDSHAKE_MS the connections accepted before the previous tick that neither completed
+ * once per HANDSHAKE_MS the connections accepted two ticks ago or earlier that neither completed
  * nor failed with an event are the silent ones (a lower bound until traffic pauses, then exact).
+ * The events are read by the event loop: while it lags (a tick comes late), the outcome of a slow
+ * handshake may not have been read yet, and a real client would be taken for a silent peer, so
+ * no conclusion is drawn from such a tick.
  */
 export function watchConnections(
   socket: Socket,
@@ -153,10 +189,12 @@ export function watchConnections(
   report: RefusalReport,
   tickMs = HANDSHAKE_MS,
 ): () => void {
-  const mine = { count: 0 };
+  const mine = { count: 0, established: 0 };
   open.set(socket, mine);
   let accepted = 0;
   let acceptedAtLastTick = 0;
+  let acceptedTwoTicksAgo = 0;
+  let lastTick = performance.now();
   let established = 0;
   let failed = 0;
   let silentReported = 0;
@@ -167,9 +205,11 @@ export function watchConnections(
   });
   events.on("disconnect", () => {
     mine.count = Math.max(0, mine.count - 1);
+    mine.established = Math.min(mine.established, mine.count);
   });
   events.on("handshake", () => {
     established++;
+    mine.established = Math.min(mine.established + 1, mine.count);
     admitted.shift();
   });
   const fail = (reason: string) => {
@@ -207,8 +247,14 @@ export function watchConnections(
     );
   });
   const tick = setInterval(() => {
-    const silent = acceptedAtLastTick - established - failed;
+    const now = performance.now();
+    const late = now - lastTick - tickMs;
+    lastTick = now;
+    const candidates = acceptedTwoTicksAgo;
+    acceptedTwoTicksAgo = acceptedAtLastTick;
     acceptedAtLastTick = accepted;
+    if (late > LAGGING_MS) return;
+    const silent = candidates - established - failed;
     if (silent <= silentReported) return;
     const n = silent - silentReported;
     silentReported = silent;

@@ -11,7 +11,7 @@
 import * as zmq from "zeromq";
 import { type Key, z85Encode } from "../protocol/keys.js";
 import { LogLimiter } from "../util/log-limiter.js";
-import { admitHandshake, atConnectionLimit, maxConnections, openConnections } from "./connections.js";
+import { admitHandshake, connectionCount, maxConnections } from "./connections.js";
 import { keyFingerprint } from "./security.js";
 
 const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
@@ -59,8 +59,10 @@ async function start(): Promise<Handler> {
     denied: new Map(),
     logs: new Set(),
     users: 0,
+    // A line about the process's handshakes, written once: to the log of the first server still
+    // using the handler (a group server's two sockets both use it, and share a log).
     limits: new LogLimiter((line) => {
-      for (const log of h.logs) log(line);
+      for (const log of h.logs) return log(line);
     }),
   };
   (h as { loop: Promise<void> }).loop = (async () => {
@@ -81,16 +83,21 @@ function answer(h: Handler, frames: Buffer[]): void {
   let status = "200";
   let text = "OK";
   let user = "";
-  if (atConnectionLimit()) {
+  const connections = connectionCount();
+  if (connections.count > maxConnections()) {
     // 500, not 300: libzmq answers a 300 with nothing and keeps the connection (and its file
     // descriptor) until the handshake times out; a 400 or 500 sends ERROR and closes it at once.
     // gm clients read the 500 as "the server is full" (security.ts).
     status = "500";
     text = "too many connections";
+    // The count is of TCP connections: libzmq accepts every one and the cap applies here, at the
+    // handshake, so it may pass the cap by those still in their handshake.
+    const { open, established, admitted } = connections;
     h.limits.line(
       "refused at the connection limit",
-      `refused a connection from ${address?.toString("latin1") ?? "?"}: this process holds ${openConnections() - 1} ` +
-        `connections, its limit (--max-connections ${maxConnections()})`,
+      `refused a connection from ${address?.toString("latin1") ?? "?"}: this process is at its limit of ` +
+        `${maxConnections()} connections (--max-connections): ${open} open, of which ${established} past their ` +
+        `handshake and the others in it${admitted > 0 ? `, and ${admitted} handshakes allowed a moment ago` : ""}`,
       (count, last) => `refused ${count} more connections at the connection limit in the last minute (last: ${last})`,
     );
   } else if (mechanism?.toString() === "CURVE" && credentials?.length === 32) {

@@ -14,7 +14,7 @@ import * as zmq from "zeromq";
 import { fileLimit } from "../../src/net/connections.js";
 import { SIGNATURE } from "../../src/protocol/constants.js";
 import { processCpuMs } from "../../support/gm-process.js";
-import { type GmProcess, gm, startDirectory, tempHome } from "../helpers/gm.js";
+import { type GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 /** Attackers live in their own context, so their sockets do not count against the test's. */
 const attackers = new zmq.Context({ maxSockets: 4096 });
@@ -118,7 +118,9 @@ describe("connection floods (gm server under prlimit)", () => {
     assert.ok(flood.admitted() > 0, "the cap lets the first ones in");
     assert.ok(flood.admitted() <= 39, `${flood.admitted()} attackers got in beside the first client, cap 40`);
     assert.equal(await ping(before, "b2"), "200", "a client connected before the flood is still served");
-    await proc.waitFor(/refused a connection from 127\.0\.0\.1: this process holds \d+ connections, its limit/);
+    await proc.waitFor(
+      /refused a connection from 127\.0\.0\.1: this process is at its limit of 40 connections \(--max-connections\): \d+ open, of which \d+ past their handshake/,
+    );
 
     for (const s of flood.sockets) s.close();
     // The attackers' connections close: a new client gets in (a refused DEALER never reconnects,
@@ -135,6 +137,27 @@ describe("connection floods (gm server under prlimit)", () => {
     const listed = await gm(["user", "list-groups", "--server", endpoint, "--insecure"], { env });
     assert.equal(listed.exitCode, 0, listed.stderr);
     await proc.stop();
+  });
+
+  it("a group server, whose two ports share the cap, says once that it refused a connection there", async () => {
+    // Its requests port and its events port each use the process's one ZAP handler, which used to
+    // write its line to the log of each: two identical lines in the same millisecond.
+    const directory = await server("1024:1024");
+    const group = await startGroup(["general"], {
+      env,
+      server: directory.endpoint,
+      dataDir: `${env.GM_HOME}/data`,
+      extra: ["--insecure", "--max-connections", "20"],
+    });
+    started.push(group.proc);
+    const flood = idleDealers(group.endpoint, 40);
+    await until(() => flood.refused() >= 10, 20_000, "10 refused handshakes");
+    await group.proc.waitFor(/refused a connection from 127\.0\.0\.1: this process is at its limit of 20/);
+    await new Promise((r) => setTimeout(r, 500));
+    const lines = group.proc.stdout.split("\n").filter((l) => l.includes("refused a connection from"));
+    assert.equal(lines.length, 1, lines.join("\n"));
+    for (const s of flood.sockets) s.close();
+    await group.proc.stop();
   });
 
   it("idle TCP connections past the file limit are closed by the server, which then serves again", async () => {
