@@ -223,7 +223,9 @@ try {
       console.error(
         `group died: ${group.stdout.slice(-2000)}\n${group.stderr.replace(/^MEM .*\n/gm, "").slice(-4000)}`,
       );
-      process.exit(1);
+      clearInterval(sampler);
+      void cleanup().finally(() => process.exit(1));
+      return;
     }
     const r = rssMb(pid);
     if (r > peak) {
