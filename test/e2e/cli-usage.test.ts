@@ -1,0 +1,67 @@
+/**
+ * The CLI against running servers: the arguments and output of the commands that follow the
+ * original system's (`gm group ADDRESS`, `gm user send`).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+
+describe("the CLI against running servers", () => {
+  const { home, cleanup } = tempHome();
+  const env = { GM_HOME: home };
+  let directory: { proc: GmProcess; endpoint: string };
+  let group: { proc: GmProcess; endpoint: string };
+  const user = (args: readonly string[], extra: NodeJS.ProcessEnv = {}, input?: string) =>
+    gm(["user", ...args, "--server", directory.endpoint], {
+      env: { ...env, ...extra },
+      ...(input !== undefined && { input }),
+    });
+
+  before(async () => {
+    directory = await startDirectory(env);
+    group = await startGroup(["general"], { env, server: directory.endpoint, dataDir: join(home, "data") });
+    const joined = await user(["join", "general", "--profile", "owner"]);
+    assert.equal(joined.exitCode, 0, joined.stderr);
+    const bob = await user(["join", "general", "--profile", "bob"]);
+    assert.equal(bob.exitCode, 0, bob.stderr);
+  });
+
+  after(async () => {
+    await Promise.all([group?.proc.stop(), directory?.proc.stop()]);
+    cleanup();
+  });
+
+  it("gm group ADDRESS serves on it, as --address does; two different addresses are bad usage", async () => {
+    const dataDir = join(home, "positional");
+    const proc = new GmProcess(
+      ["group", "--name", "pos", "127.0.0.1:0", "--server", directory.endpoint, "--data-dir", dataDir],
+      env,
+    );
+    try {
+      await proc.waitFor(/gm group: serving pos on tcp:\/\/127\.0\.0\.1:\d+/);
+    } finally {
+      await proc.stop();
+    }
+    const both = await gm(
+      [
+        "group",
+        "--name",
+        "pos",
+        "127.0.0.1:0",
+        "--address",
+        "127.0.0.1:7",
+        "--server",
+        directory.endpoint,
+        "--data-dir",
+        dataDir,
+      ],
+      { env },
+    );
+    assert.equal(both.exitCode, 2);
+    assert.match(
+      both.stderr,
+      /^Error: two addresses to listen on: ADDRESS 127\.0\.0\.1:0 and --address 127\.0\.0\.1:7; give one\n$/m,
+    );
+  });
+});
