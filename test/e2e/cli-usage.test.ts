@@ -32,6 +32,19 @@ describe("the CLI against running servers", () => {
     cleanup();
   });
 
+  it("gm user send GROUP MESSAGE...: one group in the usage; after --, a word may start with -", async () => {
+    const help = await gm(["user", "send", "--help"], { env });
+    assert.match(help.stdout, /\$ gm user send GROUP MESSAGE\.\.\. /);
+    assert.match(help.stdout, /\n {2}GROUP {7}group name\n/);
+    const words = ["--", "-x", "marks", "the", "spot"];
+    const sent = await gm(["user", "send", "general", "--profile", "bob", "--server", directory.endpoint, ...words], {
+      env,
+    });
+    assert.equal(sent.exitCode, 0, sent.stderr);
+    const history = await user(["messages", "general", "--profile", "bob", "--json"]);
+    assert.equal(JSON.parse(history.stdout).at(-1).text, "-x marks the spot");
+  });
+
   it("gm group ADDRESS serves on it, as --address does; two different addresses are bad usage", async () => {
     const dataDir = join(home, "positional");
     const proc = new GmProcess(
