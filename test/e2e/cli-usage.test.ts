@@ -45,6 +45,14 @@ describe("the CLI against running servers", () => {
     assert.equal(JSON.parse(history.stdout).at(-1).text, "-x marks the spot");
   });
 
+  it("list-groups --json gives each group's age in milliseconds as ageMs", async () => {
+    const r = await user(["list-groups", "--json"]);
+    const [entry] = JSON.parse(r.stdout) as Array<{ name: string; age: number; ageMs: number }>;
+    assert.equal(entry?.name, "general");
+    assert.equal(typeof entry?.ageMs, "number");
+    assert.equal(entry?.ageMs, entry?.age);
+  });
+
   it("gm group ADDRESS serves on it, as --address does; two different addresses are bad usage", async () => {
     const dataDir = join(home, "positional");
     const proc = new GmProcess(
