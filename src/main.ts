@@ -1,8 +1,10 @@
 /**
  * The CLI's entry: every command, bundled with @oclif/core into one file by `npm run build`
  * (oclif's "explicit" command discovery), so that starting `gm` reads one module instead of a
- * few hundred. Commands still import ZeroMQ and SQLite lazily, from chunks of their own.
+ * few hundred. Commands still import ZeroMQ and SQLite lazily, from chunks of their own. The
+ * plugins (help, version, autocomplete) are oclif's, loaded from their own manifests.
  */
+import { join } from "node:path";
 import { execute } from "@oclif/core";
 import Group from "./commands/group.js";
 import Server from "./commands/server.js";
@@ -19,6 +21,7 @@ import Send from "./commands/user/send.js";
 import ShellCommand from "./commands/user/shell.js";
 import Unbar from "./commands/user/unbar.js";
 import Whoami from "./commands/user/whoami.js";
+import { gmHome } from "./util/config.js";
 
 export const COMMANDS = {
   server: Server,
@@ -40,5 +43,7 @@ export const COMMANDS = {
 
 /** Runs the CLI with the process's arguments. */
 export function run(): Promise<unknown> {
+  // oclif's cache (the autocomplete scripts) lives with the rest of gm's files, under GM_HOME.
+  process.env.GM_CACHE_DIR ||= join(gmHome(), "cache");
   return execute({ dir: import.meta.url });
 }

@@ -1,0 +1,67 @@
+/**
+ * gm follows the conventions of oclif CLIs, with oclif's own plugins: `gm help`, `gm version` and
+ * shell completion.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { gm, tempHome } from "../helpers/gm.js";
+
+const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "../../package.json"), "utf8")) as { version: string };
+
+describe("help, version and completion", () => {
+  const { home, cleanup } = tempHome();
+  const env = { GM_HOME: home };
+  after(cleanup);
+
+  it("gm help lists the commands and the plugins' own; gm help <command> and -h show its help", async () => {
+    const root = await gm(["help"], { env });
+    assert.equal(root.exitCode, 0, root.stderr);
+    for (const line of [/user\s+Act as a user/, /server\s+Run the message server/, /autocomplete\s+/, /version/]) {
+      assert.match(root.stdout, line);
+    }
+    const send = await gm(["help", "user", "send"], { env });
+    assert.equal(send.exitCode, 0, send.stderr);
+    assert.match(send.stdout, /\$ gm user send GROUP MESSAGE\.\.\. /);
+    assert.equal((await gm(["user", "send", "-h"], { env })).stdout, send.stdout);
+  });
+
+  it("gm version, gm -v and gm --version print the version", async () => {
+    for (const args of [["version"], ["-v"], ["--version"]]) {
+      const r = await gm(args, { env });
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^gm/${pkg.version.replaceAll(".", "\\.")} \\S+ node-v\\d+`), args[0]);
+    }
+  });
+
+  it("gm autocomplete bash prints the setup; its script, kept under GM_HOME, completes `gm user se` to send", async () => {
+    const setup = await gm(["autocomplete", "bash"], { env });
+    assert.equal(setup.exitCode, 0, setup.stderr);
+    assert.match(setup.stdout, /gm autocomplete script bash/);
+    const script = await gm(["autocomplete", "script", "bash"], { env });
+    const setupFile = join(home, "cache", "autocomplete", "bash_setup");
+    assert.match(script.stdout, new RegExp(`GM_AC_BASH_SETUP_PATH=${setupFile}`));
+    assert.ok(existsSync(setupFile), "the completion scripts are kept under GM_HOME");
+    // Bash's own completion, as a user's TAB runs it: the completion function the setup defines.
+    const complete = (words: string) =>
+      spawnSync(
+        "bash",
+        [
+          "-c",
+          `source ${setupFile}; COMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _gm_autocomplete; echo "\${COMPREPLY[*]}"`,
+        ],
+        { encoding: "utf8", timeout: 20_000 },
+      );
+    const sub = complete("gm user se");
+    assert.equal(sub.status, 0, sub.stderr);
+    assert.equal(sub.stdout.trim(), "send");
+    assert.match(complete("gm user send --pro").stdout, /--profile/);
+
+    const zsh = await gm(["autocomplete", "zsh"], { env });
+    assert.equal(zsh.exitCode, 0, zsh.stderr);
+    const zshFunction = readFileSync(join(home, "cache", "autocomplete", "functions", "zsh", "_gm"), "utf8");
+    assert.match(zshFunction, /"send\[Send a message to a group you have joined\]"/);
+  });
+});
