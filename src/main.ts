@@ -5,7 +5,8 @@
  * plugins (help, version, autocomplete) are oclif's, loaded from their own manifests.
  */
 import { join } from "node:path";
-import { execute } from "@oclif/core";
+import { flush, run as oclif } from "@oclif/core";
+import { commandIdOf, isExit, reportFailure, wantsJson } from "./cli/errors.js";
 import Group from "./commands/group.js";
 import Server from "./commands/server.js";
 import Up from "./commands/up.js";
@@ -41,9 +42,21 @@ export const COMMANDS = {
   "user:whoami": Whoami,
 };
 
-/** Runs the CLI with the process's arguments. */
-export function run(): Promise<unknown> {
+/**
+ * Runs the CLI with the process's arguments. Whatever fails, oclif's usage errors and plugins'
+ * included, is reported in gm's one style (src/cli/errors.ts) instead of oclif's.
+ */
+export async function run(): Promise<void> {
   // oclif's cache (the autocomplete scripts) lives with the rest of gm's files, under GM_HOME.
   process.env.GM_CACHE_DIR ||= join(gmHome(), "cache");
-  return execute({ dir: import.meta.url });
+  const argv = process.argv.slice(2);
+  try {
+    await oclif(argv, import.meta.url);
+    await flush();
+  } catch (err) {
+    const id = commandIdOf(argv, Object.keys(COMMANDS));
+    const code = isExit(err) ? err.oclif.exit : reportFailure(err, { json: wantsJson(argv) }, id);
+    await flush();
+    process.exit(code);
+  }
 }

@@ -98,7 +98,7 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     await this.client?.close();
     this.client = undefined;
     if ("oclif" in err || err.name === "ExitError") return super.catch(err);
-    return fail(this, err);
+    return fail(this, err, { json: this.flags?.json === true });
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {

@@ -1,6 +1,7 @@
 /**
- * The CLI against running servers: the arguments and output of the commands that follow the
- * original system's (`gm group ADDRESS`, `gm user send`).
+ * The CLI against running servers: every failure in one style (`Error:` and `Hint:` on stderr, or
+ * one JSON object on stdout with --json), hints in the user's own terms, and the arguments and
+ * output of the commands that follow the original system's (`gm group ADDRESS`, `gm user send`).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -30,6 +31,44 @@ describe("the CLI against running servers", () => {
   after(async () => {
     await Promise.all([group?.proc.stop(), directory?.proc.stop()]);
     cleanup();
+  });
+
+  it("oclif's usage errors: Error and Hint lines, exit 2, no oclif decoration", async () => {
+    const flag = await user(["groups", "--bogus"]);
+    assert.equal(flag.exitCode, 2);
+    assert.equal(flag.stderr, "Error: Nonexistent flag: --bogus\nHint: see gm user groups --help\n");
+    const arg = await gm(["user", "join"], { env });
+    assert.equal(arg.exitCode, 2);
+    assert.equal(arg.stderr, "Error: Missing 1 required arg:\n  group  group name\nHint: see gm user join --help\n");
+  });
+
+  it("a server's error reply in the same style, with its code", async () => {
+    const r = await user(["invite-only", "general", "on", "--profile", "bob"]);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /^Error: .*\(FORBIDDEN\)\n$/);
+  });
+
+  it("--json: a failure is one JSON object on stdout, and the exit code is kept", async () => {
+    const unknown = await user(["join", "nosuch", "--json"]);
+    assert.equal(unknown.exitCode, 1);
+    assert.equal(unknown.stderr, "");
+    const { error } = JSON.parse(unknown.stdout);
+    assert.equal(error.code, "UNKNOWN_GROUP");
+    assert.match(error.message, /^no group named "nosuch" is registered with /);
+    assert.equal(error.exit, 1);
+    const usage = await gm(["user", "join", "--json"], { env });
+    assert.equal(usage.exitCode, 2);
+    assert.equal(JSON.parse(usage.stdout).error.code, "USAGE");
+  });
+
+  it("DEBUG or GM_DEBUG shows the stack before the error", async () => {
+    const plain = await user(["join", "nosuch"]);
+    assert.doesNotMatch(plain.stderr, /\n\s+at /);
+    for (const debug of [{ GM_DEBUG: "1" }, { DEBUG: "*" }]) {
+      const r = await user(["join", "nosuch"], debug);
+      assert.match(r.stderr, /GmError: no group named "nosuch"[^\n]*\n\s+at /);
+      assert.match(r.stderr, /\nError: no group named "nosuch"/);
+    }
   });
 
   it("gm user send GROUP MESSAGE...: one group in the usage; after --, a word may start with -", async () => {
