@@ -9,7 +9,9 @@ import type { Command } from "@oclif/core";
 import chalk from "chalk";
 import { GmError, isWireCode, LocalErrorCode, TimeoutError, UsageError } from "../protocol/errors.js";
 import { failureText } from "../user/format.js";
+import { cliRemedy, hintOf, type Remedy } from "../user/hints.js";
 import { printable } from "../util/printable.js";
+import { shellWord } from "./flags.js";
 
 export { failureText };
 
@@ -23,12 +25,14 @@ export function exitCode(err: unknown): number {
   return Exit.Failed;
 }
 
-/** What a failure is shown with. */
+/** What a failure is shown with: the user's own terms for a hint's command, and --json. */
 export interface FailureContext {
   /** Print the failure as JSON on stdout. */
   readonly json?: boolean;
   /** The CLI's name (`gm`). */
   readonly bin?: string;
+  /** The flags of `gm user` the user gave (--profile bob), repeated in a hint's command. */
+  readonly userFlags?: readonly string[];
 }
 
 /** A failure as gm reports it. */
@@ -55,14 +59,22 @@ export function isExit(err: unknown): err is Error & { oclif: { exit: number } }
   return isOclif(err) && (err as OclifError).code === "EEXIT";
 }
 
+/** The remedy as a command line of this CLI, with the flags the user gave. */
+export function remedyCommand(remedy: Remedy, context: FailureContext = {}): string {
+  return [context.bin ?? "gm", "user", ...cliRemedy(remedy), ...(context.userFlags ?? [])].map(shellWord).join(" ");
+}
+
 /** Any error as a failure: its code, message, exit code and hint. */
 export function describeFailure(err: unknown, context: FailureContext = {}, commandId?: string): Failure {
+  const hint = hintOf(err);
+  const remedy = hint === undefined ? undefined : `${hint.advice}: ${remedyCommand(hint.remedy, context)}`;
   if (err instanceof GmError || !isOclif(err)) {
     const code = err instanceof GmError ? err.code : systemCode(err);
     return {
       code: code ?? "ERROR",
       message: failureText(err, commandId),
       exit: exitCode(err),
+      ...(remedy !== undefined && { hint: remedy }),
     };
   }
   // oclif's own: a usage error from its parser (which says "See more help with --help" itself),

@@ -98,7 +98,20 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     await this.client?.close();
     this.client = undefined;
     if ("oclif" in err || err.name === "ExitError") return super.catch(err);
-    return fail(this, err, { json: this.flags?.json === true });
+    return fail(this, err, { json: this.flags?.json === true, userFlags: this.givenFlags() });
+  }
+
+  /**
+   * The flags that say who acts and where (--profile, --server, --insecure) as the user gave them,
+   * so that a hint's command (`gm user join general --profile bob`) acts as this one did.
+   */
+  protected givenFlags(): string[] {
+    const f = this.flags as Partial<UserFlags<T>> | undefined;
+    return [
+      ...(f?.profile !== undefined ? ["--profile", f.profile] : []),
+      ...(f?.server !== undefined ? ["--server", f.server] : []),
+      ...(f?.insecure === true ? ["--insecure"] : []),
+    ];
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {

@@ -22,6 +22,7 @@ import {
 import { type Key, type KeyPair, userRefOf } from "../protocol/keys.js";
 import { groupName, groupNameKey, messageText } from "../protocol/validate.js";
 import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
+import { withHint } from "./hints.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
 export interface ClientOptions {
@@ -157,9 +158,9 @@ export class GmClient {
     }
     const found = groups.find((g) => groupNameKey(g.name) === groupNameKey(group));
     if (found === undefined) {
-      throw new GmError(
-        ErrorCode.UnknownGroup,
-        `no group named "${group}" is registered with ${this.options.server}; \`gm user list-groups\` shows the groups there are`,
+      throw withHint(
+        new GmError(ErrorCode.UnknownGroup, `no group named "${group}" is registered with ${this.options.server}`),
+        { advice: "see the groups there are", remedy: { action: "list-groups" } },
       );
     }
     return found;
@@ -297,9 +298,12 @@ export class GmClient {
     } catch (err) {
       // A try may have reached the server before the link or the server failed.
       if (err instanceof TimeoutError) {
-        err.message += ` The message may still have been stored: check \`gm user messages ${group}\` before sending it again.`;
+        throw withHint(err, {
+          advice: "the message may still have been stored; look before sending it again",
+          remedy: { action: "messages", group },
+        });
       }
-      throw err;
+      throw notMember(err, group);
     }
   }
 
@@ -330,7 +334,9 @@ export class GmClient {
     const group = this.spelled(asked);
     return this.onGroup(group, (rpc) =>
       rpc.request<HistoryPage & { last: number }>(GroupCommand.History, { group, user: this.user, ...query }),
-    );
+    ).catch((err: unknown) => {
+      throw notMember(err, group);
+    });
   }
 
   /** Messages, oldest first (the original get_messages), following pages until done or `limit`. */
@@ -506,7 +512,7 @@ export class GmClient {
     // Another process (a one-shot `gm user join`) may have joined it since this one started.
     let joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
     if (joined === undefined) {
-      throw new GmError(ErrorCode.NotMember, `you have not joined "${group}"; run \`gm user join ${group}\` first`);
+      throw withHint(new GmError(ErrorCode.NotMember, `you have not joined "${group}"`), joinFirst(group));
     }
     if (this.options.security !== undefined && joined.key === undefined) {
       // Joined before gm had keys: learn the server's key from the directory and claim the
@@ -551,4 +557,15 @@ export class GmClient {
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     this.clients.clear();
   }
+}
+
+/** The hint for a request that needs membership of `group`. */
+const joinFirst = (group: string) => ({ advice: "join it first", remedy: { action: "join", group } }) as const;
+
+/**
+ * A group server's NOT_MEMBER for the user's own request (SEND, HISTORY), with the hint to join;
+ * any other failure as it is. (An owner's requests get NOT_MEMBER about the member they name.)
+ */
+function notMember(err: unknown, group: string): unknown {
+  return err instanceof RemoteError && err.code === ErrorCode.NotMember ? withHint(err, joinFirst(group)) : err;
 }

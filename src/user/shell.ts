@@ -12,6 +12,7 @@ import {
   formatJoined,
   formatMessage,
 } from "./format.js";
+import { hintOf, shellRemedy } from "./hints.js";
 import { splitWords } from "./words.js";
 
 export const SHELL_HELP = [
@@ -174,6 +175,10 @@ export class Shell {
     } catch (err) {
       // In gm's words where the one-shot commands have some (a full disk: the message was not stored).
       this.error(failureText(err, name === "send_message" ? "user:send" : `shell:${name}`));
+      // What to do about it, as a shell command (the CLI words the same hint as a `gm` command).
+      const hint = hintOf(err);
+      if (hint !== undefined)
+        this.print(chalk.yellow(`hint: ${printable(`${hint.advice}: ${shellRemedy(hint.remedy)}`)}`));
     }
     return true;
   }

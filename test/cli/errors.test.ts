@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { commandIdOf, describeFailure, Exit, exitCode, wantsJson } from "../../src/cli/errors.js";
+import { commandIdOf, describeFailure, Exit, exitCode, remedyCommand, wantsJson } from "../../src/cli/errors.js";
 import { ErrorCode, Status } from "../../src/protocol/constants.js";
 import {
   ClosedError,
@@ -14,6 +14,7 @@ import {
   TimestampError,
   UsageError,
 } from "../../src/protocol/errors.js";
+import { withHint } from "../../src/user/hints.js";
 
 describe("exit codes by class", () => {
   test("a timeout is 3, bad usage 2, anything else 1", () => {
@@ -52,6 +53,23 @@ describe("what a failure is reported with", () => {
     assert.equal(commandIdOf(["user", "send", "general", "hi", "--bogus"], ids), "user:send");
     assert.equal(commandIdOf(["group", "127.0.0.1:6001"], ids), "group");
     assert.equal(commandIdOf(["user", "--json"], ids), undefined);
+  });
+
+  test("a hint's command carries the user's own flags, quoted for a shell where needed", () => {
+    const err = withHint(new GmError(ErrorCode.NotMember, 'you have not joined "general"'), {
+      advice: "join it first",
+      remedy: { action: "join", group: "general" },
+    });
+    assert.deepEqual(describeFailure(err, { userFlags: ["--profile", "bob", "--server", "host:1"] }), {
+      code: "NOT_MEMBER",
+      message: 'you have not joined "general"',
+      exit: Exit.Failed,
+      hint: "join it first: gm user join general --profile bob --server host:1",
+    });
+    assert.equal(
+      remedyCommand({ action: "messages", group: "g" }, { userFlags: ["--server", "a b:1"] }),
+      "gm user messages g --server 'a b:1'",
+    );
   });
 
   test("oclif's usage errors lose its 'See more help' line for a hint that names the command", () => {

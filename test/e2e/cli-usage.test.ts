@@ -52,13 +52,30 @@ describe("the CLI against running servers", () => {
     const unknown = await user(["join", "nosuch", "--json"]);
     assert.equal(unknown.exitCode, 1);
     assert.equal(unknown.stderr, "");
-    const { error } = JSON.parse(unknown.stdout);
-    assert.equal(error.code, "UNKNOWN_GROUP");
-    assert.match(error.message, /^no group named "nosuch" is registered with /);
-    assert.equal(error.exit, 1);
+    assert.deepEqual(JSON.parse(unknown.stdout), {
+      error: {
+        code: "UNKNOWN_GROUP",
+        message: `no group named "nosuch" is registered with ${directory.endpoint}`,
+        exit: 1,
+        hint: `see the groups there are: gm user list-groups --server ${directory.endpoint}`,
+      },
+    });
     const usage = await gm(["user", "join", "--json"], { env });
     assert.equal(usage.exitCode, 2);
     assert.equal(JSON.parse(usage.stdout).error.code, "USAGE");
+  });
+
+  it("hints name the CLI command with the user's --profile and --server, and the shell's command in the shell", async () => {
+    const r = await user(["send", "general", "hi", "--profile", "carol"]);
+    assert.equal(r.exitCode, 1);
+    assert.equal(
+      r.stderr,
+      `Error: you have not joined "general" (NOT_MEMBER)\nHint: join it first: gm user join general --profile carol --server ${directory.endpoint}\n`,
+    );
+    const shell = await user(["shell", "--profile", "carol"], {}, "send_message general hi\n");
+    assert.equal(shell.exitCode, 1);
+    assert.match(shell.stdout, /error: you have not joined "general"\nhint: join it first: join_group general\n/);
+    assert.doesNotMatch(shell.stdout, /gm user/);
   });
 
   it("DEBUG or GM_DEBUG shows the stack before the error", async () => {
