@@ -24,6 +24,8 @@ import Unbar from "./commands/user/unbar.js";
 import Whoami from "./commands/user/whoami.js";
 import { gmHome } from "./util/config.js";
 
+export { commandNotFound } from "./cli/not-found.js";
+
 export const COMMANDS = {
   server: Server,
   group: Group,

@@ -1,6 +1,6 @@
 /**
  * How every failure reaches the user, in one style whatever raised it (gm's library, a server's
- * error reply, oclif's parser, Node): `Error: <message>` on stderr, then `Hint: <what to
+ * error reply, oclif's parser, a plugin, Node): `Error: <message>` on stderr, then `Hint: <what to
  * do>` when there is something to do, and an exit code that says what kind of failure it was.
  * With --json the same failure is one JSON object on stdout instead. DEBUG or GM_DEBUG adds the stack.
  */
@@ -23,6 +23,24 @@ export function exitCode(err: unknown): number {
   if (err instanceof TimeoutError) return Exit.Unreachable;
   if (err instanceof UsageError) return Exit.Usage;
   return Exit.Failed;
+}
+
+/**
+ * A failure the CLI itself words, with its own hint, code and exit code (a command that is not
+ * gm's: 127, as a shell says).
+ */
+export class CliFailure extends Error {
+  override readonly name = "CliFailure";
+  /** Where oclif looks for the exit code. */
+  readonly oclif: { exit: number };
+  readonly code: string;
+  readonly hint: string | undefined;
+  constructor(message: string, options: { exit: number; code: string; hint?: string }) {
+    super(message);
+    this.oclif = { exit: options.exit };
+    this.code = options.code;
+    this.hint = options.hint;
+  }
 }
 
 /** What a failure is shown with: the user's own terms for a hint's command, and --json. */
@@ -68,6 +86,14 @@ export function remedyCommand(remedy: Remedy, context: FailureContext = {}): str
 export function describeFailure(err: unknown, context: FailureContext = {}, commandId?: string): Failure {
   const hint = hintOf(err);
   const remedy = hint === undefined ? undefined : `${hint.advice}: ${remedyCommand(hint.remedy, context)}`;
+  if (err instanceof CliFailure) {
+    return {
+      code: err.code,
+      message: err.message,
+      exit: err.oclif.exit,
+      ...(err.hint !== undefined && { hint: err.hint }),
+    };
+  }
   if (err instanceof GmError || !isOclif(err)) {
     const code = err instanceof GmError ? err.code : systemCode(err);
     return {

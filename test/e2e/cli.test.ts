@@ -1,17 +1,32 @@
 /**
- * gm follows the conventions of oclif CLIs, with oclif's own plugins: `gm help`, `gm version` and
- * shell completion.
+ * gm follows the conventions of oclif CLIs, with oclif's own plugins: `gm help`, `gm version`,
+ * shell completion, and "did you mean" for a mistyped command.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { gm, tempHome } from "../helpers/gm.js";
+import { stripVTControlCharacters } from "node:util";
+import { GmProcess, gm, tempHome } from "../helpers/gm.js";
 
 const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "../../package.json"), "utf8")) as { version: string };
 
-describe("help, version and completion", () => {
+/** A mistyped command, run on a terminal (script(1) gives it one), answering its question with `answer`. */
+async function onTerminal(args: readonly string[], env: NodeJS.ProcessEnv, answer: string) {
+  // script runs its command through a shell: sh joins the words (none has a space) into that command.
+  const proc = new GmProcess(args, env, { prefix: ["sh", "-c", 'exec script -qefc "$*" /dev/null', "sh"] });
+  try {
+    await proc.waitFor(/Did you mean .+\?/, 20_000);
+    proc.write(answer);
+    const code = await proc.exited;
+    return { code, output: stripVTControlCharacters(proc.stdout).replaceAll("\r", "") };
+  } finally {
+    await proc.stop();
+  }
+}
+
+describe("help, version, completion and did you mean", () => {
   const { home, cleanup } = tempHome();
   const env = { GM_HOME: home };
   after(cleanup);
@@ -63,5 +78,35 @@ describe("help, version and completion", () => {
     assert.equal(zsh.exitCode, 0, zsh.stderr);
     const zshFunction = readFileSync(join(home, "cache", "autocomplete", "functions", "zsh", "_gm"), "utf8");
     assert.match(zshFunction, /"send\[Send a message to a group you have joined\]"/);
+  });
+
+  it("a mistyped command off a terminal: one error, exit 127", async () => {
+    const r = await gm(["usr"], { env });
+    assert.equal(r.exitCode, 127);
+    assert.equal(r.stderr, "Error: usr is not a gm command.\nHint: Run gm help for a list of available commands.\n");
+    const json = await gm(["user", "sned", "general", "--json"], { env });
+    assert.equal(json.exitCode, 127);
+    assert.deepEqual(JSON.parse(json.stdout), {
+      error: {
+        code: "USAGE",
+        message: "user sned is not a gm command.",
+        exit: 127,
+        hint: "Run gm help user for a list of available commands.",
+      },
+    });
+  });
+
+  it("a mistyped command on a terminal: did you mean user? (no: the error)", async () => {
+    const r = await onTerminal(["usr"], env, "n");
+    assert.equal(r.code, 127, r.output);
+    assert.match(r.output, /Did you mean user\?/);
+    assert.match(r.output, /Error: usr is not a gm command\.\nHint: Run gm help for/);
+  });
+
+  it("a mistyped command on a terminal, accepted: runs the suggestion with its words and flags", async () => {
+    const r = await onTerminal(["user", "whoaim", "--profile", "dana", "--json"], env, "y");
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /Did you mean user whoami\?/);
+    assert.match(r.output, /"profile": "dana"/);
   });
 });
