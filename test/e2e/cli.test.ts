@@ -43,6 +43,17 @@ describe("help, version, completion and did you mean", () => {
     assert.equal((await gm(["user", "send", "-h"], { env })).stdout, send.stdout);
   });
 
+  it("every command's description is left to oclif to wrap: no line break inside a paragraph", () => {
+    const manifest = JSON.parse(readFileSync(join(import.meta.dirname, "../../oclif.manifest.json"), "utf8")) as {
+      commands: Record<string, { description?: string }>;
+    };
+    for (const [id, command] of Object.entries(manifest.commands)) {
+      for (const paragraph of (command.description ?? "").split("\n\n")) {
+        assert.doesNotMatch(paragraph, /\n/, `${id}: a line break inside "${paragraph}"`);
+      }
+    }
+  });
+
   it("gm version, gm -v and gm --version print the version", async () => {
     for (const args of [["version"], ["-v"], ["--version"]]) {
       const r = await gm(args, { env });
