@@ -65,6 +65,14 @@ describe("the CLI against running servers", () => {
     assert.equal(JSON.parse(usage.stdout).error.code, "USAGE");
   });
 
+  it("gm user shell --json is refused as bad usage (the shell prints for a person)", async () => {
+    const shell = await user(["shell", "--json"], {}, "list_groups\n");
+    assert.equal(shell.exitCode, 2);
+    const { error } = JSON.parse(shell.stdout);
+    assert.equal(error.code, "USAGE");
+    assert.match(error.message, /^the shell has no JSON output; use the one-shot commands with --json/);
+  });
+
   it("hints name the CLI command with the user's --profile and --server, and the shell's command in the shell", async () => {
     const r = await user(["send", "general", "hi", "--profile", "carol"]);
     assert.equal(r.exitCode, 1);
