@@ -2,9 +2,11 @@
  * The CLI's entry: every command, bundled with @oclif/core into one file by `npm run build`
  * (oclif's "explicit" command discovery), so that starting `gm` reads one module instead of a
  * few hundred. Commands still import ZeroMQ and SQLite lazily, from chunks of their own. The
- * plugins (help, version, autocomplete) are oclif's, loaded from their own manifests.
+ * plugins (help, version, autocomplete) are oclif's, loaded from their own manifests, and only
+ * for a command line that can use them.
  */
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { flush, run as oclif } from "@oclif/core";
 import { commandIdOf, isExit, reportFailure, wantsJson } from "./cli/errors.js";
 import Group from "./commands/group.js";
@@ -44,6 +46,20 @@ export const COMMANDS = {
   "user:whoami": Whoami,
 };
 
+/** oclif's plugins that gm uses: `gm help`, `gm version`, `gm autocomplete`. */
+const PLUGINS = ["@oclif/plugin-help", "@oclif/plugin-version", "@oclif/plugin-autocomplete"];
+
+/**
+ * Whether `argv` can want the plugins: anything but one of gm's own commands (`gm user send`,
+ * `gm group`, their help). Loading them costs each start-up a few file reads per plugin (15-50 ms
+ * of a one-shot command's wall time on a busy machine, docs/PERFORMANCE.md), for nothing when
+ * the command is gm's; the root help, a mistyped command and the plugins' commands get them.
+ */
+function wantsPlugins(argv: readonly string[]): boolean {
+  const first = argv[0];
+  return first === undefined || !Object.keys(COMMANDS).some((id) => id.split(":")[0] === first);
+}
+
 /**
  * Runs the CLI with the process's arguments. Whatever fails, oclif's usage errors and plugins'
  * included, is reported in gm's one style (src/cli/errors.ts) instead of oclif's.
@@ -53,7 +69,13 @@ export async function run(): Promise<void> {
   process.env.GM_CACHE_DIR ||= join(gmHome(), "cache");
   const argv = process.argv.slice(2);
   try {
-    await oclif(argv, import.meta.url);
+    await oclif(argv, {
+      root: fileURLToPath(import.meta.url),
+      // gm has no `plugins install`: no user's or development plugins to look for either.
+      userPlugins: false,
+      devPlugins: false,
+      ...(wantsPlugins(argv) && { pluginAdditions: { core: PLUGINS } }),
+    });
     await flush();
   } catch (err) {
     const id = commandIdOf(argv, Object.keys(COMMANDS));
