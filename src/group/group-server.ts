@@ -30,7 +30,7 @@ import {
   uuid,
 } from "../protocol/validate.js";
 import { hexOf } from "../store/admission.js";
-import type { GroupStore, StoreFactory } from "../store/types.js";
+import type { GroupStore, HistoryPageJson, StoreFactory } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
 import { Registrar, type RegistrationState } from "./registrar.js";
 
@@ -494,22 +494,19 @@ export class GroupServer {
     const user = this.user(request);
     this.log(`MESSAGE REQUEST FROM ${user}`);
     this.member(store, user);
-    const since = optInt(body, "since", 0, Number.MAX_SAFE_INTEGER);
     const after = optInt(body, "after", 0, Number.MAX_SAFE_INTEGER);
     const before = optInt(body, "before", 1, Number.MAX_SAFE_INTEGER);
-    const given = [since, after, before].filter((v) => v !== undefined).length;
-    if (given > 1) throw new GmError(ErrorCode.BadRequest, `give at most one of "since", "after" and "before"`);
+    if (after !== undefined && before !== undefined) {
+      throw new GmError(ErrorCode.BadRequest, `give at most one of "after" and "before"`);
+    }
     const limit = optInt(body, "limit", 1, Limits.historyPageMax) ?? Limits.historyPage;
     const page = store.historyJson({
       limit,
-      ...(since !== undefined && { since }),
+      ...timeBounds(body),
       ...(after !== undefined && { after }),
       ...(before !== undefined && { before }),
     });
-    // The same object as {group, messages, more, last}, with the messages as SQLite wrote them.
-    return new JsonText(
-      `{"group":${JSON.stringify(store.name)},"messages":${page.messages},"more":${page.more},"last":${store.durableSeq}}`,
-    );
+    return pageReply(store, page);
   }
 
   /** INFO (PROTOCOL.md §INFO), the original get_details. */
@@ -552,4 +549,18 @@ export class GroupServer {
     await this.registrar?.stop();
     await Promise.all([...this.stores.values()].map((s) => s.close()));
   }
+}
+
+/** A HISTORY request's time bounds, `since` and `until` (UTC ms), those given. */
+function timeBounds(body: Record<string, unknown>): { since?: number; until?: number } {
+  const since = optInt(body, "since", 0, Number.MAX_SAFE_INTEGER);
+  const until = optInt(body, "until", 0, Number.MAX_SAFE_INTEGER);
+  return { ...(since !== undefined && { since }), ...(until !== undefined && { until }) };
+}
+
+/** A HISTORY reply, {group, messages, more, last}, with the messages as the store wrote them. */
+function pageReply(store: GroupStore, page: HistoryPageJson): JsonText {
+  return new JsonText(
+    `{"group":${JSON.stringify(store.name)},"messages":${page.messages},"more":${page.more},"last":${store.durableSeq}}`,
+  );
 }

@@ -165,20 +165,29 @@ export class MemoryGroupStore implements GroupStore {
 
   historyJson(query: HistoryQuery): HistoryPageJson {
     const { messages } = this.held;
+    const [lo, hi] = this.range(query);
     if (query.before !== undefined) {
-      const end = Math.min(query.before - 1, messages.length); // seqs below `before`
-      const page = fillPage(json(messages, end - 1, -1), query.limit, query.maxBytes);
+      const page = fillPage(json(messages, hi - 1, lo, -1), query.limit, query.maxBytes);
       return { messages: `[${page.rows.reverse().join(",")}]`, more: page.more };
     }
-    let start = 0;
-    if (query.after !== undefined) start = Math.min(query.after, messages.length);
-    else if (query.since !== undefined) {
-      const since = query.since;
-      start = messages.findIndex((m) => m.ts >= since);
-      if (start < 0) start = messages.length;
-    }
-    const page = fillPage(json(messages, start, 1), query.limit, query.maxBytes);
+    const page = fillPage(json(messages, lo, hi - 1, 1), query.limit, query.maxBytes);
     return { messages: `[${page.rows.join(",")}]`, more: page.more };
+  }
+
+  /** The messages a query selects, as indexes [lo, hi) into `messages` (index = seq - 1). */
+  private range(query: Omit<HistoryQuery, "limit">): [number, number] {
+    const { messages } = this.held;
+    // Messages with ts < time: ts never decreases as seq grows, so they are a prefix.
+    const below = (time: number) => {
+      const i = messages.findIndex((m) => m.ts >= time);
+      return i < 0 ? messages.length : i;
+    };
+    let lo = Math.min(query.after ?? 0, messages.length);
+    if (query.since !== undefined) lo = Math.max(lo, below(query.since));
+    let hi = messages.length;
+    if (query.before !== undefined) hi = Math.min(hi, query.before - 1);
+    if (query.until !== undefined) hi = Math.min(hi, below(query.until));
+    return [lo, Math.max(lo, hi)];
   }
 
   async close(): Promise<void> {
@@ -193,9 +202,9 @@ export class MemoryGroupStore implements GroupStore {
   }
 }
 
-/** The JSON of messages[from], messages[from + step], … while in range. */
-function* json(messages: readonly StoredMessage[], from: number, step: 1 | -1): Generator<string> {
-  for (let i = from; i >= 0 && i < messages.length; i += step) yield JSON.stringify(messages[i]);
+/** The JSON of messages[from], messages[from + step], … up to messages[to] (both included). */
+function* json(messages: readonly StoredMessage[], from: number, to: number, step: 1 | -1): Generator<string> {
+  for (let i = from; step > 0 ? i <= to : i >= to; i += step) yield JSON.stringify(messages[i]);
 }
 
 /** A new group's data: a new id, no members, no messages, no owner, open to all. */

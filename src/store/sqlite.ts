@@ -343,7 +343,6 @@ export class SqliteGroupStore implements GroupStore {
 
   /** The high-water mark beside the database (mark.ts). */
   private readonly mark: HighWaterMark;
-
   /**
    * Opens (creating on first use) group `name`'s store `<dataDir>/<name>.db` and its high-water
    * mark `<name>.hwm`, in the spelling the group's files already have if it has some (names that
@@ -502,15 +501,18 @@ export class SqliteGroupStore implements GroupStore {
       unbar: this.db.prepare("DELETE FROM barred WHERE user = ?"),
       invite: this.db.prepare("INSERT OR IGNORE INTO invites (entry) VALUES (?)"),
       uninvite: this.db.prepare("DELETE FROM invites WHERE entry = ?"),
-      after: this.db
+      forward: this.db
         .prepare<[number, number, number], string>(
           `SELECT ${MESSAGE_JSON} FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
         )
         .pluck(),
-      tsOf: this.db.prepare<[number], { ts: number }>("SELECT ts FROM messages WHERE seq = ?"),
-      before: this.db
+      // The ts of the newest message at or below a seq (an accepted loss leaves seqs without one).
+      tsAtOrBelow: this.db.prepare<[number], { ts: number }>(
+        "SELECT ts FROM messages WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+      ),
+      backward: this.db
         .prepare<[number, number, number], string>(
-          `SELECT ${MESSAGE_JSON} FROM messages WHERE seq < ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
+          `SELECT ${MESSAGE_JSON} FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
         )
         .pluck(),
       count: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM messages"),
@@ -671,28 +673,40 @@ export class SqliteGroupStore implements GroupStore {
     // Rows are read one at a time and the statement stops at the byte budget: a page of big
     // messages never builds more rows than fit in one reply.
     const limit = query.limit + 1;
+    const [lo, hi] = this.range(query);
     if (query.before !== undefined) {
-      const page = fillPage(this.stmt.before.iterate(query.before, this.durable, limit), query.limit, query.maxBytes);
+      const page = fillPage(this.stmt.backward.iterate(lo, hi, limit), query.limit, query.maxBytes);
       return { messages: `[${page.rows.reverse().join(",")}]`, more: page.more };
     }
-    let after = 0;
-    if (query.after !== undefined) after = query.after;
-    else if (query.since !== undefined) after = this.lastBefore(query.since);
-    const page = fillPage(this.stmt.after.iterate(after, this.durable, limit), query.limit, query.maxBytes);
+    const page = fillPage(this.stmt.forward.iterate(lo, hi, limit), query.limit, query.maxBytes);
     return { messages: `[${page.rows.join(",")}]`, more: page.more };
   }
 
   /**
-   * The highest durable seq whose ts is before `time` (0 if none): seqs have no holes and ts never
-   * decreases as seq grows, so a bisection over seq finds it in ~20 lookups for a million messages.
+   * The durable seqs a query selects, as the range lo < seq <= hi: the cursors as they are, the
+   * time bounds turned into seqs by bisection (ts never decreases as seq grows).
+   */
+  private range(query: Omit<HistoryQuery, "limit">): [number, number] {
+    let lo = query.after ?? 0;
+    if (query.since !== undefined) lo = Math.max(lo, this.lastBefore(query.since));
+    let hi = this.durable;
+    if (query.before !== undefined) hi = Math.min(hi, query.before - 1);
+    if (query.until !== undefined) hi = Math.min(hi, this.lastBefore(query.until));
+    return [lo, Math.max(lo, hi)];
+  }
+
+  /**
+   * The highest durable seq whose ts is before `time` (0 if none), counting a seq without a
+   * message (an accepted loss's gap) as having its predecessor's ts: seqs grow with ts, so a
+   * bisection over seq finds it in ~20 lookups for a million messages.
    */
   private lastBefore(time: number): number {
     let lo = 0; // ts(lo) < time, taking ts(0) as -infinity
     let hi = this.durable + 1; // ts(hi) >= time, taking ts(durable + 1) as +infinity
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
-      const ts = this.stmt.tsOf.get(mid)?.ts;
-      if (ts !== undefined && ts < time) lo = mid;
+      const ts = this.stmt.tsAtOrBelow.get(mid)?.ts;
+      if (ts === undefined || ts < time) lo = mid;
       else hi = mid;
     }
     return lo;

@@ -202,10 +202,43 @@ describe("GroupServer on the memory store: HISTORY, INFO, SUBSCRIBE, PING", () =
     assert.deepEqual(await history({ since: (sent[4]?.ts as number) + 1 }), { texts: [], more: false });
     await assert.rejects(s.request("HISTORY", { group: "general", user: ana, after: 1, before: 4 }), {
       code: "BAD_REQUEST",
-      message: 'give at most one of "since", "after" and "before"',
+      message: 'give at most one of "after" and "before"',
     });
     await assert.rejects(s.request("HISTORY", { group: "general", user: ana, limit: 0 }), { code: "BAD_REQUEST" });
     await assert.rejects(s.request("HISTORY", { group: "general", user: randomUUID() }), { code: "NOT_MEMBER" });
+  });
+
+  test("HISTORY's until bounds the time, alone or with since and a cursor", async (t) => {
+    const s = await serve(t);
+    const ana = randomUUID();
+    const sent: AppendResult[] = [];
+    await s.request("JOIN", { group: "general", user: ana, name: "Ana" });
+    for (const text of ["m1", "m2", "m3", "m4", "m5"]) {
+      // Each in its own millisecond, so that each has its own ts.
+      while (Date.now() <= (sent.at(-1)?.ts ?? 0)) await new Promise((r) => setImmediate(r));
+      sent.push(await s.request<AppendResult>("SEND", { group: "general", user: ana, id: randomUUID(), text }));
+    }
+    const ts = (seq: number) => sent[seq - 1]?.ts as number;
+    const texts = async (query: Record<string, unknown>) => {
+      const page = await s.request<{ messages: StoredMessage[]; more: boolean; last: number }>("HISTORY", {
+        group: "general",
+        user: ana,
+        ...query,
+      });
+      assert.equal(page.last, 5);
+      return { texts: page.messages.map((m) => m.text), more: page.more };
+    };
+    assert.deepEqual(await texts({ until: ts(4) }), { texts: ["m1", "m2", "m3"], more: false });
+    assert.deepEqual(await texts({ since: ts(2), until: ts(4) }), { texts: ["m2", "m3"], more: false });
+    assert.deepEqual(await texts({ before: 9007199254740991, until: ts(5), limit: 2 }), {
+      texts: ["m3", "m4"],
+      more: true,
+    });
+    assert.deepEqual(await texts({ before: 9007199254740991, since: ts(4), limit: 5 }), {
+      texts: ["m4", "m5"],
+      more: false,
+    });
+    assert.deepEqual(await texts({ after: 1, since: ts(3), limit: 1 }), { texts: ["m3"], more: true });
   });
 
   test("INFO describes the group to anyone; PING names the groups", async (t) => {

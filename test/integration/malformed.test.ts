@@ -353,8 +353,12 @@ for (const secure of [false, true]) {
       reject(grp, "HISTORY", { group: "general", user: USER, limit: 1001 }, "BAD_REQUEST", /1 to 1000/),
     );
     test(
-      "HISTORY with both since and after",
-      reject(grp, "HISTORY", { group: "general", user: USER, since: 1, after: 1 }, "BAD_REQUEST", /at most one/),
+      "HISTORY with both after and before",
+      reject(grp, "HISTORY", { group: "general", user: USER, after: 1, before: 5 }, "BAD_REQUEST", /at most one/),
+    );
+    test(
+      "HISTORY with a negative until",
+      reject(grp, "HISTORY", { group: "general", user: USER, until: -1 }, "BAD_REQUEST", /"until"/),
     );
   });
 }

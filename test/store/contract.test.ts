@@ -30,6 +30,17 @@ const page = (store: GroupStore, query: HistoryQuery) => {
   return { seqs: (JSON.parse(p.messages) as Array<{ seq: number }>).map((m) => m.seq), more: p.more };
 };
 
+/** Appends each text in its own millisecond (waiting for the clock to move on), so every ts differs. */
+async function appendApart(store: GroupStore, texts: readonly string[]): Promise<number[]> {
+  const stamps: number[] = [];
+  for (const text of texts) {
+    const last = stamps.at(-1) ?? 0;
+    while (Date.now() <= last) await new Promise((resolve) => setImmediate(resolve));
+    stamps.push((await store.append(msg(text))).ts);
+  }
+  return stamps;
+}
+
 for (const [backend, factoryFor] of Object.entries(BACKENDS)) {
   describe(`GroupStore contract: ${backend}`, () => {
     /** Opens through the factory; every store opened is closed after the test (before the dir goes). */
@@ -96,6 +107,30 @@ for (const [backend, factoryFor] of Object.entries(BACKENDS)) {
       assert.deepEqual(page(store, { since: 0, limit: 2 }), { seqs: [1, 2], more: true });
       const last = (sent[9] as { ts: number }).ts;
       assert.deepEqual(page(store, { since: last + 1, limit: 10 }), { seqs: [], more: false });
+    });
+
+    test("history time bounds: until alone and with since, after and before; since with before", async (t) => {
+      const store = await opener(t)();
+      const ts = await appendApart(store, ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"]);
+      const at = (seq: number) => ts[seq - 1] as number;
+      // until: ts < until, so until = ts(5) keeps 1..4.
+      assert.deepEqual(page(store, { until: at(5), limit: 10 }), { seqs: [1, 2, 3, 4], more: false });
+      assert.deepEqual(page(store, { until: at(5), limit: 3 }), { seqs: [1, 2, 3], more: true });
+      assert.deepEqual(page(store, { until: at(5) + 1, limit: 10 }), { seqs: [1, 2, 3, 4, 5], more: false });
+      assert.deepEqual(page(store, { until: at(1), limit: 10 }), { seqs: [], more: false });
+      assert.deepEqual(page(store, { until: 0, limit: 10 }), { seqs: [], more: false });
+      // A range: since <= ts < until.
+      assert.deepEqual(page(store, { since: at(3), until: at(7), limit: 10 }), { seqs: [3, 4, 5, 6], more: false });
+      assert.deepEqual(page(store, { since: at(3), until: at(7), limit: 2 }), { seqs: [3, 4], more: true });
+      assert.deepEqual(page(store, { since: at(6), until: at(3), limit: 10 }), { seqs: [], more: false });
+      // With a cursor: after pages on inside the bounds, before pages down from the newest of them.
+      assert.deepEqual(page(store, { after: 4, until: at(7), limit: 10 }), { seqs: [5, 6], more: false });
+      assert.deepEqual(page(store, { before: 1e15, until: at(7), limit: 2 }), { seqs: [5, 6], more: true });
+      assert.deepEqual(page(store, { before: 5, until: at(7), limit: 2 }), { seqs: [3, 4], more: true });
+      assert.deepEqual(page(store, { before: 1e15, since: at(6), limit: 2 }), { seqs: [7, 8], more: true });
+      assert.deepEqual(page(store, { before: 1e15, since: at(6), limit: 3 }), { seqs: [6, 7, 8], more: false });
+      assert.deepEqual(page(store, { before: 7, since: at(4), until: at(6), limit: 5 }), { seqs: [4, 5], more: false });
+      assert.deepEqual(page(store, { after: 2, since: at(5), limit: 2 }), { seqs: [5, 6], more: true });
     });
 
     test("a page ends at its byte budget, with `more`, and always holds one message", async (t) => {
