@@ -50,8 +50,20 @@ interface Followed {
 export interface MessagesOptions {
   /** UTC ms: messages at or after this time. */
   readonly since?: number;
-  /** At most this many: the oldest ones from `since`, or else the newest ones. */
+  /** UTC ms: messages before this time. */
+  readonly until?: number;
+  /** A seq: messages numbered below it. */
+  readonly before?: number;
+  /** At most this many: the newest of the messages the other options select. */
   readonly limit?: number;
+}
+
+/** What `history` found, and whether older matches exist beyond it. */
+export interface Found {
+  /** Oldest first. */
+  readonly messages: StoredMessage[];
+  /** Older messages match too: ask again with `before` = the seq of the oldest one here. */
+  readonly older: boolean;
 }
 
 /**
@@ -325,7 +337,7 @@ export class GmClient {
   /** Fetches one page of history (the wire's HISTORY, unchanged). */
   page(
     asked: string,
-    query: { since?: number; after?: number; before?: number; limit?: number },
+    query: { since?: number; until?: number; after?: number; before?: number; limit?: number },
   ): Promise<HistoryPage & { last: number }> {
     const group = this.spelled(asked);
     return this.onGroup(group, (rpc) =>
@@ -333,32 +345,51 @@ export class GmClient {
     );
   }
 
-  /** Messages, oldest first (the original get_messages), following pages until done or `limit`. */
+  /** Messages, oldest first (the original get_messages): all that `options` select, or the newest `limit`. */
   async messages(group: string, options: MessagesOptions = {}): Promise<StoredMessage[]> {
-    const { since, limit } = options;
-    if (limit !== undefined && since === undefined) {
-      // The newest `limit` messages: walk pages backwards from the end.
+    return (await this.history(group, options)).messages;
+  }
+
+  /**
+   * Messages, oldest first, following pages until done or `limit`: without `limit` or `before`,
+   * forwards from the start (or `since`); else backwards from `before` (or the end), so that
+   * `limit` gives the newest.
+   */
+  async history(group: string, options: MessagesOptions = {}): Promise<Found> {
+    const { since, until, before, limit } = options;
+    const bounds = { ...(since !== undefined && { since }), ...(until !== undefined && { until }) };
+    if (limit === undefined && before === undefined) {
+      // From `since` (or the start), then after the last seq seen: everything past it is at or
+      // after `since` too, and a group server from before `until` took `since` with no cursor.
       const out: StoredMessage[] = [];
-      let before = Number.MAX_SAFE_INTEGER;
-      while (out.length < limit) {
-        const p = await this.page(group, { before, limit: Math.min(Limits.historyPageMax, limit - out.length) });
-        out.unshift(...p.messages);
-        const first = p.messages[0];
-        if (!p.more || first === undefined) break;
-        before = first.seq;
+      let from: { since?: number; after?: number } = since === undefined ? { after: 0 } : { since };
+      for (;;) {
+        const p = await this.page(group, {
+          ...from,
+          ...(until !== undefined && { until }),
+          limit: Limits.historyPageMax,
+        });
+        out.push(...p.messages);
+        const lastSeq = p.messages.at(-1)?.seq;
+        if (!p.more || lastSeq === undefined) return { messages: out, older: false };
+        from = { after: lastSeq };
       }
-      return out;
     }
-    const out: StoredMessage[] = [];
-    let query: { since?: number; after?: number } = since === undefined ? { after: 0 } : { since };
-    for (;;) {
-      const want = Math.min(Limits.historyPageMax, limit === undefined ? Limits.historyPageMax : limit - out.length);
-      const p = await this.page(group, { ...query, limit: want });
-      out.push(...p.messages);
-      const lastSeq = p.messages.at(-1)?.seq;
-      if (!p.more || lastSeq === undefined || (limit !== undefined && out.length >= limit)) return out;
-      query = { after: lastSeq };
+    const pages: StoredMessage[][] = [];
+    let count = 0;
+    let cursor = before ?? Number.MAX_SAFE_INTEGER;
+    let older = false;
+    while (limit === undefined || count < limit) {
+      const want = Math.min(Limits.historyPageMax, limit === undefined ? Limits.historyPageMax : limit - count);
+      const p = await this.page(group, { ...bounds, before: cursor, limit: want });
+      pages.unshift(p.messages);
+      count += p.messages.length;
+      older = p.more;
+      const first = p.messages[0];
+      if (!p.more || first === undefined) break;
+      cursor = first.seq;
     }
+    return { messages: pages.flat(), older };
   }
 
   /** Asks where a group's live messages are published (and checks membership). */

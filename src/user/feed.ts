@@ -7,7 +7,7 @@ import {
   type Subscription,
 } from "../protocol/index.js";
 
-/** A HISTORY query (PROTOCOL.md §HISTORY): `since` or `after` (or `before`), and a page size. */
+/** A HISTORY query (PROTOCOL.md §HISTORY): `after` or `before`, `since`, and a page size. */
 export interface HistoryQuery {
   readonly since?: number;
   readonly after?: number;
@@ -67,7 +67,7 @@ export type FeedEvent =
 export interface FeedOptions {
   /** Start with history from this time (UTC ms); with neither this nor `limit`, all history. */
   readonly since?: number;
-  /** Start with the newest `limit` messages. */
+  /** Start with the newest `limit` messages (of those at or after `since`, if given). */
   readonly limit?: number;
   /** Called once per message, in sequence order, never twice for one seq. */
   readonly onMessage: (message: StoredMessage) => void;
@@ -215,10 +215,11 @@ export class Feed {
     return { sub, live };
   }
 
-  /** Delivers the history the owner asked for: all, since a time, or the newest `limit`. */
+  /** Delivers the history the owner asked for: all, since a time, or the newest `limit` (since a time). */
   private async history(sub: Subscription): Promise<void> {
     const { since, limit } = this.options;
-    if (since === undefined && limit !== undefined) this.last = Math.max(0, sub.last - limit);
+    if (since !== undefined && limit !== undefined) return this.newestSince(sub, since, limit);
+    if (limit !== undefined) this.last = Math.max(0, sub.last - limit);
     let query: Omit<HistoryQuery, "limit"> = since === undefined ? { after: this.last } : { since };
     let left = limit ?? Number.POSITIVE_INFINITY;
     while (left > 0) {
@@ -231,6 +232,24 @@ export class Feed {
     }
     // Messages before `since` or beyond `limit` are not wanted: go live from what was durable.
     if (since !== undefined || limit !== undefined) this.last = Math.max(this.last, sub.last);
+  }
+
+  /** Delivers the newest `limit` messages at or after `since`, found by paging back from `sub.last`. */
+  private async newestSince(sub: Subscription, since: number, limit: number): Promise<void> {
+    const pages: StoredMessage[][] = [];
+    let left = limit;
+    let before = sub.last + 1;
+    while (left > 0) {
+      const page = await this.source.page({ since, before, limit: Math.min(Limits.historyPageMax, left) });
+      if (this.isEnded()) return;
+      pages.unshift(page.messages);
+      left -= page.messages.length;
+      const first = page.messages[0];
+      if (!page.more || first === undefined) break;
+      before = first.seq;
+    }
+    for (const m of pages.flat()) this.deliver(m);
+    this.last = Math.max(this.last, sub.last);
   }
 
   private catchUpFrom(from: Idle, checkIn: boolean): void {

@@ -33,6 +33,16 @@ export function formatMessage(m: StoredMessage, now?: number, group?: string): s
   return `${chalk.dim(`[${formatTime(m.ts, now)}]`)}${where} ${who}: ${text}`;
 }
 
+/**
+ * A message as `--json` prints it: the wire's object (seq, ts in UTC ms, id, user, name, text,
+ * exactly as sent) and `time`, its ts in ISO-8601 (UTC), for readers and tools that want a date
+ * (null for a ts no date can hold, which only a broken server sends).
+ */
+export function messageJson(m: StoredMessage): StoredMessage & { time: string | null } {
+  const date = new Date(m.ts);
+  return { ...m, time: Number.isNaN(date.getTime()) ? null : date.toISOString() };
+}
+
 /** The directory's groups as an aligned table. */
 export function formatGroups(groups: readonly GroupEntry[]): string[] {
   if (groups.length === 0) return [chalk.yellow("No groups are registered.")];

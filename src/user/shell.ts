@@ -2,7 +2,6 @@ import { clearLine, createInterface, cursorTo, type Interface } from "node:readl
 import chalk from "chalk";
 import { v7 as uuidv7 } from "uuid";
 import { printable } from "../util/printable.js";
-import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
 import {
   FINGERPRINT_INVITE_WARNING,
@@ -12,6 +11,7 @@ import {
   formatJoined,
   formatMessage,
 } from "./format.js";
+import { olderLine, shellHistory } from "./history-options.js";
 import { splitWords } from "./words.js";
 
 export const SHELL_HELP = [
@@ -21,6 +21,8 @@ export const SHELL_HELP = [
   "leave_group <group_name>             leave a group",
   "get_messages <group_name> [<time>]   show messages, all or since <time>",
   "                                     (2026-11-25T10:30:00Z, 10:30, 15m, 2h, 1d, epoch ms)",
+  "  [--since <time>] [--until <time>]  only those in a time range,",
+  "  [--limit N] [--before #N|<time>]   the newest N, those before message #N or a time",
   "send_message <group_name> <message>  send a message (quote it or not)",
   "remove_member <group_name> <member>  remove a member of a group you own",
   "bar_member <group_name> <member>     remove a member and bar their key from joining again",
@@ -69,10 +71,10 @@ export class Shell {
       show_groups: { usage: "show_groups", min: 0, max: 0, run: () => this.print(formatJoined(this.client.groups())) },
       leave_group: { usage: "leave_group <group_name>", min: 1, max: 1, run: ([g]) => this.leave(g as string) },
       get_messages: {
-        usage: "get_messages <group_name> [<timestamp>]",
+        usage: "get_messages <group_name> [<timestamp>] [--since T] [--until T] [--before #N|T] [--limit N]",
         min: 1,
-        max: 2,
-        run: ([g, t]) => this.messages(g as string, t),
+        max: Number.POSITIVE_INFINITY,
+        run: (args) => this.messages(args),
       },
       send_message: {
         usage: "send_message <group_name> <message>",
@@ -252,11 +254,13 @@ export class Shell {
     this.print(`${chalk.cyan(group)} is ${r.inviteOnly ? "invite-only" : "open to all"}`);
   }
 
-  private async messages(group: string, time: string | undefined): Promise<void> {
-    const since = time === undefined ? undefined : parseTimestamp(time);
-    const messages = await this.client.messages(group, since === undefined ? {} : { since });
+  private async messages(words: string[]): Promise<void> {
+    const { group, options } = shellHistory(words);
+    const { messages, older } = await this.client.history(group, options);
     if (messages.length === 0) this.print(chalk.dim("No messages."));
     this.print(messages.map((m) => formatMessage(m)));
+    const oldest = messages[0];
+    if (older && oldest !== undefined) this.print(chalk.dim(olderLine(group, options, oldest.seq)));
   }
 
   private async send(group: string, text: string): Promise<void> {

@@ -158,9 +158,23 @@ describe("GmClient", () => {
     );
     assert.deepEqual(
       (await alice.messages("general", { since, limit: 2 })).map((m) => m.text),
-      ["l1", "l2"],
-      "since + limit: the oldest N from that time",
+      ["l3", "l4"],
+      "since + limit: the newest N from that time",
     );
+    assert.deepEqual(
+      (await alice.messages("general", { since, until: later[3]?.ts as number })).map((m) => m.text),
+      ["l1", "l2", "l3"],
+      "since + until: from one time to (not at) another",
+    );
+    const window = await alice.history("general", { until: later[2]?.ts as number, limit: 2 });
+    assert.deepEqual(
+      window.messages.map((m) => m.text),
+      ["l1", "l2"],
+      "until + limit: the newest N before that time",
+    );
+    assert.equal(window.older, true, "older messages exist");
+    const older = await alice.history("general", { before: window.messages[0]?.seq as number, limit: 1000 });
+    assert.deepEqual(older, { messages: earlier, older: false }, "before the first: all the rest");
     assert.deepEqual(
       (await alice.messages("general", { limit: 3 })).map((m) => m.text),
       ["l2", "l3", "l4"],
@@ -204,12 +218,19 @@ describe("GmClient", () => {
       Array.from({ length: 1500 }, (_, i) => 1001 + i),
     );
 
-    const oldest = await alice.messages("big", { since: 0, limit: 1200 });
-    assert.equal(oldest.length, 1200);
+    const oldest = await alice.history("big", { before: 1201 });
+    assert.equal(oldest.messages.length, 1200);
     assert.deepEqual(
-      oldest.map((m) => m.seq),
+      oldest.messages.map((m) => m.seq),
       Array.from({ length: 1200 }, (_, i) => i + 1),
     );
+    assert.equal(oldest.older, false);
+    const middle = await alice.history("big", { before: 2301, limit: 1200 });
+    assert.deepEqual(
+      middle.messages.map((m) => m.seq),
+      Array.from({ length: 1200 }, (_, i) => 1101 + i),
+    );
+    assert.equal(middle.older, true);
 
     const page = await alice.page("big", { after: 2400, limit: 1000 });
     assert.equal(page.messages.length, 100);

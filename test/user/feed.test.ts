@@ -56,8 +56,11 @@ class FakeSource implements FeedSource {
     this.calls.push(`page ${JSON.stringify(query)}`);
     const err = this.pageErrors.shift();
     if (err !== undefined) throw err;
-    const { since, after = 0, limit } = query;
-    const matching = this.stored.filter((m) => (since === undefined ? m.seq > after : m.ts >= since));
+    const { since, after = 0, before, limit } = query;
+    const matching = this.stored.filter(
+      (m) => m.seq > after && (before === undefined || m.seq < before) && (since === undefined || m.ts >= since),
+    );
+    if (before !== undefined) return { messages: matching.slice(-limit), more: matching.length > limit };
     return { messages: matching.slice(0, limit), more: matching.length > limit };
   }
 }
@@ -140,7 +143,7 @@ describe("Feed", () => {
     assert.deepEqual(f.events, [], "nothing to report");
   });
 
-  test("starts from the newest `limit`, or from `since`, then goes live from what was durable", async () => {
+  test("starts from the newest `limit` (since a time), or from `since`, then goes live from what was durable", async () => {
     const source = new FakeSource();
     source.store(...range(1, 5));
     const newest = follower(source, { limit: 2 });
@@ -151,13 +154,21 @@ describe("Feed", () => {
     await since.feed.start();
     assert.deepEqual(since.seqs, [3, 4, 5]);
 
-    // The oldest `limit` from `since`; what lies between them and the start is not wanted.
+    // The newest `limit` from `since`, as `gm user messages --since --limit` prints them.
     const window = follower(source, { since: 20, limit: 2 });
     await window.feed.start();
-    assert.deepEqual(window.seqs, [2, 3]);
+    assert.deepEqual(window.seqs, [4, 5]);
     source.store(6);
     window.feed.receive(message(6));
-    assert.deepEqual(window.seqs, [2, 3, 6]);
+    assert.deepEqual(window.seqs, [4, 5, 6]);
+    // Fewer since then than `limit`: those there are; and over several pages.
+    const few = follower(source, { since: 50, limit: 3 });
+    await few.feed.start();
+    assert.deepEqual(few.seqs, [5, 6]);
+    source.store(...range(7, 2600));
+    const many = follower(source, { since: 20, limit: 2500 });
+    await many.feed.start();
+    assert.deepEqual(many.seqs, range(101, 2600));
   });
 
   test("a jump in seq is repaired from history, across several pages", async () => {
