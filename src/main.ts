@@ -15,6 +15,7 @@ import Leave from "./commands/user/leave.js";
 import ListGroups from "./commands/user/list-groups.js";
 import Messages from "./commands/user/messages.js";
 import Remove from "./commands/user/remove.js";
+import Search from "./commands/user/search.js";
 import Send from "./commands/user/send.js";
 import ShellCommand from "./commands/user/shell.js";
 import Unbar from "./commands/user/unbar.js";
@@ -32,6 +33,7 @@ export const COMMANDS = {
   "user:list-groups": ListGroups,
   "user:messages": Messages,
   "user:remove": Remove,
+  "user:search": Search,
   "user:send": Send,
   "user:shell": ShellCommand,
   "user:unbar": Unbar,

@@ -26,6 +26,7 @@ import {
   optInt,
   optUuid,
   repeatedGroupName,
+  searchWords,
   userRef,
   uuid,
 } from "../protocol/validate.js";
@@ -242,6 +243,7 @@ export class GroupServer {
       [GroupCommand.Leave]: (r) => this.leave(r),
       [GroupCommand.Send]: (r) => this.send(r),
       [GroupCommand.History]: (r) => this.history(r),
+      [GroupCommand.Search]: (r) => this.search(r),
       [GroupCommand.Info]: (r) => this.info(r),
       [GroupCommand.Subscribe]: (r) => this.subscribe(r),
       [GroupCommand.Remove]: (r) => this.remove(r),
@@ -509,6 +511,20 @@ export class GroupServer {
     return pageReply(store, page);
   }
 
+  /** SEARCH (PROTOCOL.md §SEARCH): messages holding every word of a query, newest first, paged. */
+  private search(request: SignedRequest) {
+    const { body } = request;
+    const store = this.store(body);
+    const user = this.user(request);
+    this.log(`SEARCH REQUEST FROM ${user}`);
+    this.member(store, user);
+    const words = searchWords(body);
+    const before = optInt(body, "before", 1, Number.MAX_SAFE_INTEGER);
+    const limit = optInt(body, "limit", 1, Limits.historyPageMax) ?? Limits.historyPage;
+    const page = store.searchJson({ words, limit, ...timeBounds(body), ...(before !== undefined && { before }) });
+    return pageReply(store, page);
+  }
+
   /** INFO (PROTOCOL.md §INFO), the original get_details. */
   private info({ body }: SignedRequest) {
     const store = this.store(body);
@@ -551,14 +567,14 @@ export class GroupServer {
   }
 }
 
-/** A HISTORY request's time bounds, `since` and `until` (UTC ms), those given. */
+/** A HISTORY or SEARCH request's time bounds, `since` and `until` (UTC ms), those given. */
 function timeBounds(body: Record<string, unknown>): { since?: number; until?: number } {
   const since = optInt(body, "since", 0, Number.MAX_SAFE_INTEGER);
   const until = optInt(body, "until", 0, Number.MAX_SAFE_INTEGER);
   return { ...(since !== undefined && { since }), ...(until !== undefined && { until }) };
 }
 
-/** A HISTORY reply, {group, messages, more, last}, with the messages as the store wrote them. */
+/** A page's reply, {group, messages, more, last}, with the messages as the store wrote them. */
 function pageReply(store: GroupStore, page: HistoryPageJson): JsonText {
   return new JsonText(
     `{"group":${JSON.stringify(store.name)},"messages":${page.messages},"more":${page.more},"last":${store.durableSeq}}`,

@@ -19,6 +19,7 @@ export const GroupCommand = {
   Leave: "LEAVE",
   Send: "SEND",
   History: "HISTORY",
+  Search: "SEARCH",
   Info: "INFO",
   Subscribe: "SUBSCRIBE",
   Remove: "REMOVE",
@@ -157,4 +158,8 @@ export const Limits = {
    * existed may be larger: it then has a page to itself).
    */
   historyBytes: 128 * 1024,
+  /** Longest SEARCH query, in characters (code points). */
+  searchQueryChars: 256,
+  /** Most words a SEARCH query may have (each one more index to walk in step). */
+  searchWords: 16,
 } as const;

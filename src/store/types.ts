@@ -33,9 +33,25 @@ export interface HistoryQuery {
   readonly maxBytes?: number;
 }
 
+/**
+ * Which page of a search: the messages whose text holds every one of `words`, newest first, with
+ * seq < before and since <= ts < until. A word matches a run of the text's words (letters and
+ * digits; other characters separate them), compared without case or diacritics: "e-mail" matches
+ * "E-Mail" and "e mail", "cafe" matches "Café". Each word has at least one letter or digit.
+ */
+export interface SearchQuery {
+  readonly words: readonly string[];
+  readonly since?: number;
+  readonly until?: number;
+  readonly before?: number;
+  readonly limit: number;
+  /** As HistoryQuery's. */
+  readonly maxBytes?: number;
+}
+
 /** A page of history as JSON text, as the server sends it (built by SQLite, not by JavaScript). */
 export interface HistoryPageJson {
-  /** A JSON array of the page's messages (StoredMessage objects), oldest first. */
+  /** A JSON array of the page's messages (StoredMessage objects), oldest first (a search's: newest first). */
   readonly messages: string;
   readonly more: boolean;
 }
@@ -127,6 +143,11 @@ export interface GroupStore {
    * alone is larger: a page that stops at the budget is shorter than `limit`, with `more: true`.
    */
   historyJson(query: HistoryQuery): HistoryPageJson;
+  /**
+   * One page of the durable messages that match a search, newest first, at most `limit` and
+   * `maxBytes` as for historyJson; `more` tells whether older matches exist beyond the page.
+   */
+  searchJson(query: SearchQuery): HistoryPageJson;
   /**
    * Commits the writes already queued, waits until they are durable (resolving or rejecting
    * them), and releases the store (and its lock). Calling it again does nothing.

@@ -20,7 +20,7 @@ import {
   UsageError,
 } from "../protocol/index.js";
 import { type Key, type KeyPair, userRefOf } from "../protocol/keys.js";
-import { groupName, groupNameKey, messageText } from "../protocol/validate.js";
+import { groupName, groupNameKey, messageText, searchWords } from "../protocol/validate.js";
 import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
@@ -58,9 +58,12 @@ export interface MessagesOptions {
   readonly limit?: number;
 }
 
-/** What `history` found, and whether older matches exist beyond it. */
+/** How many matches a search shows unless told otherwise. */
+export const SEARCH_LIMIT = 20;
+
+/** What `history` and `search` found, and whether older matches exist beyond them. */
 export interface Found {
-  /** Oldest first. */
+  /** History: oldest first; a search: newest first. */
   readonly messages: StoredMessage[];
   /** Older messages match too: ask again with `before` = the seq of the oldest one here. */
   readonly older: boolean;
@@ -390,6 +393,41 @@ export class GmClient {
       cursor = first.seq;
     }
     return { messages: pages.flat(), older };
+  }
+
+  /**
+   * The messages whose text holds every word of `query` (PROTOCOL.md §SEARCH), newest first: the
+   * newest `limit` (default 20) of those the options select.
+   */
+  async search(asked: string, query: string, options: MessagesOptions = {}): Promise<Found> {
+    const group = this.spelled(asked);
+    try {
+      searchWords({ query });
+    } catch (err) {
+      // The server's own check, in the words of a user who typed words, not a "query" field.
+      throw new UsageError((err as Error).message.replace('"query"', "the search"), { cause: err });
+    }
+    const { since, until, before } = options;
+    const limit = options.limit ?? SEARCH_LIMIT;
+    const out: StoredMessage[] = [];
+    let cursor = before;
+    for (;;) {
+      const want = Math.min(Limits.historyPageMax, limit - out.length);
+      const body = {
+        group,
+        user: this.user,
+        query,
+        limit: want,
+        ...(since !== undefined && { since }),
+        ...(until !== undefined && { until }),
+        ...(cursor !== undefined && { before: cursor }),
+      };
+      const p = await this.onGroup(group, (rpc) => rpc.request<HistoryPage>(GroupCommand.Search, body));
+      out.push(...p.messages);
+      const oldest = p.messages.at(-1);
+      if (!p.more || oldest === undefined || out.length >= limit) return { messages: out, older: p.more };
+      cursor = oldest.seq;
+    }
   }
 
   /** Asks where a group's live messages are published (and checks membership). */

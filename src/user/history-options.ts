@@ -1,7 +1,7 @@
 /**
- * The options that choose which messages to show, as `gm user messages` and the shell's
- * `get_messages` take them (times in any form of util/timestamp.ts), and the line that tells how
- * to see older ones.
+ * The options that choose which messages to show, as `gm user messages`, `gm user search` and the
+ * shell's `get_messages` and `search` take them (times in any form of util/timestamp.ts), and the
+ * line that tells how to see older ones.
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "../protocol/errors.js";
@@ -74,10 +74,11 @@ export function olderArgs(options: MessagesOptions, oldest: number): string[] {
 }
 
 /**
- * The shell's `get_messages <group_name> [<timestamp>] [options]`: the positional words and the
- * options (`--since`/`-s`, `--until`, `--before`, `--limit`/`-n`, also as `--name=value`),
- * anywhere on the line; `--` ends them. An unknown option or a missing value is a UsageError that
- * names it.
+ * The shell's `get_messages <group_name> [<timestamp>] [options]` and `search <group_name>
+ * <word>... [options]`: the positional words and the options (`--since`/`-s`, `--until`,
+ * `--before`, `--limit`/`-n`, also as `--name=value`), anywhere on the line; `--` ends them (a
+ * word to search for may start with `-` after it). An unknown option or a missing value is a
+ * UsageError that names it.
  */
 export function parseShellOptions(words: readonly string[]): { positionals: string[]; args: HistoryArgs } {
   let parsed: ReturnType<typeof parseShell>;
@@ -116,26 +117,49 @@ function parseShell(words: readonly string[]) {
 }
 
 /**
- * A shell line's words after `get_messages`: the group, at most one more positional word, a time
- * (the original `get_messages <group> [<timestamp>]`, which means --since), and the options.
+ * A shell line's words after `get_messages` or `search`: the group, the other positional words
+ * (for get_messages at most one, a time: the original `get_messages <group> [<timestamp>]`, which
+ * means --since), and the options.
  */
-export function shellHistory(words: readonly string[]): { group: string; options: MessagesOptions } {
+export function shellHistory(
+  words: readonly string[],
+  command: "get_messages" | "search",
+): { group: string; rest: string[]; options: MessagesOptions } {
   const { positionals, args } = parseShellOptions(words);
   const [group, ...rest] = positionals;
-  if (group === undefined) {
+  if (group === undefined || (command === "search" && rest.length === 0)) {
     throw new UsageError(
-      "usage: get_messages <group_name> [<timestamp>] [--since T] [--until T] [--before #N|T] [--limit N]",
+      command === "search"
+        ? "usage: search <group_name> <word>... [--since T] [--until T] [--before #N|T] [--limit N]"
+        : "usage: get_messages <group_name> [<timestamp>] [--since T] [--until T] [--before #N|T] [--limit N]",
     );
   }
-  if (rest.length > 1)
-    throw new UsageError(`get_messages takes one <timestamp>; got ${rest.length}: ${rest.join(" ")}`);
-  if (rest.length === 1 && args.since !== undefined) {
-    throw new UsageError("give the time once: a <timestamp> after the group is the same as --since");
+  if (command === "get_messages") {
+    if (rest.length > 1)
+      throw new UsageError(`get_messages takes one <timestamp>; got ${rest.length}: ${rest.join(" ")}`);
+    if (rest.length === 1 && args.since !== undefined) {
+      throw new UsageError("give the time once: a <timestamp> after the group is the same as --since");
+    }
+    const since = rest[0] ?? args.since;
+    return { group, rest: [], options: historyOptions({ ...args, since }) };
   }
-  return { group, options: historyOptions({ ...args, since: rest[0] ?? args.since }) };
+  return { group, rest, options: historyOptions(args) };
 }
 
-/** The shell's line that tells how to see older messages: get_messages, one page back. */
-export function olderLine(group: string, options: MessagesOptions, oldest: number): string {
-  return `older messages: ${["get_messages", group, ...olderArgs(options, oldest)].join(" ")}`;
+/** The shell's line that tells how to see older messages: the same command, one page back. */
+export function olderLine(
+  command: "get_messages" | "search",
+  group: string,
+  words: readonly string[],
+  options: MessagesOptions,
+  oldest: number,
+): string {
+  const what = command === "search" ? "older matches" : "older messages";
+  const line = [command, group, ...olderArgs(options, oldest), ...(words.length > 0 ? ["--", ...words] : [])];
+  return `${what}: ${line.map(shellWord).join(" ")}`;
+}
+
+/** A word of a shell line as splitWords reads it back: as it is if plain, else in single quotes. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./#-]+$/.test(word) ? word : `'${word.replace(/'/g, `'"'"'`)}'`;
 }

@@ -23,6 +23,8 @@ export const SHELL_HELP = [
   "                                     (2026-11-25T10:30:00Z, 10:30, 15m, 2h, 1d, epoch ms)",
   "  [--since <time>] [--until <time>]  only those in a time range,",
   "  [--limit N] [--before #N|<time>]   the newest N, those before message #N or a time",
+  "search <group_name> <word>...        find the messages with every word, newest first",
+  "                                     (the same options; at most 20 unless --limit)",
   "send_message <group_name> <message>  send a message (quote it or not)",
   "remove_member <group_name> <member>  remove a member of a group you own",
   "bar_member <group_name> <member>     remove a member and bar their key from joining again",
@@ -75,6 +77,12 @@ export class Shell {
         min: 1,
         max: Number.POSITIVE_INFINITY,
         run: (args) => this.messages(args),
+      },
+      search: {
+        usage: "search <group_name> <word>... [--since T] [--until T] [--before #N|T] [--limit N]",
+        min: 2,
+        max: Number.POSITIVE_INFINITY,
+        run: (args) => this.search(args),
       },
       send_message: {
         usage: "send_message <group_name> <message>",
@@ -255,12 +263,21 @@ export class Shell {
   }
 
   private async messages(words: string[]): Promise<void> {
-    const { group, options } = shellHistory(words);
+    const { group, options } = shellHistory(words, "get_messages");
     const { messages, older } = await this.client.history(group, options);
     if (messages.length === 0) this.print(chalk.dim("No messages."));
     this.print(messages.map((m) => formatMessage(m)));
     const oldest = messages[0];
-    if (older && oldest !== undefined) this.print(chalk.dim(olderLine(group, options, oldest.seq)));
+    if (older && oldest !== undefined) this.print(chalk.dim(olderLine("get_messages", group, [], options, oldest.seq)));
+  }
+
+  private async search(words: string[]): Promise<void> {
+    const { group, rest, options } = shellHistory(words, "search");
+    const { messages, older } = await this.client.search(group, rest.join(" "), options);
+    if (messages.length === 0) this.print(chalk.dim("No messages match."));
+    this.print(messages.map((m) => formatMessage(m)));
+    const oldest = messages.at(-1);
+    if (older && oldest !== undefined) this.print(chalk.dim(olderLine("search", group, rest, options, oldest.seq)));
   }
 
   private async send(group: string, text: string): Promise<void> {

@@ -1,7 +1,8 @@
 /**
- * Navigating history as users do, through the real bin/run.js with CURVE on: dates on messages
- * not from today, `--limit` as the newest N with a hint that pages back, `--until` and `--before`,
- * and the shell's `get_messages` with its options.
+ * Navigating history and searching it, as users do, through the real bin/run.js with CURVE on:
+ * dates on messages not from today, `--limit` as the newest N with a hint that pages back,
+ * `--until` and `--before`, `search` (newest first, FTS5 syntax taken as words, members only), and
+ * the shell's `get_messages` options and `search`.
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -15,7 +16,7 @@ import { type GmProcess, gm, startDirectory, startGroup, tempHome } from "../hel
 /** A message stored three days ago, before the server starts: not from today wherever the test runs. */
 const OLD_TS = Date.now() - 3 * 86_400_000;
 
-describe("history navigation end to end", () => {
+describe("history navigation and search end to end", () => {
   const { home, cleanup } = tempHome();
   const env = { GM_HOME: home };
   const dataDir = join(home, "data");
@@ -39,7 +40,7 @@ describe("history navigation end to end", () => {
 
   before(async () => {
     directory = await startDirectory(env);
-    for (const profile of ["olga", "ana"]) {
+    for (const profile of ["olga", "ana", "eve"]) {
       const r = await gm(["user", "whoami", "--json", "--profile", profile], { env });
       assert.equal(r.exitCode, 0, r.stderr);
       who[profile] = JSON.parse(r.stdout);
@@ -132,11 +133,71 @@ describe("history navigation end to end", () => {
     assert.match(bad.stderr, /invalid --before "#zero"/);
   });
 
-  it("the shell: get_messages as before and with options, with its hint", async () => {
+  it("search finds a word across messages, newest first, as `messages` prints them", async () => {
+    const r = await as("ana", "search", "general", "deploy");
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(texts(r.stdout), [
+      "déploy? no: deploy",
+      "the DEPLOY went fine",
+      "deploy at noon",
+      "an old deploy note",
+    ]);
+    const listed = (await as("ana", "messages", "general")).stdout.trim().split("\n");
+    for (const line of r.stdout.trim().split("\n")) assert.ok(listed.includes(line), `${line} as messages shows it`);
+    assert.equal(r.stderr, "");
+    const json = JSON.parse((await as("ana", "search", "general", "DEPLOY", "fine", "--json")).stdout);
+    assert.deepEqual(
+      json.map((m: { seq: number; text: string }) => [m.seq, m.text]),
+      [[5, "the DEPLOY went fine"]],
+    );
+    // Paged: the newest two, then the hint's command for the rest.
+    const page = await as("ana", "search", "general", "deploy", "--limit", "2");
+    assert.deepEqual(texts(page.stdout), ["déploy? no: deploy", "the DEPLOY went fine"]);
+    const rest = await follow(page.stderr.trim());
+    assert.equal(rest.exitCode, 0, rest.stderr);
+    assert.deepEqual(texts(rest.stdout), ["deploy at noon", "an old deploy note"]);
+    const none = await as("ana", "search", "general", "nothing-like-this");
+    assert.equal(none.exitCode, 0);
+    assert.equal(none.stdout, "No messages match.\n");
+  });
+
+  it("FTS5 syntax in a search is searched as words, never an error", async () => {
+    const or = await as("ana", "search", "general", '"a"', "OR", "b*");
+    assert.equal(or.exitCode, 0, or.stderr);
+    assert.deepEqual(texts(or.stdout), ['what does "a" OR b* mean']);
+    const near = await as("ana", "search", "general", "NEAR(");
+    assert.equal(near.exitCode, 0, near.stderr);
+    assert.deepEqual(texts(near.stdout), ["NEAR( is not a function"]);
+    for (const words of [['"unclosed'], ["a", "AND", "(b"], ["col:deploy"], ["^deploy"], ["NOT", "lunch"]]) {
+      const r = await as("ana", "search", "general", ...words);
+      assert.equal(r.exitCode, 0, `${words.join(" ")}: ${r.stderr}`);
+    }
+    const empty = await as("ana", "search", "general", "*", '"');
+    assert.equal(empty.exitCode, 2, "nothing to search for is bad usage");
+    assert.match(empty.stderr, /the search has no word to search for/);
+  });
+
+  it("a non-member's search fails with a clear error, exit 1: never joined, or removed by the owner", async () => {
+    const stranger = await as("eve", "search", "general", "deploy");
+    assert.equal(stranger.exitCode, 1);
+    assert.match(stranger.stderr, /you have not joined "general".*\(NOT_MEMBER\)/);
+    assert.equal(stranger.stdout, "");
+    assert.equal((await as("eve", "join", "general")).exitCode, 0);
+    const removed = await as("olga", "remove", "general", (who.eve as { uuid: string }).uuid);
+    assert.equal(removed.exitCode, 0, removed.stderr);
+    const after = await as("eve", "search", "general", "deploy");
+    assert.equal(after.exitCode, 1);
+    assert.match(after.stderr, /not a member of "general".*\(NOT_MEMBER\)/);
+    assert.equal(after.stdout, "");
+  });
+
+  it("the shell: get_messages as before and with options, and search, each with its hint", async () => {
     const lines = [
       `get_messages general ${new Date(OLD_TS + 1).toISOString()}`,
       "get_messages general --limit 2",
       "get_messages general --limit 2 --before #6",
+      "search general deploy --limit 3",
+      "search general deploy --before #2",
       "get_messages general --limit",
     ];
     const r = await gm(["user", "shell", "--profile", "ana", "--server", directory.endpoint], {
@@ -151,6 +212,9 @@ describe("history navigation end to end", () => {
       "older messages: get_messages general --limit 2 --before #6",
       ...['what does "a" OR b* mean', "the DEPLOY went fine"],
       "older messages: get_messages general --limit 2 --before #4",
+      ...["déploy? no: deploy", "the DEPLOY went fine", "deploy at noon"],
+      "older matches: search general --limit 3 --before #2 -- deploy",
+      "an old deploy note",
       "error: Option '-n, --limit <value>' argument missing",
     ]);
   });

@@ -241,6 +241,56 @@ describe("GroupServer on the memory store: HISTORY, INFO, SUBSCRIBE, PING", () =
     assert.deepEqual(await texts({ after: 1, since: ts(3), limit: 1 }), { texts: ["m3"], more: true });
   });
 
+  test("SEARCH finds members' messages by their words, newest first, paged; strangers get NOT_MEMBER", async (t) => {
+    const s = await serve(t);
+    const [ana, bo] = [randomUUID(), randomUUID()];
+    await member(s, "general", ana, "Ana", ["lunch at noon?", "the Lunch place is closed", "dinner then"]);
+    await member(s, "general", bo, "Bo", ["LUNCH: tomorrow at noon", "ok"]);
+    await member(s, "random", bo, "Bo", ["lunch elsewhere"]);
+    type Page = { group: string; messages: StoredMessage[]; more: boolean; last: number };
+    const search = (body: Record<string, unknown>) =>
+      s.request<Page>("SEARCH", { group: "general", user: ana, ...body });
+    const found = await search({ query: "lunch" });
+    assert.equal(found.group, "general");
+    assert.equal(found.last, 5);
+    assert.equal(found.more, false);
+    assert.deepEqual(
+      found.messages.map((m) => [m.seq, m.name, m.text]),
+      [
+        [4, "Bo", "LUNCH: tomorrow at noon"],
+        [2, "Ana", "the Lunch place is closed"],
+        [1, "Ana", "lunch at noon?"],
+      ],
+    );
+    assert.deepEqual(Object.keys(found.messages[0] ?? {}), ["seq", "ts", "id", "user", "name", "text"]);
+    const texts = async (body: Record<string, unknown>) => {
+      const page = await search(body);
+      return { texts: page.messages.map((m) => m.text), more: page.more };
+    };
+    assert.deepEqual(await texts({ query: "  noon   LUNCH " }), {
+      texts: ["LUNCH: tomorrow at noon", "lunch at noon?"],
+      more: false,
+    });
+    assert.deepEqual(await texts({ query: "lunch", limit: 2 }), {
+      texts: ["LUNCH: tomorrow at noon", "the Lunch place is closed"],
+      more: true,
+    });
+    assert.deepEqual(await texts({ query: "lunch", limit: 2, before: 2 }), { texts: ["lunch at noon?"], more: false });
+    // FTS5 syntax in a query is words: `"lunch" OR x*` needs the words lunch, or and x.
+    assert.deepEqual(await texts({ query: '"lunch" OR x*' }), { texts: [], more: false });
+    assert.deepEqual(await texts({ query: '"lunch" AT noon?' }), {
+      texts: ["LUNCH: tomorrow at noon", "lunch at noon?"],
+      more: false,
+    });
+    assert.deepEqual(await texts({ query: "NEAR(lunch" }), { texts: [], more: false });
+    await assert.rejects(s.request("SEARCH", { group: "general", user: randomUUID(), query: "lunch" }), {
+      code: "NOT_MEMBER",
+    });
+    await assert.rejects(search({ query: "* ( )" }), { code: "BAD_REQUEST", message: /"query" has no word/ });
+    await assert.rejects(search({ query: "lunch", limit: 1001 }), { code: "BAD_REQUEST", message: /"limit"/ });
+    await assert.rejects(s.request("SEARCH", { group: "nowhere", user: ana, query: "x" }), { code: "UNKNOWN_GROUP" });
+  });
+
   test("INFO describes the group to anyone; PING names the groups", async (t) => {
     const s = await serve(t);
     const before = Date.now();

@@ -1,5 +1,5 @@
 /**
- * The options that choose messages (`messages`, the shell's `get_messages`):
+ * The options that choose messages (`messages`, `search`, the shell's `get_messages` and `search`):
  * `--before` as a message number or a time, every bound narrowing, the shell's words, and the
  * line that pages back.
  */
@@ -14,6 +14,7 @@ import {
   parseShellOptions,
   shellHistory,
 } from "../../src/user/history-options.js";
+import { splitWords } from "../../src/user/words.js";
 
 const NOW = Date.parse("2026-11-25T12:00:00Z");
 
@@ -54,10 +55,25 @@ describe("history options", () => {
       "--before",
       "#41",
     ]);
-    assert.equal(olderLine("general", { limit: 2 }, 6), "older messages: get_messages general --limit 2 --before #6");
+    assert.equal(
+      olderLine("get_messages", "general", [], { limit: 2 }, 6),
+      "older messages: get_messages general --limit 2 --before #6",
+    );
+    const line = olderLine("search", "general", ["it's", "a b", "-x"], {}, 9);
+    assert.equal(line, `older matches: search general --before #9 -- 'it'"'"'s' 'a b' -x`);
+    assert.deepEqual(splitWords(line.replace(/^older matches: /, "")), [
+      "search",
+      "general",
+      "--before",
+      "#9",
+      "--",
+      "it's",
+      "a b",
+      "-x",
+    ]);
   });
 
-  test("the shell's words: options anywhere, short forms, `--name=value`, and `--` to end them", () => {
+  test("the shell's words: options anywhere, short forms, `--name=value`, and `--` before words with a dash", () => {
     assert.deepEqual(parseShellOptions(["general", "--limit", "5", "10:30"]), {
       positionals: ["general", "10:30"],
       args: { since: undefined, until: undefined, before: undefined, limit: 5 },
@@ -85,12 +101,21 @@ describe("history options", () => {
     }
   });
 
-  test("get_messages <group> [<timestamp>] as ever, the timestamp meaning --since", () => {
-    assert.deepEqual(shellHistory(["general"]), { group: "general", options: {} });
-    assert.deepEqual(shellHistory(["general", "1000"]).options, { since: 1000 });
-    assert.deepEqual(shellHistory(["general", "--since", "1000", "--limit", "3"]).options, { since: 1000, limit: 3 });
-    assert.throws(() => shellHistory(["general", "1000", "2000"]), /takes one <timestamp>; got 2/);
-    assert.throws(() => shellHistory(["general", "1000", "--since", "2000"]), /give the time once/);
-    assert.throws(() => shellHistory(["--limit", "3"]), /usage: get_messages <group_name>/);
+  test("get_messages <group> [<timestamp>] as ever, the timestamp meaning --since; search needs a word", () => {
+    assert.deepEqual(shellHistory(["general"], "get_messages"), { group: "general", rest: [], options: {} });
+    assert.deepEqual(shellHistory(["general", "1000"], "get_messages").options, { since: 1000 });
+    assert.deepEqual(shellHistory(["general", "--since", "1000", "--limit", "3"], "get_messages").options, {
+      since: 1000,
+      limit: 3,
+    });
+    assert.throws(() => shellHistory(["general", "1000", "2000"], "get_messages"), /takes one <timestamp>; got 2/);
+    assert.throws(() => shellHistory(["general", "1000", "--since", "2000"], "get_messages"), /give the time once/);
+    assert.throws(() => shellHistory(["--limit", "3"], "get_messages"), /usage: get_messages <group_name>/);
+    assert.deepEqual(shellHistory(["general", "lunch", "today", "--before", "#9"], "search"), {
+      group: "general",
+      rest: ["lunch", "today"],
+      options: { before: 9 },
+    });
+    assert.throws(() => shellHistory(["general", "--limit", "3"], "search"), /usage: search <group_name> <word>/);
   });
 });
