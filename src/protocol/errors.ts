@@ -14,6 +14,7 @@
  * │  └─ QuoteError       a shell line with an unclosed quote
  * ├─ ProfileError        a profile file that cannot be read
  * ├─ KeyFileError        a key file that cannot be used (unreadable, malformed, readable by others)
+ * ├─ LockError           a lock file (a profile's) that a live process kept for too long
  * ├─ HandshakeError      the CURVE handshake with a peer failed (wrong key, refused, insecure peer)
  * └─ StoreError          a store that cannot be opened or used
  * ```
@@ -36,6 +37,7 @@ export const LocalErrorCode = {
   Store: "STORE",
   KeyFile: "KEY_FILE",
   Handshake: "HANDSHAKE",
+  Lock: "LOCK",
 } as const;
 export type LocalErrorCodeName = (typeof LocalErrorCode)[keyof typeof LocalErrorCode];
 export type GmErrorCode = ErrorCodeName | LocalErrorCodeName;
@@ -189,6 +191,18 @@ export class KeyFileError extends GmError {
     options?: ErrorOptions,
   ) {
     super(LocalErrorCode.KeyFile, message, Status.ServerError, options);
+  }
+}
+
+/** A lock file (util/lock-file.ts) that another process held beyond the wait. */
+export class LockError extends GmError {
+  override readonly name: string = "LockError";
+  constructor(
+    readonly file: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(LocalErrorCode.Lock, message, Status.ServerError, options);
   }
 }
 
