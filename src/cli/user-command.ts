@@ -64,8 +64,12 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     return profile;
   }
 
-  /** The user's client, created on first use (loading ZeroMQ only when needed). */
-  protected async connect(live = false): Promise<GmClient> {
+  /**
+   * The user's client, created on first use (loading ZeroMQ only when needed). `live`: it follows
+   * groups. `directory: false`: the command may not need the message server, so a missing key for
+   * it fails only a request to it, not the command.
+   */
+  protected async connect(live = false, options: { directory?: boolean } = {}): Promise<GmClient> {
     if (this.client !== undefined) return this.client;
     const [{ GmClient }, { connectEndpoint }] = await Promise.all([
       import("../user/client.js"),
@@ -75,16 +79,23 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     const profile = this.profile();
     const server = connectEndpoint(this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER);
     const insecure = this.flags.insecure || process.env.GM_INSECURE === "1";
-    let security: { keys: typeof profile.keys; serverKey: string } | undefined;
+    let security: { keys: typeof profile.keys; serverKey: string | UsageError } | undefined;
     if (insecure) {
       this.logToStderr(INSECURE_WARNING);
     } else {
       const pinned = profile.data.serverKeys?.[server];
-      const found = directoryKey(server, { flag: this.flags["server-key"], pinned });
-      // Given once, remembered once the directory has answered to it: later commands need
-      // neither the flag nor the variable.
-      if (found.source === "given" && found.key !== pinned) this.pin = { server, key: found.key };
-      security = { keys: profile.keys, serverKey: found.key };
+      let serverKey: string | UsageError;
+      try {
+        const found = directoryKey(server, { flag: this.flags["server-key"], pinned });
+        // Given once, remembered once the directory has answered to it: later commands need
+        // neither the flag nor the variable.
+        if (found.source === "given" && found.key !== pinned) this.pin = { server, key: found.key };
+        serverKey = found.key;
+      } catch (err) {
+        if (options.directory !== false || !(err instanceof UsageError)) throw err;
+        serverKey = err;
+      }
+      security = { keys: profile.keys, serverKey };
     }
     this.client = new GmClient(profile, { server, live, ...policy, ...(security && { security }) });
     return this.client;

@@ -37,6 +37,8 @@ interface Pending {
   readonly resolve: (body: unknown) => void;
   readonly reject: (err: Error) => void;
   tries: number;
+  /** Tries before giving up (the client's, unless the request asked for fewer or more). */
+  readonly maxTries: number;
   /** How many `300 STORAGE_FULL` replies this request has had (each waits longer than the last). */
   full: number;
   readonly timeoutMs: number;
@@ -88,11 +90,14 @@ export class RpcClient {
     this.loop = this.receiveLoop();
   }
 
-  /** Sends a request and resolves with the reply body; rejects with RemoteError or TimeoutError. */
+  /**
+   * Sends a request and resolves with the reply body; rejects with RemoteError or TimeoutError.
+   * `timeoutMs` and `tries` replace the client's own for this request.
+   */
   request<T = Record<string, unknown>>(
     command: string,
     body: unknown,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; tries?: number } = {},
   ): Promise<T> {
     if (this.socket.closed)
       return Promise.reject(new ClosedError(this.endpoint, `client for ${this.endpoint} is closed`));
@@ -108,6 +113,7 @@ export class RpcClient {
         resolve: resolve as (b: unknown) => void,
         reject,
         tries: 1,
+        maxTries: options.tries ?? this.tries,
         full: 0,
         timeoutMs: options.timeoutMs ?? this.timeoutMs,
         timer: setTimeout(() => this.expire(id), options.timeoutMs ?? this.timeoutMs),
@@ -120,7 +126,7 @@ export class RpcClient {
   private expire(id: string): void {
     const entry = this.pending.get(id);
     if (entry === undefined) return;
-    if (entry.tries >= this.tries) {
+    if (entry.tries >= entry.maxTries) {
       this.pending.delete(id);
       entry.reject(new TimeoutError(this.endpoint, entry.tries, entry.tries * entry.timeoutMs));
       return;
@@ -146,7 +152,7 @@ export class RpcClient {
     if (entry === undefined) return; // a late duplicate of an answered request
     const err = body as { code?: unknown; message?: unknown };
     const code = (typeof err?.code === "string" ? err.code : ErrorCode.Internal) as ErrorCodeName;
-    if (status === Status.TryAgain && entry.tries < this.tries) {
+    if (status === Status.TryAgain && entry.tries < entry.maxTries) {
       // The server asked us to come back: after a short pause if it is restarting, after a longer
       // and growing one if its disk is full (PROTOCOL.md §10).
       clearTimeout(entry.timer);

@@ -32,10 +32,11 @@ export interface ClientOptions {
   /** Keep connections watched for reconnects (long-lived clients that follow groups). */
   readonly live?: boolean;
   /**
-   * CURVE: the user's keypair (the profile's) and the directory's public key; group servers' keys
-   * come from the directory's LIST. Absent: plain text (`--insecure`).
+   * CURVE: the user's keypair (the profile's) and the directory's public key (or why none is
+   * known: only a request to the directory then fails, with it); group servers' keys come from the
+   * directory's LIST. Absent: plain text (`--insecure`).
    */
-  readonly security?: { readonly keys: KeyPair; readonly serverKey: Key };
+  readonly security?: { readonly keys: KeyPair; readonly serverKey: Key | Error };
 }
 
 /** One followed group: its feed, where its live messages come from, whether it is being left. */
@@ -50,9 +51,28 @@ interface Followed {
 export interface MessagesOptions {
   /** UTC ms: messages at or after this time. */
   readonly since?: number;
-  /** At most this many: the oldest ones from `since`, or else the newest ones. */
+  /** Messages after this seq (e.g. the read marker); not with `since`. */
+  readonly after?: number;
+  /** At most this many: the oldest ones from `since` or `after`, or else the newest ones. */
   readonly limit?: number;
 }
+
+/** A joined group's unread count: `last` and `unread` are undefined if its server did not answer in time. */
+export interface UnreadCount {
+  readonly group: string;
+  /** The read marker (0: nothing seen yet). */
+  readonly read: number;
+  readonly last: number | undefined;
+  readonly unread: number | undefined;
+}
+
+const notJoined = (group: string): GmError =>
+  new GmError(ErrorCode.NotMember, `you have not joined "${group}"; run \`gm user join ${group}\` first`);
+
+/** How long `unread()` waits for each group server (one try). */
+export const UNREAD_TIMEOUT_MS = 1000;
+/** Read markers of messages shown live are written at most this often (and on close). */
+export const MARK_INTERVAL_MS = 1000;
 
 /**
  * The user's side of gm: the one API behind both the one-shot commands and the shell. Finds groups
@@ -68,6 +88,9 @@ export class GmClient {
   private readonly followed = new Map<string, Followed>();
   /** Whether the directory has answered: its key (the one this client was given) is right. */
   directoryAnswered = false;
+  /** Read markers to write (group → seq), at most every MARK_INTERVAL_MS. */
+  private readonly marks = new Map<string, number>();
+  private markTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly profile: Profile,
@@ -117,7 +140,14 @@ export class GmClient {
   }
 
   private directory(): RpcClient {
-    return this.rpc(this.options.server, this.options.security?.serverKey);
+    return this.rpc(this.options.server, this.directoryKey());
+  }
+
+  /** The directory's key (undefined: an insecure client); throws if none is known. */
+  private directoryKey(): Key | undefined {
+    const key = this.options.security?.serverKey;
+    if (key instanceof Error) throw key;
+    return key;
   }
 
   /** The groups the directory knows, with their endpoints (the original list_groups). */
@@ -144,7 +174,7 @@ export class GmClient {
     let groups: GroupEntry[];
     if (quick) {
       // A second opinion after a failure: one short try, so the user's wait stays bounded.
-      const security = this.security(this.options.security?.serverKey, this.options.server);
+      const security = this.security(this.directoryKey(), this.options.server);
       const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500, ...(security && { security }) });
       try {
         groups = (await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, { user: this.user })).groups;
@@ -181,12 +211,17 @@ export class GmClient {
   private async joinAt(group: string, entry: GroupEntry): Promise<{ members: number; joined: boolean; id: string }> {
     const name = this.profile.data.name;
     const legacy = this.profile.data.legacyUuid;
-    const reply = await this.rpc(entry.address, entry.key).request<{ members: number; joined: boolean; id: string }>(
-      GroupCommand.Join,
-      { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) },
-    );
+    const reply = await this.rpc(entry.address, entry.key).request<{
+      members: number;
+      joined: boolean;
+      id: string;
+      last?: number;
+    }>(GroupCommand.Join, { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) });
     this.profile.update((d) => {
-      let joined = d.groups[group]?.joined;
+      const before = d.groups[group];
+      // A new join starts with nothing unread: the history so far is the group's past, not news.
+      const read = before?.id === reply.id ? before.read : (reply.last ?? 0);
+      let joined = before?.joined;
       for (const other of Object.keys(d.groups)) {
         // Joined before under another spelling (the group's server was renamed in case): one group.
         if (other === group || groupNameKey(other) !== groupNameKey(group)) continue;
@@ -200,6 +235,7 @@ export class GmClient {
         joined,
         displayName: name,
         ...(entry.key !== undefined && { key: entry.key }),
+        ...(read !== undefined && { read }),
       };
     });
     return reply;
@@ -335,8 +371,8 @@ export class GmClient {
 
   /** Messages, oldest first (the original get_messages), following pages until done or `limit`. */
   async messages(group: string, options: MessagesOptions = {}): Promise<StoredMessage[]> {
-    const { since, limit } = options;
-    if (limit !== undefined && since === undefined) {
+    const { since, after, limit } = options;
+    if (limit !== undefined && since === undefined && after === undefined) {
       // The newest `limit` messages: walk pages backwards from the end.
       const out: StoredMessage[] = [];
       let before = Number.MAX_SAFE_INTEGER;
@@ -350,7 +386,7 @@ export class GmClient {
       return out;
     }
     const out: StoredMessage[] = [];
-    let query: { since?: number; after?: number } = since === undefined ? { after: 0 } : { since };
+    let query: { since?: number; after?: number } = since === undefined ? { after: after ?? 0 } : { since };
     for (;;) {
       const want = Math.min(Limits.historyPageMax, limit === undefined ? Limits.historyPageMax : limit - out.length);
       const p = await this.page(group, { ...query, limit: want });
@@ -359,6 +395,63 @@ export class GmClient {
       if (!p.more || lastSeq === undefined || (limit !== undefined && out.length >= limit)) return out;
       query = { after: lastSeq };
     }
+  }
+
+  /** The read marker of a joined group (0 if none yet); NOT_MEMBER if it is not joined. */
+  readMarker(asked: string): number {
+    const group = this.spelled(asked);
+    const joined = this.profile.refresh().data.groups[group];
+    if (joined === undefined) throw notJoined(group);
+    return Math.max(joined.read ?? 0, this.marks.get(group) ?? 0);
+  }
+
+  /**
+   * Records that the user has been shown `group`'s messages up to `seq`: the read marker moves
+   * there unless it is already further. Written at most every MARK_INTERVAL_MS, and on close.
+   */
+  markRead(asked: string, seq: number): void {
+    const group = this.spelled(asked);
+    if (seq <= (this.marks.get(group) ?? 0)) return;
+    this.marks.set(group, seq);
+    this.markTimer ??= setTimeout(() => {
+      this.markTimer = undefined;
+      this.flushMarks();
+    }, MARK_INTERVAL_MS).unref();
+  }
+
+  /** Writes the read markers recorded since the last write (markRead), now. */
+  flushMarks(): void {
+    clearTimeout(this.markTimer);
+    this.markTimer = undefined;
+    if (this.marks.size === 0) return;
+    const marks = new Map(this.marks);
+    this.marks.clear();
+    this.profile.markRead(marks);
+  }
+
+  /**
+   * Each joined group's unread count: its last seq (INFO, PROTOCOL.md §6.2, asked of every group
+   * server at once, one try of `timeoutMs`) less the read marker. A group whose server does not
+   * answer in time has an unknown count.
+   */
+  async unread(timeoutMs = UNREAD_TIMEOUT_MS): Promise<UnreadCount[]> {
+    return Promise.all(
+      this.groups().map(async (g): Promise<UnreadCount> => {
+        const read = Math.max(g.read ?? 0, this.marks.get(g.name) ?? 0);
+        let last: number | undefined;
+        try {
+          const info = await this.rpc(g.address, g.key).request<{ last?: unknown }>(
+            GroupCommand.Info,
+            { group: g.name },
+            { timeoutMs, tries: 1 },
+          );
+          if (typeof info.last === "number") last = info.last;
+        } catch {
+          // Unknown: the server is silent, gone, or not the one the profile knows.
+        }
+        return { group: g.name, read, last, unread: last === undefined ? undefined : Math.max(0, last - read) };
+      }),
+    );
   }
 
   /** Asks where a group's live messages are published (and checks membership). */
@@ -505,9 +598,7 @@ export class GmClient {
     const group = this.spelled(asked);
     // Another process (a one-shot `gm user join`) may have joined it since this one started.
     let joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
-    if (joined === undefined) {
-      throw new GmError(ErrorCode.NotMember, `you have not joined "${group}"; run \`gm user join ${group}\` first`);
-    }
+    if (joined === undefined) throw notJoined(group);
     if (this.options.security !== undefined && joined.key === undefined) {
       // Joined before gm had keys: learn the server's key from the directory and claim the
       // membership for this profile's key (JOIN with the old id), once.
@@ -535,16 +626,17 @@ export class GmClient {
         if (!(err instanceof RemoteError)) throw err; // the same server again: it would fail the same way
         return call(this.rpc(entry.address, entry.key));
       }
-      const now = { ...joined, address: entry.address, ...(entry.key !== undefined && { key: entry.key }) };
+      const now = { address: entry.address, ...(entry.key !== undefined && { key: entry.key }) };
       this.profile.update((d) => {
-        d.groups[group] = now;
+        d.groups[group] = { ...(d.groups[group] ?? joined), ...now };
       });
       return call(this.rpc(entry.address, entry.key));
     }
   }
 
-  /** Closes every socket at once; pending requests are abandoned. */
+  /** Writes pending read markers and closes every socket at once; pending requests are abandoned. */
   async close(): Promise<void> {
+    this.flushMarks();
     for (const group of [...this.followed.keys()]) this.unfollow(group);
     await Promise.all([...this.streams.values()].map((s) => s.close()));
     this.streams.clear();

@@ -67,6 +67,8 @@ export type FeedEvent =
 export interface FeedOptions {
   /** Start with history from this time (UTC ms); with neither this nor `limit`, all history. */
   readonly since?: number;
+  /** Start with the messages after this seq (e.g. the read marker); with `limit`, the oldest `limit` of them. */
+  readonly after?: number;
   /** Start with the newest `limit` messages. */
   readonly limit?: number;
   /** Called once per message, in sequence order, never twice for one seq. */
@@ -217,8 +219,9 @@ export class Feed {
 
   /** Delivers the history the owner asked for: all, since a time, or the newest `limit`. */
   private async history(sub: Subscription): Promise<void> {
-    const { since, limit } = this.options;
-    if (since === undefined && limit !== undefined) this.last = Math.max(0, sub.last - limit);
+    const { since, after, limit } = this.options;
+    if (after !== undefined) this.last = after;
+    else if (since === undefined && limit !== undefined) this.last = Math.max(0, sub.last - limit);
     let query: Omit<HistoryQuery, "limit"> = since === undefined ? { after: this.last } : { since };
     let left = limit ?? Number.POSITIVE_INFINITY;
     while (left > 0) {

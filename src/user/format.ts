@@ -44,16 +44,45 @@ export function formatGroups(groups: readonly GroupEntry[]): string[] {
   ];
 }
 
-/** The profile's joined groups. */
-export function formatJoined(groups: ReadonlyArray<{ name: string; address: string; joined: number }>): string[] {
+/**
+ * The profile's joined groups; with `unread` (group → count, undefined: its server did not
+ * answer), an UNREAD column, `?` where the count is unknown.
+ */
+export function formatJoined(
+  groups: ReadonlyArray<{ name: string; address: string; joined: number }>,
+  unread?: ReadonlyMap<string, number | undefined>,
+): string[] {
   if (groups.length === 0) return [chalk.yellow("You have not joined any group.")];
-  const width = Math.max(5, ...groups.map((g) => g.name.length));
+  const width = Math.max(5, ...groups.map((g) => printable(g.name).length));
+  const count = (name: string): string => {
+    if (unread === undefined) return "";
+    const n = unread.get(name);
+    const text = (n === undefined ? "?" : String(n)).padStart(6);
+    return `  ${n === undefined ? chalk.yellow(text) : n > 0 ? chalk.bold(text) : chalk.dim(text)}`;
+  };
   return [
-    chalk.bold(`${"GROUP".padEnd(width)}  JOINED               ADDRESS`),
+    chalk.bold(`${"GROUP".padEnd(width)}${unread === undefined ? "" : "  UNREAD"}  JOINED               ADDRESS`),
     ...groups.map(
-      (g) => `${chalk.cyan(g.name.padEnd(width))}  ${formatTime(g.joined, 0).padEnd(19)}  ${printable(g.address)}`,
+      (g) =>
+        `${chalk.cyan(printable(g.name).padEnd(width))}${count(g.name)}  ${formatTime(g.joined, 0).padEnd(19)}  ${printable(g.address)}`,
     ),
   ];
+}
+
+/**
+ * The shell's line at start: `unread: general 3, random 12` (groups with something unread), then
+ * the groups whose servers did not answer; `no unread messages` when every group answered with none.
+ */
+export function formatUnreadSummary(counts: ReadonlyArray<{ group: string; unread: number | undefined }>): string {
+  const some = counts.filter((c) => c.unread !== undefined && c.unread > 0);
+  const unknown = counts.filter((c) => c.unread === undefined);
+  const parts: string[] = [];
+  if (some.length > 0) parts.push(`unread: ${some.map((c) => `${printable(c.group)} ${c.unread}`).join(", ")}`);
+  else parts.push("no unread messages");
+  if (unknown.length > 0) {
+    parts.push(`no answer from ${unknown.map((c) => printable(c.group)).join(", ")}`);
+  }
+  return parts.join("; ");
 }
 
 /** What a live feed reports besides messages, as one line (the shell and `messages --follow`). */

@@ -11,6 +11,7 @@ import {
   formatGroups,
   formatJoined,
   formatMessage,
+  formatUnreadSummary,
 } from "./format.js";
 import { splitWords } from "./words.js";
 
@@ -132,6 +133,8 @@ export class Shell {
         chalk.dim(`gm shell as ${this.client.profile.data.name}; type help for the commands, exit or Ctrl-D to leave.`),
       );
       rl.prompt();
+      // Asked in the background: a silent group server does not hold up the prompt.
+      void this.unreadSummary();
     }
     // Groups joined before the shell started (e.g. with `gm user join`) are followed too; in the
     // background, so a group server that does not answer does not hold up the prompt.
@@ -185,6 +188,7 @@ export class Shell {
         since: Date.now(),
         onMessage: (m) => {
           if (!this.sent.delete(m.id)) this.printLive(formatMessage(m, undefined, group));
+          this.client.markRead(group, m.seq);
         },
         onEvent: (event) => this.printLive(chalk.yellow(formatFeedEvent(event))),
       });
@@ -192,6 +196,13 @@ export class Shell {
       if (this.ended) return;
       this.printLive(chalk.yellow(printable(`not following "${group}" live: ${(err as Error).message}`)));
     }
+  }
+
+  /** One line at start: the joined groups with messages the user has not seen. */
+  private async unreadSummary(): Promise<void> {
+    if (this.client.groups().length === 0) return;
+    const counts = await this.client.unread();
+    if (!this.ended) this.printLive(chalk.dim(formatUnreadSummary(counts)));
   }
 
   /** Prints a line that arrived on its own, keeping the line being typed intact below it. */
@@ -257,6 +268,8 @@ export class Shell {
     const messages = await this.client.messages(group, since === undefined ? {} : { since });
     if (messages.length === 0) this.print(chalk.dim("No messages."));
     this.print(messages.map((m) => formatMessage(m)));
+    const newest = messages.at(-1);
+    if (newest !== undefined) this.client.markRead(group, newest.seq);
   }
 
   private async send(group: string, text: string): Promise<void> {

@@ -294,6 +294,18 @@ describe("RpcServer + RpcClient", () => {
     assert.deepEqual(seen[2], seen[0]);
   });
 
+  test("a request may ask for fewer tries than its client makes", async (t) => {
+    const mute = new zmq.Router({ linger: 0 });
+    await mute.bind(LOOPBACK);
+    t.after(() => mute.close());
+    const c = client(t, mute.lastEndpoint as string, { timeoutMs: 100, tries: 3 });
+    await assert.rejects(c.request("ECHO", {}, { tries: 1 }), (err: unknown) => {
+      assert.ok(err instanceof TimeoutError);
+      assert.equal(err.attempts, 1);
+      return true;
+    });
+  });
+
   test("a plain zeromq REQ socket works against RpcServer (its delimiter is mirrored)", async (t) => {
     const { endpoint } = await startServer(t, echo);
     const req = new zmq.Request({ linger: 0, receiveTimeout: 5000 });

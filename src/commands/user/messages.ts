@@ -6,22 +6,31 @@ import { parseTimestamp, TIMESTAMP_FORMS } from "../../util/timestamp.js";
 
 export default class Messages extends UserCommand<typeof Messages> {
   static override summary = "Show a group's messages, oldest first";
-  static override description =
-    `Without --since, all messages (or the newest --limit). Timestamps: ${TIMESTAMP_FORMS}.`;
+  static override description = [
+    `Without --since, all messages (or the newest --limit). Timestamps: ${TIMESTAMP_FORMS}.`,
+    "What is shown moves your read marker for the group forward to the newest message shown (never back);",
+    "--unread shows only the messages after it, and `gm user groups` counts them.",
+  ].join(" ");
   static override examples = [
     "<%= config.bin %> user messages general",
     "<%= config.bin %> user messages general --since 10:30",
     "<%= config.bin %> user messages general --since 15m",
     "<%= config.bin %> user messages general --since 2026-11-25T10:30:00Z --json",
     "<%= config.bin %> user messages general --limit 20",
+    "<%= config.bin %> user messages general --unread             # what you have not seen yet",
+    "<%= config.bin %> user messages general --unread --limit 50  # the oldest 50 of them; again for more",
     "<%= config.bin %> user messages general --follow --since 1h",
   ];
   static override args = { group: groupArg() };
   static override flags = {
-    since: Flags.string({ char: "s", description: "only messages at or after this time" }),
+    since: Flags.string({ char: "s", description: "only messages at or after this time", exclusive: ["unread"] }),
+    unread: Flags.boolean({
+      char: "u",
+      description: "only the messages after your read marker (those `gm user groups` counts as unread)",
+    }),
     limit: Flags.integer({
       char: "n",
-      description: "at most this many: the oldest from --since, else the newest",
+      description: "at most this many: the oldest from --since or --unread, else the newest",
       min: 1,
     }),
     follow: Flags.boolean({
@@ -33,18 +42,26 @@ export default class Messages extends UserCommand<typeof Messages> {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Messages);
     const since = flags.since === undefined ? undefined : parseTimestamp(flags.since);
-    if (flags.follow) return this.follow(args.group, since, flags.limit);
-    const messages = await (await this.connect()).messages(args.group, {
+    const client = await this.connect(flags.follow);
+    const after = flags.unread ? client.readMarker(args.group) : undefined;
+    const from = {
       ...(since !== undefined && { since }),
+      ...(after !== undefined && { after }),
       ...(flags.limit !== undefined && { limit: flags.limit }),
-    });
-    if (this.flags.json) return this.json(messages);
-    if (messages.length === 0) this.log("No messages.");
-    for (const m of messages) this.log(formatMessage(m));
+    };
+    if (flags.follow) return this.follow(args.group, from);
+    const messages = await client.messages(args.group, from);
+    if (this.flags.json) this.json(messages);
+    else {
+      if (messages.length === 0) this.log(flags.unread ? "No unread messages." : "No messages.");
+      for (const m of messages) this.log(formatMessage(m));
+    }
+    const newest = messages.at(-1);
+    if (newest !== undefined) client.markRead(args.group, newest.seq);
   }
 
   /** Prints history, then every new message once and in order, until SIGINT or SIGTERM. */
-  private async follow(group: string, since: number | undefined, limit: number | undefined): Promise<void> {
+  private async follow(group: string, from: { since?: number; after?: number; limit?: number }): Promise<void> {
     const client = await this.connect(true);
     const { untilSignal } = await import("../../cli/signals.js");
     let end: (err: Error) => void = () => {};
@@ -53,9 +70,11 @@ export default class Messages extends UserCommand<typeof Messages> {
     });
     const stopped = Promise.race([untilSignal(), ended]);
     await client.follow(group, {
-      ...(since !== undefined && { since }),
-      ...(limit !== undefined && { limit }),
-      onMessage: (m) => this.log(this.flags.json ? JSON.stringify(m) : formatMessage(m)),
+      ...from,
+      onMessage: (m) => {
+        this.log(this.flags.json ? JSON.stringify(m) : formatMessage(m));
+        client.markRead(group, m.seq);
+      },
       onEvent: (event) => (event.type === "ended" ? end(event.reason) : this.logToStderr(formatFeedEvent(event))),
     });
     await stopped;

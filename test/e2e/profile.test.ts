@@ -1,0 +1,190 @@
+/**
+ * The profile through the real binary: read markers and unread counts (one-shot commands, a
+ * follower, the shell).
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { BIN, gmEnv } from "../../support/gm-process.js";
+import { GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+
+interface JoinedJson {
+  name: string;
+  read: number;
+  last: number | null;
+  unread: number | null;
+  displayName?: string;
+}
+
+/** Polls `check` until it returns true (bounded). */
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `gm` under a pseudo-terminal (script(1)), so that the shell is interactive; output kept. */
+class InTerminal {
+  output = "";
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv) {
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const line = [process.execPath, BIN, ...args].map(quote).join(" ");
+    this.child = spawn("script", ["-qfec", line, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    this.child.stdout?.setEncoding("utf8");
+    this.child.stdout?.on("data", (d: string) => {
+      this.output += d;
+    });
+    this.exited = new Promise((resolve) => this.child.once("exit", resolve));
+  }
+  write(text: string): void {
+    this.child.stdin?.write(`${text}\r`);
+  }
+  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+    await until(async () => pattern.test(this.output), `the terminal shows ${pattern}\n${this.output}`, timeoutMs);
+  }
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    await this.exited;
+  }
+}
+
+describe("the profile", () => {
+  const { home, cleanup } = tempHome();
+  const env = { GM_HOME: home };
+  const dataDir = join(home, "data");
+  let directory: { proc: GmProcess; endpoint: string; key: string };
+  let group: { proc: GmProcess; endpoint: string };
+  const stoppable: Array<{ stop: () => Promise<unknown> }> = [];
+  const user = (profile: string, ...args: string[]) =>
+    gm(["user", ...args, "--profile", profile, "--server", directory.endpoint], { env });
+  const ok = async (profile: string, ...args: string[]) => {
+    const r = await user(profile, ...args);
+    assert.equal(r.exitCode, 0, `gm user ${args.join(" ")}: ${r.stderr}`);
+    return r;
+  };
+  const joined = async (profile: string): Promise<JoinedJson[]> =>
+    JSON.parse((await ok(profile, "groups", "--json")).stdout) as JoinedJson[];
+  const unreadIn = async (profile: string, name: string) => (await joined(profile)).find((g) => g.name === name);
+  const texts = (out: string) => [...out.matchAll(/\): (\S+)$/gm)].map((m) => m[1]);
+  const groupServer = async (names: string[]) => {
+    const g = await startGroup(names, { env, server: directory.endpoint, dataDir });
+    stoppable.push(g.proc);
+    return g;
+  };
+
+  before(async () => {
+    directory = await startDirectory(env);
+    group = await startGroup(["general", "random"], { env, server: directory.endpoint, dataDir });
+  });
+
+  after(async () => {
+    await Promise.all([...stoppable.map((p) => p.stop()), group?.proc.stop(), directory?.proc.stop()]);
+    cleanup();
+  });
+
+  it("counts unread messages; messages --unread shows them and moves the read marker", async () => {
+    await ok("alice", "join", "general");
+    await ok("bob", "join", "general");
+    for (const t of ["m1", "m2", "m3"]) await ok("bob", "send", "general", t);
+
+    const table = await ok("alice", "groups");
+    assert.match(table.stdout, /^GROUP\s+UNREAD\s+JOINED\s+ADDRESS$/m);
+    assert.match(table.stdout, /^general\s+3\s+/m);
+    assert.deepEqual(
+      { ...(await unreadIn("alice", "general")) },
+      { ...(await unreadIn("alice", "general")), read: 0, last: 3, unread: 3 },
+    );
+
+    assert.deepEqual(texts((await ok("alice", "messages", "general", "--unread", "--limit", "2")).stdout), [
+      "m1",
+      "m2",
+    ]);
+    assert.equal((await unreadIn("alice", "general"))?.unread, 1);
+    assert.deepEqual(texts((await ok("alice", "messages", "general", "--unread")).stdout), ["m3"]);
+    assert.equal((await unreadIn("alice", "general"))?.unread, 0);
+    assert.match((await ok("alice", "messages", "general", "--unread")).stdout, /^No unread messages\.$/m);
+
+    // Whatever shows the newest messages moves the marker there, and never back.
+    for (const t of ["m4", "m5"]) await ok("bob", "send", "general", t);
+    assert.deepEqual(texts((await ok("alice", "messages", "general", "--limit", "1")).stdout), ["m5"]);
+    assert.equal((await unreadIn("alice", "general"))?.read, 5);
+    await ok("alice", "messages", "general", "--since", "0", "--limit", "1");
+    assert.equal((await unreadIn("alice", "general"))?.read, 5, "an older page does not move it back");
+
+    // A new member's unread starts at nothing: the history before the join is not news.
+    await ok("carol", "join", "general");
+    assert.equal((await unreadIn("carol", "general"))?.unread, 0);
+    const bad = await user("alice", "messages", "random", "--unread");
+    assert.equal(bad.exitCode, 1);
+    assert.match(bad.stderr, /you have not joined "random"/);
+  });
+
+  it("the shell starts with a summary of unread groups; what it and a follower show moves the marker", {
+    timeout: 90_000,
+  }, async () => {
+    await ok("dora", "join", "general");
+    await ok("dora", "join", "random");
+    await ok("bob", "join", "random");
+    for (const t of ["g1", "g2"]) await ok("bob", "send", "general", t);
+    await ok("bob", "send", "random", "r1");
+
+    const term = new InTerminal(
+      ["user", "shell", "--profile", "dora", "--server", directory.endpoint],
+      gmEnv(env, ["GM_SERVER"]),
+    );
+    stoppable.push(term);
+    await term.waitFor(/unread: general 2, random 1/);
+    term.write("get_messages general");
+    await term.waitFor(/bob \([0-9a-f]{8}\): g2/);
+    term.write("exit");
+    assert.equal(await term.exited, 0, term.output);
+    assert.equal((await unreadIn("dora", "general"))?.unread, 0, "get_messages moved the marker");
+    assert.equal((await unreadIn("dora", "random"))?.unread, 1, "random was not shown");
+
+    // A follower moves it as messages come (written at most once a second, not only at the end).
+    const follower = new GmProcess(
+      ["user", "messages", "random", "--follow", "--profile", "dora", "--server", directory.endpoint],
+      env,
+    );
+    stoppable.push(follower);
+    await follower.waitFor(/: r1$/m);
+    await ok("bob", "send", "random", "r2");
+    await follower.waitFor(/: r2$/m);
+    await until(async () => (await unreadIn("dora", "random"))?.read === 2, "the follower's marker is written");
+    await follower.stop();
+
+    // So does a shell's live view: the message it prints is read.
+    const shell = new GmProcess(["user", "shell", "--profile", "dora", "--server", directory.endpoint], env);
+    stoppable.push(shell);
+    shell.write("show_groups");
+    await shell.waitFor(/^random\s/m);
+    await until(
+      async () => {
+        await ok("bob", "send", "general", `live${Date.now()}`);
+        return /#general bob \([0-9a-f]{8}\): live/.test(shell.stdout);
+      },
+      "the shell follows general live",
+      30_000,
+    );
+    await until(async () => (await unreadIn("dora", "general"))?.unread === 0, "the shell's marker is written");
+    shell.write("exit");
+    assert.equal(await shell.exited, 0, shell.stderr);
+  });
+
+  it("a group whose server does not answer shows ? and the command still succeeds", async () => {
+    const side = await groupServer(["side"]);
+    await ok("erin", "join", "general");
+    await ok("erin", "join", "side");
+    await side.proc.stop();
+    const r = await ok("erin", "groups");
+    assert.match(r.stdout, /^side\s+\?\s+/m);
+    assert.match(r.stdout, /^general\s+0\s+/m);
+    assert.match(r.stderr, /\?: the group's server did not answer/);
+    assert.equal((await unreadIn("erin", "side"))?.unread, null);
+  });
+});
