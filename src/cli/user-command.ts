@@ -7,6 +7,9 @@ import { DEFAULT_SERVER, requestPolicy } from "../util/config.js";
 import { fail } from "./errors.js";
 import { directoryKey, INSECURE_WARNING, insecureFlag, serverKeyFlag } from "./keys.js";
 
+/** Where a command's message server came from, highest precedence first. */
+export type ServerSource = "argument" | "--server" | "GM_SERVER" | "profile" | "default";
+
 export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof UserCommand)["baseFlags"] & T["flags"]
 >;
@@ -18,7 +21,7 @@ export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
 export abstract class UserCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
     server: Flags.string({
-      description: `directory (message server) endpoint, remembered in the profile once it answered [default: $GM_SERVER, the profile's, or ${DEFAULT_SERVER}]`,
+      description: `message server (directory) endpoint, remembered in the profile once it answered (as \`gm user login\` does) [default: $GM_SERVER, else the profile's, else ${DEFAULT_SERVER}]`,
       helpGroup: "GLOBAL",
     }),
     profile: Flags.string({
@@ -38,6 +41,8 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
   private client: GmClient | undefined;
   /** A directory key given now, to pin in the profile once the directory answered to it. */
   private pin: { server: string; key: string } | undefined;
+  /** The message server this command was told to use in its own way (`gm user login <endpoint>`). */
+  private given: string | undefined;
 
   override async init(): Promise<void> {
     await super.init();
@@ -64,6 +69,22 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     return profile;
   }
 
+  /** Uses `endpoint` as the message server, ahead of --server, GM_SERVER and the profile's (`login`). */
+  protected useServer(endpoint: string): void {
+    this.given = endpoint;
+  }
+
+  /** The message server and where it came from: precedence login/--server > GM_SERVER > profile > default. */
+  protected server(): { endpoint: string; source: ServerSource } {
+    const flag = this.given ?? this.flags.server;
+    if (flag !== undefined) return { endpoint: flag, source: this.given === undefined ? "--server" : "argument" };
+    const env = process.env.GM_SERVER;
+    if (env) return { endpoint: env, source: "GM_SERVER" };
+    const saved = this.profile().data.server;
+    if (saved !== undefined) return { endpoint: saved, source: "profile" };
+    return { endpoint: DEFAULT_SERVER, source: "default" };
+  }
+
   /**
    * The user's client, created on first use (loading ZeroMQ only when needed). `live`: it follows
    * groups. `directory: false`: the command may not need the message server, so a missing key for
@@ -77,7 +98,7 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     ]);
     const policy = requestPolicy();
     const profile = this.profile();
-    const server = connectEndpoint(this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER);
+    const server = connectEndpoint(this.server().endpoint);
     const insecure = this.flags.insecure || process.env.GM_INSECURE === "1";
     let security: { keys: typeof profile.keys; serverKey: string | UsageError } | undefined;
     if (insecure) {
@@ -112,19 +133,27 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     return fail(this, err);
   }
 
-  protected override async finally(err: Error | undefined): Promise<unknown> {
-    // What was given and worked is remembered: the directory (--server) and its key.
+  /**
+   * Remembers what was given and worked: the message server (--server, `login`) and its key, once
+   * the directory has answered. Returns whether the profile now has this client's server.
+   */
+  protected remember(): boolean {
     const pin = this.pin;
     const client = this.client;
-    if (client?.directoryAnswered === true) {
-      const server = this.flags.server === undefined ? undefined : client.server;
-      if (pin !== undefined || (server !== undefined && server !== client.profile.data.server)) {
-        client.profile.update((d) => {
-          if (pin !== undefined) d.serverKeys = { ...d.serverKeys, [pin.server]: pin.key };
-          if (server !== undefined) d.server = server;
-        });
-      }
+    if (client?.directoryAnswered !== true) return false;
+    const server = (this.given ?? this.flags.server) === undefined ? undefined : client.server;
+    if (pin !== undefined || (server !== undefined && server !== client.profile.data.server)) {
+      client.profile.update((d) => {
+        if (pin !== undefined) d.serverKeys = { ...d.serverKeys, [pin.server]: pin.key };
+        if (server !== undefined) d.server = server;
+      });
+      this.pin = undefined;
     }
+    return client.profile.data.server === client.server;
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    this.remember();
     await this.client?.close();
     return super.finally(err);
   }

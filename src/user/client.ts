@@ -160,6 +160,22 @@ export class GmClient {
   }
 
   /**
+   * PING the directory (PROTOCOL.md §6.1): checks that it answers, to this client's key for it,
+   * and that it is a directory. Resolves with how many groups it lists.
+   */
+  async pingDirectory(): Promise<{ groups: number }> {
+    const reply = await this.directory().request<{ role?: unknown; groups?: unknown }>(DirectoryCommand.Ping, {});
+    if (reply.role !== "directory") {
+      throw new GmError(
+        ErrorCode.BadRequest,
+        `${this.options.server} is not a message server (it answers as ${JSON.stringify(String(reply.role))}); give the endpoint of \`gm server\` (or \`gm up\`)`,
+      );
+    }
+    this.directoryAnswered = true;
+    return { groups: typeof reply.groups === "number" ? reply.groups : 0 };
+  }
+
+  /**
    * A group name as this profile spells it: the joined group whose name differs from `group` only
    * in case (names that do are one name, PROTOCOL.md §4), else `group` as given.
    */

@@ -1,12 +1,14 @@
 /**
  * The profile through the real binary: read markers and unread counts (one-shot commands, a
- * follower, the shell).
+ * follower, the shell), and the message server remembered by `login`.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BIN, gmEnv } from "../../support/gm-process.js";
+import { BIN, gmEnv, runToExit } from "../../support/gm-process.js";
 import { GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 interface JoinedJson {
@@ -24,6 +26,23 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A TCP port that accepts connections and never says a word: a server that is there but silent. */
+async function blackHole(): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return { server, port, close };
 }
 
 /** `gm` under a pseudo-terminal (script(1)), so that the shell is interactive; output kept. */
@@ -186,5 +205,74 @@ describe("the profile", () => {
     assert.match(r.stdout, /^general\s+0\s+/m);
     assert.match(r.stderr, /\?: the group's server did not answer/);
     assert.equal((await unreadIn("erin", "side"))?.unread, null);
+  });
+
+  it("login remembers the message server and its key; flag > GM_SERVER > profile > default", {
+    timeout: 60_000,
+  }, async () => {
+    // Another machine's user: no local key to find, so the key must be given once.
+    const other = tempHome();
+    try {
+      const run = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+        runToExit([BIN, "user", ...args, "--profile", "ivy"], {
+          env: { ...gmEnv({ GM_HOME: other.home }, ["GM_SERVER", "GM_SERVER_KEY"]), ...extra },
+          timeoutMs: 20_000,
+          label: `gm user ${args.join(" ")}`,
+        });
+      const whoami = async (extra: NodeJS.ProcessEnv = {}, args: string[] = []) =>
+        JSON.parse((await run(["whoami", "--json", ...args], extra)).stdout) as {
+          server: string;
+          serverSource: string;
+          serverKeys: Record<string, string>;
+        };
+      assert.deepEqual(
+        { ...(await whoami()) },
+        { ...(await whoami()), server: "tcp://127.0.0.1:5555", serverSource: "default" },
+      );
+
+      const keyless = await run(["login", directory.endpoint]);
+      assert.equal(keyless.exitCode, 2, keyless.stderr);
+      assert.match(keyless.stderr, /no public key known for the message server/);
+
+      const closed = await blackHole();
+      await closed.close(); // nothing listens there now
+      const dead = await run(["login", `127.0.0.1:${closed.port}`, "--server-key", directory.key], {
+        GM_REQUEST_TIMEOUT_MS: "300",
+        GM_REQUEST_TRIES: "1",
+      });
+      assert.equal(dead.exitCode, 3, dead.stderr);
+      assert.equal((await whoami()).serverSource, "default", "a server that did not answer is not saved");
+
+      const login = await run(["login", directory.endpoint, "--server-key", directory.key]);
+      assert.equal(login.exitCode, 0, login.stderr);
+      assert.match(
+        login.stdout,
+        /^Logged in to tcp:\/\/127\.0\.0\.1:\d+ \(\d+ groups there\) as ivy \([0-9a-f]{8}\); saved in profile "ivy"$/m,
+      );
+      const saved = await whoami();
+      assert.equal(saved.server, directory.endpoint);
+      assert.equal(saved.serverSource, "profile");
+      assert.equal(saved.serverKeys[directory.endpoint], directory.key);
+      assert.match((await run(["whoami"])).stdout, /^server\s+tcp:\/\/127\.0\.0\.1:\d+\s+\(the profile's\)$/m);
+      const listed = await run(["list-groups"]);
+      assert.equal(listed.exitCode, 0, listed.stderr);
+      assert.match(listed.stdout, /^general\s/m);
+
+      const elsewhere = "tcp://127.0.0.1:1";
+      assert.deepEqual(
+        { ...(await whoami({ GM_SERVER: elsewhere })) },
+        { ...(await whoami({ GM_SERVER: elsewhere })), server: elsewhere, serverSource: "GM_SERVER" },
+      );
+      const flagged = await whoami({ GM_SERVER: elsewhere }, ["--server", "tcp://127.0.0.1:2"]);
+      assert.equal(flagged.server, "tcp://127.0.0.1:2");
+      assert.equal(flagged.serverSource, "--server");
+      const shadowed = await run(["login", directory.endpoint], { GM_SERVER: elsewhere });
+      assert.equal(shadowed.exitCode, 0, shadowed.stderr);
+      assert.match(shadowed.stderr, /GM_SERVER=tcp:\/\/127\.0\.0\.1:1 is set and comes before the profile's server/);
+      const file = JSON.parse(readFileSync(join(other.home, "profiles", "ivy.json"), "utf8")) as { server: string };
+      assert.equal(file.server, directory.endpoint);
+    } finally {
+      other.cleanup();
+    }
   });
 });
