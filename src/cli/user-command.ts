@@ -1,9 +1,11 @@
 import { Command, Flags, type Interfaces } from "@oclif/core";
+import chalk from "chalk";
 import { UsageError } from "../protocol/errors.js";
 import { displayName } from "../protocol/validate.js";
 import type { GmClient } from "../user/client.js";
 import { Profile } from "../user/profile.js";
 import { DEFAULT_SERVER, requestPolicy } from "../util/config.js";
+import { printable } from "../util/printable.js";
 import { fail } from "./errors.js";
 import { directoryKey, INSECURE_WARNING, insecureFlag, serverKeyFlag } from "./keys.js";
 
@@ -29,7 +31,7 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
       helpGroup: "GLOBAL",
     }),
     "display-name": Flags.string({
-      description: "set this profile's display name (remembered)",
+      description: "set this profile's display name (remembered, and carried to every joined group at once)",
       helpGroup: "GLOBAL",
     }),
     json: Flags.boolean({ description: "print machine-readable JSON", helpGroup: "GLOBAL" }),
@@ -39,10 +41,13 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
 
   protected flags!: UserFlags<T>;
   private client: GmClient | undefined;
+  private loaded: Profile | undefined;
   /** A directory key given now, to pin in the profile once the directory answered to it. */
   private pin: { server: string; key: string } | undefined;
   /** The message server this command was told to use in its own way (`gm user login <endpoint>`). */
   private given: string | undefined;
+  /** The display name given now, to carry to every joined group (once, see spreadName). */
+  private renaming: Promise<void> | undefined;
 
   override async init(): Promise<void> {
     await super.init();
@@ -55,8 +60,11 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     this.flags = flags as UserFlags<T>;
   }
 
+  /** The user's profile, loaded once (and renamed once, with --display-name). */
   protected profile(): Profile {
+    if (this.loaded !== undefined) return this.loaded;
     const profile = Profile.load(this.flags.profile ?? process.env.GM_PROFILE ?? "default");
+    this.loaded = profile;
     const name = this.flags["display-name"];
     if (name !== undefined) {
       // The server's own check (src/protocol/validate.ts), so what the CLI takes the server takes.
@@ -122,6 +130,33 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
     return this.client;
   }
 
+  /**
+   * With --display-name: carries the name to every joined group now (a repeated JOIN each), and
+   * says on stderr where it could not, without failing the command. Started at most once; the
+   * shell starts it at once, other commands once they are done (a JOIN racing their own LEAVE
+   * could otherwise join again).
+   */
+  protected spreadName(): Promise<void> {
+    if (this.flags["display-name"] === undefined) return Promise.resolve();
+    this.renaming ??= (async () => {
+      const client = await this.connect(false, { directory: false });
+      const { renamed, failed } = await client.renameEverywhere();
+      const name = printable(client.profile.data.name);
+      if (renamed.length > 0 && !this.flags.json) {
+        this.logToStderr(`Your name "${name}" now shows in ${renamed.map((g) => printable(g)).join(", ")}`);
+      }
+      for (const { group, error } of failed) {
+        this.logToStderr(
+          chalk.yellow(
+            `warning: could not give ${printable(group)} your new name now (${printable(error.message)}); ` +
+              "it goes with your next message there",
+          ),
+        );
+      }
+    })();
+    return this.renaming;
+  }
+
   protected json(value: unknown): void {
     this.log(JSON.stringify(value, null, 2));
   }
@@ -153,6 +188,11 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
+    try {
+      if (err === undefined) await this.spreadName();
+    } catch (e) {
+      this.logToStderr(chalk.yellow(`warning: ${printable(e instanceof Error ? e.message : String(e))}`));
+    }
     this.remember();
     await this.client?.close();
     return super.finally(err);

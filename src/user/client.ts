@@ -360,18 +360,41 @@ export class GmClient {
    * the profile's name changed (`--display-name`), JOIN again (it updates the name, PROTOCOL.md
    * §JOIN) before the next message goes out under the old one.
    */
-  private async renameIn(group: string): Promise<void> {
+  private async renameIn(group: string, tries?: number): Promise<void> {
     const name = this.profile.data.name;
     const known = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
     if (known === undefined || known.displayName === name) return;
     const legacy = this.profile.data.legacyUuid;
-    await this.onGroup(group, (rpc) =>
-      rpc.request(GroupCommand.Join, { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) }),
-    );
+    const body = { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) };
+    await this.onGroup(group, (rpc) => rpc.request(GroupCommand.Join, body, tries === undefined ? {} : { tries }));
     this.profile.update((d) => {
       const current = d.groups[group];
       if (current !== undefined) d.groups[group] = { ...current, displayName: name };
     });
+  }
+
+  /**
+   * Carries the profile's display name to every joined group whose server has another one (a
+   * repeated JOIN, one try each, all at once), so it shows at once rather than with the next
+   * message. A group that cannot be reached is reported, not fatal: its next send tries again.
+   */
+  async renameEverywhere(): Promise<{ renamed: string[]; failed: Array<{ group: string; error: Error }> }> {
+    const name = this.profile.refresh().data.name;
+    const stale = this.groups().filter((g) => g.displayName !== name);
+    const outcomes = await Promise.all(
+      stale.map(async ({ name: group }) => {
+        try {
+          await this.renameIn(group, 1);
+          return { group };
+        } catch (err) {
+          return { group, error: err instanceof Error ? err : new Error(String(err)) };
+        }
+      }),
+    );
+    return {
+      renamed: outcomes.filter((o) => o.error === undefined).map((o) => o.group),
+      failed: outcomes.flatMap((o) => (o.error === undefined ? [] : [{ group: o.group, error: o.error }])),
+    };
   }
 
   /** Fetches one page of history (the wire's HISTORY, unchanged). */

@@ -1,6 +1,7 @@
 /**
  * The profile through the real binary: read markers and unread counts (one-shot commands, a
- * follower, the shell), and the message server remembered by `login`.
+ * follower, the shell), the message server remembered by `login`, and a new display name carried
+ * to every joined group.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -148,6 +149,7 @@ describe("the profile", () => {
   }, async () => {
     await ok("dora", "join", "general");
     await ok("dora", "join", "random");
+    await ok("bob", "join", "general");
     await ok("bob", "join", "random");
     for (const t of ["g1", "g2"]) await ok("bob", "send", "general", t);
     await ok("bob", "send", "random", "r1");
@@ -205,6 +207,43 @@ describe("the profile", () => {
     assert.match(r.stdout, /^general\s+0\s+/m);
     assert.match(r.stderr, /\?: the group's server did not answer/);
     assert.equal((await unreadIn("erin", "side"))?.unread, null);
+  });
+
+  it("a new display name reaches every joined group at once; one that cannot be reached is reported", {
+    timeout: 60_000,
+  }, async () => {
+    const spare = await groupServer(["spare"]);
+    await ok("fay", "join", "general");
+    await ok("fay", "join", "spare");
+    await spare.proc.stop();
+    const uuid = (JSON.parse((await ok("fay", "whoami", "--json")).stdout) as { uuid: string }).uuid;
+    const joins = () => group.proc.stdout.split(`JOIN REQUEST FROM ${uuid}`).length - 1;
+    await until(async () => joins() === 1, "general's server logs fay's first JOIN");
+    const before = joins();
+
+    const r = await ok("fay", "whoami", "--display-name", "Fay Two");
+    assert.match(r.stdout, /^name\s+Fay Two$/m);
+    assert.match(r.stderr, /Your name "Fay Two" now shows in general/);
+    assert.match(
+      r.stderr,
+      /warning: could not give spare your new name now \(.*\); it goes with your next message there/,
+    );
+    await until(async () => joins() === before + 1, "general's server logs fay's JOIN");
+    const groups = await joined("fay");
+    assert.equal(groups.find((g) => g.name === "general")?.displayName, "Fay Two");
+    assert.notEqual(groups.find((g) => g.name === "spare")?.displayName, "Fay Two", "spare still needs it");
+
+    // The name is there already: a message needs no JOIN first, and carries it.
+    await ok("fay", "send", "general", "renamed");
+    const messages = JSON.parse((await ok("fay", "messages", "general", "--json", "--limit", "1")).stdout) as Array<{
+      name: string;
+      text: string;
+    }>;
+    assert.deepEqual(
+      messages.map((m) => [m.name, m.text]),
+      [["Fay Two", "renamed"]],
+    );
+    assert.equal(joins(), before + 1);
   });
 
   it("login remembers the message server and its key; flag > GM_SERVER > profile > default", {

@@ -11,6 +11,8 @@ export default class ShellCommand extends UserCommand<typeof ShellCommand> {
 
   async run(): Promise<void> {
     const client = await this.connect(true);
+    // A new --display-name reaches the joined groups now, not when the shell ends.
+    void this.spreadName().catch(() => {});
     const { Shell } = await import("../../user/shell.js");
     const shell = new Shell(client, {
       input: process.stdin,
