@@ -66,6 +66,21 @@ export interface UnreadCount {
   readonly unread: number | undefined;
 }
 
+/** What `leave` did: left on the server, forgot it without the server (`forced`), or nothing to do. */
+export interface LeaveResult {
+  readonly group: string;
+  /** Whether the profile had joined the group (false: nothing was done). */
+  readonly joined: boolean;
+  /** Whether the server had the user as a member (undefined when it was not asked). */
+  readonly left?: boolean;
+  /** Members after the leave, as the server counts them (undefined when it was not asked). */
+  readonly members?: number;
+  /** Forgotten without reaching the server (`--force`): it may still list the user. */
+  readonly forced: boolean;
+  /** The group server's endpoint. */
+  readonly address?: string;
+}
+
 const notJoined = (group: string): GmError =>
   new GmError(ErrorCode.NotMember, `you have not joined "${group}"; run \`gm user join ${group}\` first`);
 
@@ -257,24 +272,53 @@ export class GmClient {
     return reply;
   }
 
-  /** Leaves a joined group and forgets it (the original leave_group). */
-  async leave(asked: string): Promise<{ group: string; members: number }> {
+  /**
+   * Leaves a joined group and forgets it (the original leave_group). Like `join`, it is idempotent:
+   * a group this profile has not joined is left alone (`joined: false`). With `force`, the group is
+   * forgotten without asking its server (for a server gone for good), which may still list the user.
+   */
+  async leave(asked: string, options: { force?: boolean } = {}): Promise<LeaveResult> {
+    UsageError.check(() => groupName({ group: asked }));
     const group = this.spelled(asked);
+    const joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
+    if (joined === undefined) return { group, joined: false, forced: false };
+    if (options.force === true) {
+      this.forget(group);
+      return { group, joined: true, forced: true, address: joined.address };
+    }
     const followed = this.followed.get(group);
     if (followed !== undefined) followed.leaving = true;
-    let reply: { members: number };
+    let reply: { members: number; left?: boolean };
     try {
       reply = await this.onGroup(group, (rpc) =>
-        rpc.request<{ members: number }>(GroupCommand.Leave, { group, user: this.user }),
+        rpc.request<{ members: number; left?: boolean }>(GroupCommand.Leave, { group, user: this.user }),
       );
+    } catch (err) {
+      if (err instanceof TimeoutError) {
+        err.message += ` To forget the group anyway: \`gm user leave ${group} --force\`.`;
+      }
+      throw err;
     } finally {
       if (followed !== undefined) followed.leaving = false;
     }
+    this.forget(group);
+    return {
+      group,
+      joined: true,
+      forced: false,
+      members: reply.members,
+      left: reply.left !== false,
+      address: this.profile.data.groups[group]?.address ?? joined.address,
+    };
+  }
+
+  /** Stops following a group and removes it from the profile. */
+  private forget(group: string): void {
     this.unfollow(group);
+    this.marks.delete(group);
     this.profile.update((d) => {
       delete d.groups[group];
     });
-    return { group, members: reply.members };
   }
 
   /**

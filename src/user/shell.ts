@@ -236,8 +236,8 @@ export class Shell {
   }
 
   private async leave(group: string): Promise<void> {
-    await this.client.leave(group);
-    this.print(`Left ${chalk.cyan(group)}`);
+    const r = await this.client.leave(group);
+    this.print(r.joined ? `Left ${chalk.cyan(group)}` : `Not a member of ${chalk.cyan(group)}: nothing to leave`);
   }
 
   private async remove(group: string, member: string, bar: boolean): Promise<void> {

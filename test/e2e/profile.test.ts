@@ -1,7 +1,7 @@
 /**
  * The profile through the real binary: read markers and unread counts (one-shot commands, a
- * follower, the shell), the message server remembered by `login`, and a new display name carried
- * to every joined group.
+ * follower, the shell), the message server remembered by `login`, a new display name carried to
+ * every joined group, and an idempotent `leave` (and `--force`).
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -244,6 +244,36 @@ describe("the profile", () => {
       [["Fay Two", "renamed"]],
     );
     assert.equal(joins(), before + 1);
+  });
+
+  it("leave is idempotent, and --force forgets a group whose server is gone", { timeout: 60_000 }, async () => {
+    const none = await ok("gus", "leave", "general");
+    assert.match(none.stdout, /^Not a member of general: nothing to leave$/m);
+    await ok("gus", "join", "general");
+    assert.match((await ok("gus", "leave", "general")).stdout, /^Left general \(\d+ members remain\)$/m);
+    assert.match((await ok("gus", "leave", "general")).stdout, /nothing to leave/);
+
+    const gone = await groupServer(["gone"]);
+    await ok("gus", "join", "gone");
+    await gone.proc.stop();
+    const failed = await user("gus", "leave", "gone");
+    assert.notEqual(failed.exitCode, 0, failed.stderr);
+    assert.match(failed.stderr, /To forget the group anyway: `gm user leave gone --force`/);
+    const forced = await ok("gus", "leave", "gone", "--force");
+    assert.match(
+      forced.stdout,
+      /^Forgot gone without reaching its server \(tcp:\/\/127\.0\.0\.1:\d+\): it may still list you/m,
+    );
+    assert.deepEqual(
+      (await joined("gus")).map((g) => g.name),
+      [],
+    );
+    const shell = await gm(["user", "shell", "--profile", "gus", "--server", directory.endpoint], {
+      env,
+      input: "leave_group general\n",
+    });
+    assert.equal(shell.exitCode, 0, shell.stderr);
+    assert.match(shell.stdout, /Not a member of general: nothing to leave/);
   });
 
   it("login remembers the message server and its key; flag > GM_SERVER > profile > default", {
