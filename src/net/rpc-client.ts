@@ -60,6 +60,7 @@ export class RpcClient {
   private readonly tries: number;
   private nextId = 1;
   private readonly loop: Promise<void>;
+  private session = false;
   /** The server key this client's CURVE expects (undefined: plain text). */
   readonly serverKey: string | undefined;
 
@@ -85,9 +86,23 @@ export class RpcClient {
     watchHandshake(this.socket, endpoint, security, (err) => this.failAll(err));
     this.outbox = new Outbox(this.socket, () => {});
     const onConnect = options.onConnect;
-    if (onConnect !== undefined) this.socket.events.on("handshake", () => onConnect());
+    this.socket.events.on("handshake", () => {
+      this.session = true;
+      onConnect?.();
+    });
+    this.socket.events.on("disconnect", () => {
+      this.session = false;
+    });
     this.socket.connect(endpoint);
     this.loop = this.receiveLoop();
+  }
+
+  /**
+   * Whether a connection to the server is up: its handshake succeeded and it has not dropped since.
+   * False before the first handshake and while the server is gone (its port refuses, or it closed).
+   */
+  get connected(): boolean {
+    return this.session;
   }
 
   /**

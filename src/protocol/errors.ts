@@ -15,6 +15,7 @@
  * ├─ ProfileError        a profile file that cannot be read
  * ├─ KeyFileError        a key file that cannot be used (unreadable, malformed, readable by others)
  * ├─ LockError           a lock file (a profile's) that a live process kept for too long
+ * ├─ NotServedError      a group whose server is gone and that the directory no longer lists
  * ├─ HandshakeError      the CURVE handshake with a peer failed (wrong key, refused, insecure peer)
  * └─ StoreError          a store that cannot be opened or used
  * ```
@@ -38,6 +39,7 @@ export const LocalErrorCode = {
   KeyFile: "KEY_FILE",
   Handshake: "HANDSHAKE",
   Lock: "LOCK",
+  NotServed: "NOT_SERVED",
 } as const;
 export type LocalErrorCodeName = (typeof LocalErrorCode)[keyof typeof LocalErrorCode];
 export type GmErrorCode = ErrorCodeName | LocalErrorCodeName;
@@ -203,6 +205,22 @@ export class LockError extends GmError {
     options?: ErrorOptions,
   ) {
     super(LocalErrorCode.Lock, message, Status.ServerError, options);
+  }
+}
+
+/**
+ * A joined group that nobody serves now: its server does not answer and the directory does not
+ * list it (it stopped cleanly and unregistered, or stopped refreshing). It may come back (300).
+ */
+export class NotServedError extends GmError {
+  override readonly name: string = "NotServedError";
+  constructor(
+    readonly group: string,
+    readonly endpoint: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(LocalErrorCode.NotServed, message, Status.TryAgain, options);
   }
 }
 

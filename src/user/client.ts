@@ -13,6 +13,7 @@ import {
   HandshakeError,
   type HistoryPage,
   Limits,
+  NotServedError,
   RemoteError,
   type StoredMessage,
   type Subscription,
@@ -84,6 +85,12 @@ export interface LeaveResult {
 const notJoined = (group: string): GmError =>
   new GmError(ErrorCode.NotMember, `you have not joined "${group}"; run \`gm user join ${group}\` first`);
 
+/**
+ * How long a request to a group server may go unanswered before the client asks the directory,
+ * concurrently, whether the group is served at all (the answer only counts if the server has no
+ * connection up either). A live server answers well within it, so the usual path asks nothing more.
+ */
+export const NOT_SERVED_CHECK_MS = 300;
 /** How long `unread()` waits for each group server (one try). */
 export const UNREAD_TIMEOUT_MS = 1000;
 /** Read markers of messages shown live are written at most this often (and on close). */
@@ -202,20 +209,7 @@ export class GmClient {
 
   /** The directory's entry for `group`, in whatever case it is registered (PROTOCOL.md §4). */
   private async locate(group: string, quick = false): Promise<GroupEntry> {
-    let groups: GroupEntry[];
-    if (quick) {
-      // A second opinion after a failure: one short try, so the user's wait stays bounded.
-      const security = this.security(this.directoryKey(), this.options.server);
-      const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500, ...(security && { security }) });
-      try {
-        groups = (await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, { user: this.user })).groups;
-        this.directoryAnswered = true;
-      } finally {
-        await rpc.close();
-      }
-    } else {
-      groups = await this.listGroups();
-    }
+    const groups = quick ? await this.listQuick() : await this.listGroups();
     const found = groups.find((g) => groupNameKey(g.name) === groupNameKey(group));
     if (found === undefined) {
       throw new GmError(
@@ -224,6 +218,19 @@ export class GmClient {
       );
     }
     return found;
+  }
+
+  /** The directory's LIST as a second opinion after a failure: one short try, so the user's wait stays bounded. */
+  private async listQuick(): Promise<GroupEntry[]> {
+    const security = this.security(this.directoryKey(), this.options.server);
+    const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500, ...(security && { security }) });
+    try {
+      const { groups } = await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, { user: this.user });
+      this.directoryAnswered = true;
+      return groups;
+    } finally {
+      await rpc.close();
+    }
   }
 
   /** Joins a group found through the directory and remembers it (the original join_group). */
@@ -294,7 +301,7 @@ export class GmClient {
         rpc.request<{ members: number; left?: boolean }>(GroupCommand.Leave, { group, user: this.user }),
       );
     } catch (err) {
-      if (err instanceof TimeoutError) {
+      if (err instanceof TimeoutError || err instanceof NotServedError) {
         err.message += ` To forget the group anyway: \`gm user leave ${group} --force\`.`;
       }
       throw err;
@@ -391,8 +398,9 @@ export class GmClient {
       );
       return { group, ...stored };
     } catch (err) {
-      // A try may have reached the server before the link or the server failed.
-      if (err instanceof TimeoutError) {
+      // A try may have reached the server before the link or the server failed, or (not served)
+      // may still reach it if it comes back while this client is open.
+      if (err instanceof TimeoutError || (err instanceof NotServedError && this.options.live === true)) {
         err.message += ` The message may still have been stored: check \`gm user messages ${group}\` before sending it again.`;
       }
       throw err;
@@ -690,7 +698,8 @@ export class GmClient {
       joined = this.profile.data.groups[group] ?? joined;
     }
     try {
-      return await call(this.rpc(joined.address, joined.key));
+      const rpc = this.rpc(joined.address, joined.key);
+      return await this.unlessNotServed(group, rpc, call(rpc));
     } catch (err) {
       // A server that no longer holds the key we know (a new key, or another server at the address)
       // may have re-registered: the directory, whose name bindings are by key, says which key now.
@@ -714,6 +723,58 @@ export class GmClient {
         d.groups[group] = { ...(d.groups[group] ?? joined), ...now };
       });
       return call(this.rpc(entry.address, entry.key));
+    }
+  }
+
+  /**
+   * A group request, failed at once with a NotServedError if nobody serves the group: when no
+   * answer came within NOT_SERVED_CHECK_MS, the directory is asked (one short try) meanwhile, and
+   * if it does not list the group and the server has no connection up, the request is abandoned.
+   * A server that is registered but silent, or connected but slow, is waited for as usual; so is
+   * everything when the directory does not answer.
+   */
+  private unlessNotServed<T>(group: string, rpc: RpcClient, request: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (rpc.connected) return;
+        void this.listedQuick(group).then((listed) => {
+          if (settled || listed !== false || rpc.connected) return;
+          settled = true;
+          reject(
+            new NotServedError(
+              group,
+              rpc.endpoint,
+              `group "${group}" is not being served right now: its server (${rpc.endpoint}) does not answer and ` +
+                `the message server (${this.options.server}) does not list it (it stopped). Try again once it is back.`,
+            ),
+          );
+        });
+      }, NOT_SERVED_CHECK_MS);
+      request.then(
+        (value) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Whether the directory lists `group` now (one short try); undefined if it did not answer. */
+  private async listedQuick(group: string): Promise<boolean | undefined> {
+    try {
+      const groups = await this.listQuick();
+      return groups.some((g) => groupNameKey(g.name) === groupNameKey(group));
+    } catch {
+      return undefined;
     }
   }
 

@@ -1,7 +1,8 @@
 /**
  * The profile through the real binary: read markers and unread counts (one-shot commands, a
  * follower, the shell), the message server remembered by `login`, a new display name carried to
- * every joined group, and an idempotent `leave` (and `--force`).
+ * every joined group, an idempotent `leave` (and `--force`), and a group nobody serves failing at
+ * once while a registered but silent one is still waited for.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -274,6 +275,54 @@ describe("the profile", () => {
     });
     assert.equal(shell.exitCode, 0, shell.stderr);
     assert.match(shell.stdout, /Not a member of general: nothing to leave/);
+  });
+
+  it("a group whose server stopped fails at once; one registered but silent is waited for", {
+    timeout: 90_000,
+  }, async () => {
+    const brief = await groupServer(["brief"]);
+    await ok("hal", "join", "brief");
+    await brief.proc.stop(); // a clean stop: it unregisters
+    // Tries of a minute: waiting them out would take three minutes, far past the helper's 20 s.
+    const slow = { ...env, GM_REQUEST_TIMEOUT_MS: "60000" };
+    const send = (profile: string, name: string, e: NodeJS.ProcessEnv) =>
+      gm(["user", "send", name, "hello", "--profile", profile, "--server", directory.endpoint], { env: e });
+    const r = await send("hal", "brief", slow);
+    assert.equal(r.exitCode, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /Error: group "brief" is not being served right now: its server \(tcp:\/\/127\.0\.0\.1:\d+\) does not answer and the message server \(tcp:\/\/127\.0\.0\.1:\d+\) does not list it/,
+    );
+    assert.match(
+      (await gm(["user", "messages", "brief", "--profile", "hal", "--server", directory.endpoint], { env: slow }))
+        .stderr,
+      /not being served right now/,
+    );
+
+    // Registered, refreshing, but its address says nothing: the usual tries, then "no reply" (exit 3).
+    const hole = await blackHole();
+    stoppable.push({ stop: hole.close });
+    const silent = await startGroup(["silent"], {
+      env,
+      server: directory.endpoint,
+      dataDir,
+      extra: ["--quiet"],
+    });
+    stoppable.push(silent.proc);
+    await ok("hal", "join", "silent");
+    await silent.proc.stop();
+    const again = await startGroup(["silent"], {
+      env,
+      server: directory.endpoint,
+      dataDir,
+      extra: ["--advertise", `tcp://127.0.0.1:${hole.port}`],
+    });
+    stoppable.push(again.proc);
+    const quick = { ...env, GM_REQUEST_TIMEOUT_MS: "500" };
+    const waited = await send("hal", "silent", quick);
+    assert.equal(waited.exitCode, 3, waited.stderr);
+    assert.match(waited.stderr, /no reply from tcp:\/\/127\.0\.0\.1:\d+ after 3 tries/);
+    assert.doesNotMatch(waited.stderr, /not being served/);
   });
 
   it("login remembers the message server and its key; flag > GM_SERVER > profile > default", {

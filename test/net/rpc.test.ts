@@ -306,6 +306,22 @@ describe("RpcServer + RpcClient", () => {
     });
   });
 
+  test("connected: true once a handshake succeeded, false once the server went away", async (t) => {
+    const server = new RpcServer({ handlers: echo });
+    const endpoint = await server.listen(LOOPBACK);
+    const c = client(t, endpoint);
+    assert.equal(c.connected, false, "nothing yet");
+    await c.request("ECHO", {});
+    assert.equal(c.connected, true);
+    await server.close(0);
+    const deadline = Date.now() + 5000;
+    while (c.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(c.connected, false, "the server closed its socket");
+    const nobody = client(t, await deadEndpoint());
+    await assert.rejects(nobody.request("ECHO", {}, { timeoutMs: 100 }), TimeoutError);
+    assert.equal(nobody.connected, false, "a refused port never connects");
+  });
+
   test("a plain zeromq REQ socket works against RpcServer (its delimiter is mirrored)", async (t) => {
     const { endpoint } = await startServer(t, echo);
     const req = new zmq.Request({ linger: 0, receiveTimeout: 5000 });

@@ -8,6 +8,7 @@ import {
   isWireCode,
   LocalErrorCode,
   LockError,
+  NotServedError,
   ProfileError,
   QuoteError,
   RemoteError,
@@ -33,6 +34,7 @@ describe("the error classes", () => {
     [new ProfileError("/p.json", "m", { cause }), "ProfileError", LocalErrorCode.Profile],
     [new StoreError("m", { cause }), "StoreError", LocalErrorCode.Store],
     [new LockError("/p.json.lock", "m", { cause }), "LockError", LocalErrorCode.Lock],
+    [new NotServedError("general", "tcp://h:1", "m", { cause }), "NotServedError", LocalErrorCode.NotServed],
   ];
   for (const [err, name, code] of cases) {
     test(`${name}: its own name, a code and the cause`, () => {
