@@ -780,7 +780,12 @@ export class GmClient {
 
   /** Writes pending read markers and closes every socket at once; pending requests are abandoned. */
   async close(): Promise<void> {
-    this.flushMarks();
+    try {
+      this.flushMarks();
+    } catch {
+      // A marker not written (the profile locked or unwritable) only shows as unread again;
+      // closing must still release every socket.
+    }
     for (const group of [...this.followed.keys()]) this.unfollow(group);
     await Promise.all([...this.streams.values()].map((s) => s.close()));
     this.streams.clear();
