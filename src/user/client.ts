@@ -4,6 +4,7 @@ import type { ClientSecurity } from "../net/security.js";
 import { EventStream } from "../net/subscriber.js";
 import {
   type AppendResult,
+  CancelledError,
   DirectoryCommand,
   ErrorCode,
   EventKind,
@@ -47,7 +48,16 @@ interface Followed {
   leaving: boolean;
 }
 
-export interface MessagesOptions {
+/** What every request-making method of GmClient may be given. */
+export interface CallOptions {
+  /**
+   * Gives up on the call (the shell's Ctrl-C): what waits for a reply rejects at once with
+   * CancelledError, is not tried again, and a later reply is dropped.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface MessagesOptions extends CallOptions {
   /** UTC ms: messages at or after this time. */
   readonly since?: number;
   /** At most this many: the oldest ones from `since`, or else the newest ones. */
@@ -121,10 +131,12 @@ export class GmClient {
   }
 
   /** The groups the directory knows, with their endpoints (the original list_groups). */
-  async listGroups(): Promise<GroupEntry[]> {
-    const reply = await this.directory().request<{ groups: GroupEntry[] }>(DirectoryCommand.List, {
-      user: this.user,
-    });
+  async listGroups(options: CallOptions = {}): Promise<GroupEntry[]> {
+    const reply = await this.directory().request<{ groups: GroupEntry[] }>(
+      DirectoryCommand.List,
+      { user: this.user },
+      { signal: options.signal },
+    );
     this.directoryAnswered = true;
     return reply.groups;
   }
@@ -140,20 +152,21 @@ export class GmClient {
   }
 
   /** The directory's entry for `group`, in whatever case it is registered (PROTOCOL.md §4). */
-  private async locate(group: string, quick = false): Promise<GroupEntry> {
+  private async locate(group: string, quick = false, options: CallOptions = {}): Promise<GroupEntry> {
     let groups: GroupEntry[];
     if (quick) {
       // A second opinion after a failure: one short try, so the user's wait stays bounded.
       const security = this.security(this.options.security?.serverKey, this.options.server);
       const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500, ...(security && { security }) });
       try {
-        groups = (await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, { user: this.user })).groups;
+        const list = { user: this.user };
+        groups = (await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, list, options)).groups;
         this.directoryAnswered = true;
       } finally {
         await rpc.close();
       }
     } else {
-      groups = await this.listGroups();
+      groups = await this.listGroups(options);
     }
     const found = groups.find((g) => groupNameKey(g.name) === groupNameKey(group));
     if (found === undefined) {
@@ -166,11 +179,14 @@ export class GmClient {
   }
 
   /** Joins a group found through the directory and remembers it (the original join_group). */
-  async join(group: string): Promise<{ group: string; members: number; joined: boolean; address: string }> {
+  async join(
+    group: string,
+    options: CallOptions = {},
+  ): Promise<{ group: string; members: number; joined: boolean; address: string }> {
     UsageError.check(() => groupName({ group }));
-    const entry = await this.locate(group);
+    const entry = await this.locate(group, false, options);
     // The group is remembered, and named in every request, as the directory spells it.
-    const reply = await this.joinAt(entry.name, entry);
+    const reply = await this.joinAt(entry.name, entry, options);
     return { group: entry.name, members: reply.members, joined: reply.joined, address: entry.address };
   }
 
@@ -178,12 +194,17 @@ export class GmClient {
    * JOIN at the server the directory gave, and remember the group with that server's key. A
    * profile made before keys claims its old id there, which moves that membership to its key.
    */
-  private async joinAt(group: string, entry: GroupEntry): Promise<{ members: number; joined: boolean; id: string }> {
+  private async joinAt(
+    group: string,
+    entry: GroupEntry,
+    options: CallOptions = {},
+  ): Promise<{ members: number; joined: boolean; id: string }> {
     const name = this.profile.data.name;
     const legacy = this.profile.data.legacyUuid;
     const reply = await this.rpc(entry.address, entry.key).request<{ members: number; joined: boolean; id: string }>(
       GroupCommand.Join,
       { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) },
+      options,
     );
     this.profile.update((d) => {
       let joined = d.groups[group]?.joined;
@@ -206,14 +227,16 @@ export class GmClient {
   }
 
   /** Leaves a joined group and forgets it (the original leave_group). */
-  async leave(asked: string): Promise<{ group: string; members: number }> {
+  async leave(asked: string, options: CallOptions = {}): Promise<{ group: string; members: number }> {
     const group = this.spelled(asked);
     const followed = this.followed.get(group);
     if (followed !== undefined) followed.leaving = true;
     let reply: { members: number };
     try {
-      reply = await this.onGroup(group, (rpc) =>
-        rpc.request<{ members: number }>(GroupCommand.Leave, { group, user: this.user }),
+      reply = await this.onGroup(
+        group,
+        (rpc) => rpc.request<{ members: number }>(GroupCommand.Leave, { group, user: this.user }, options),
+        options,
       );
     } finally {
       if (followed !== undefined) followed.leaving = false;
@@ -233,47 +256,59 @@ export class GmClient {
     group: string,
     member: string,
     bar = false,
+    options: CallOptions = {},
   ): Promise<{ group: string; member: string; left: boolean; barred: boolean; members: number }> {
     const ref = UsageError.check(() => userRefOf(member, "member"));
-    return this.asOwner(group, GroupCommand.Remove, { member: ref, bar });
+    return this.asOwner(group, GroupCommand.Remove, { member: ref, bar }, options);
   }
 
   /** UNBAR (PROTOCOL.md §6.3): as the owner, lets a barred key join again. */
-  unbar(group: string, member: string): Promise<{ group: string; member: string; unbarred: boolean }> {
+  unbar(
+    group: string,
+    member: string,
+    options: CallOptions = {},
+  ): Promise<{ group: string; member: string; unbarred: boolean }> {
     const ref = UsageError.check(() => userRefOf(member, "member"));
-    return this.asOwner(group, GroupCommand.Unbar, { member: ref });
+    return this.asOwner(group, GroupCommand.Unbar, { member: ref }, options);
   }
 
   /** INVITE (PROTOCOL.md §6.3): as the owner, invites a public key, user id or fingerprint. */
   invite(
     group: string,
     invitee: string,
+    options: CallOptions = {},
   ): Promise<{ group: string; invitee: string; invited: boolean; inviteOnly: boolean }> {
     const ref = UsageError.check(() => userRefOf(invitee, "invitee"));
-    return this.asOwner(group, GroupCommand.Invite, { invitee: ref });
+    return this.asOwner(group, GroupCommand.Invite, { invitee: ref }, options);
   }
 
   /** SETTINGS (PROTOCOL.md §6.3): as the owner, makes the group invite-only or open. */
   setInviteOnly(
     group: string,
     inviteOnly: boolean,
+    options: CallOptions = {},
   ): Promise<{ group: string; owner: string; inviteOnly: boolean; changed: boolean }> {
-    return this.asOwner(group, GroupCommand.Settings, { inviteOnly });
+    return this.asOwner(group, GroupCommand.Settings, { inviteOnly }, options);
   }
 
   /**
    * An owner's request: at the joined group's server, or, since an owner (`gm group --owner`)
    * need not be a member, where the directory says the group is.
    */
-  private async asOwner<T>(asked: string, command: string, fields: Record<string, unknown>): Promise<T> {
+  private async asOwner<T>(
+    asked: string,
+    command: string,
+    fields: Record<string, unknown>,
+    options: CallOptions,
+  ): Promise<T> {
     UsageError.check(() => groupName({ group: asked }));
     const group = this.spelled(asked);
     const body = { group, user: this.user, ...fields };
     if ((this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group]) !== undefined) {
-      return this.onGroup(group, (rpc) => rpc.request<T>(command, body));
+      return this.onGroup(group, (rpc) => rpc.request<T>(command, body, options), options);
     }
-    const entry = await this.locate(group);
-    return this.rpc(entry.address, entry.key).request<T>(command, body);
+    const entry = await this.locate(group, false, options);
+    return this.rpc(entry.address, entry.key).request<T>(command, body, options);
   }
 
   /** The groups this profile has joined (the original show_groups). */
@@ -285,16 +320,32 @@ export class GmClient {
    * Sends a message; resolves once the group server has it on disk (the original send_message),
    * with the group's name in its own spelling (as joined), whatever case it was asked in.
    */
-  async send(asked: string, text: string, id: string = uuidv7()): Promise<AppendResult & { group: string }> {
+  async send(
+    asked: string,
+    text: string,
+    id: string = uuidv7(),
+    options: CallOptions = {},
+  ): Promise<AppendResult & { group: string }> {
     const group = this.spelled(asked);
     UsageError.check(() => messageText({ text }));
-    await this.renameIn(group);
+    /** Whether the SEND itself was asked for (a cancel before it leaves nothing stored). */
+    let sending = false;
     try {
-      const stored = await this.onGroup(group, (rpc) =>
-        rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }),
+      await this.renameIn(group, options);
+      const stored = await this.onGroup(
+        group,
+        (rpc) => {
+          sending = true;
+          return rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }, options);
+        },
+        options,
       );
       return { group, ...stored };
     } catch (err) {
+      // Cancelled while a JOIN (the rename) or the directory was asked: the message never left.
+      if (err instanceof CancelledError && !sending && err.sent) {
+        throw new CancelledError(err.endpoint, false, { cause: err });
+      }
       // A try may have reached the server before the link or the server failed.
       if (err instanceof TimeoutError) {
         err.message += ` The message may still have been stored: check \`gm user messages ${group}\` before sending it again.`;
@@ -308,14 +359,13 @@ export class GmClient {
    * the profile's name changed (`--display-name`), JOIN again (it updates the name, PROTOCOL.md
    * §JOIN) before the next message goes out under the old one.
    */
-  private async renameIn(group: string): Promise<void> {
+  private async renameIn(group: string, options: CallOptions): Promise<void> {
     const name = this.profile.data.name;
     const known = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
     if (known === undefined || known.displayName === name) return;
     const legacy = this.profile.data.legacyUuid;
-    await this.onGroup(group, (rpc) =>
-      rpc.request(GroupCommand.Join, { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) }),
-    );
+    const join = { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) };
+    await this.onGroup(group, (rpc) => rpc.request(GroupCommand.Join, join, options), options);
     this.profile.update((d) => {
       const current = d.groups[group];
       if (current !== undefined) d.groups[group] = { ...current, displayName: name };
@@ -326,22 +376,27 @@ export class GmClient {
   page(
     asked: string,
     query: { since?: number; after?: number; before?: number; limit?: number },
+    options: CallOptions = {},
   ): Promise<HistoryPage & { last: number }> {
     const group = this.spelled(asked);
-    return this.onGroup(group, (rpc) =>
-      rpc.request<HistoryPage & { last: number }>(GroupCommand.History, { group, user: this.user, ...query }),
+    const body = { group, user: this.user, ...query };
+    return this.onGroup(
+      group,
+      (rpc) => rpc.request<HistoryPage & { last: number }>(GroupCommand.History, body, options),
+      options,
     );
   }
 
   /** Messages, oldest first (the original get_messages), following pages until done or `limit`. */
   async messages(group: string, options: MessagesOptions = {}): Promise<StoredMessage[]> {
     const { since, limit } = options;
+    const call = { signal: options.signal };
     if (limit !== undefined && since === undefined) {
       // The newest `limit` messages: walk pages backwards from the end.
       const out: StoredMessage[] = [];
       let before = Number.MAX_SAFE_INTEGER;
       while (out.length < limit) {
-        const p = await this.page(group, { before, limit: Math.min(Limits.historyPageMax, limit - out.length) });
+        const p = await this.page(group, { before, limit: Math.min(Limits.historyPageMax, limit - out.length) }, call);
         out.unshift(...p.messages);
         const first = p.messages[0];
         if (!p.more || first === undefined) break;
@@ -353,7 +408,7 @@ export class GmClient {
     let query: { since?: number; after?: number } = since === undefined ? { after: 0 } : { since };
     for (;;) {
       const want = Math.min(Limits.historyPageMax, limit === undefined ? Limits.historyPageMax : limit - out.length);
-      const p = await this.page(group, { ...query, limit: want });
+      const p = await this.page(group, { ...query, limit: want }, call);
       out.push(...p.messages);
       const lastSeq = p.messages.at(-1)?.seq;
       if (!p.more || lastSeq === undefined || (limit !== undefined && out.length >= limit)) return out;
@@ -501,7 +556,7 @@ export class GmClient {
    * Runs a request against a joined group's server. If that server is gone or no longer hosts the
    * group, asks the directory once where the group lives now and retries there.
    */
-  private async onGroup<T>(asked: string, call: (rpc: RpcClient) => Promise<T>): Promise<T> {
+  private async onGroup<T>(asked: string, call: (rpc: RpcClient) => Promise<T>, options: CallOptions = {}): Promise<T> {
     const group = this.spelled(asked);
     // Another process (a one-shot `gm user join`) may have joined it since this one started.
     let joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
@@ -511,8 +566,8 @@ export class GmClient {
     if (this.options.security !== undefined && joined.key === undefined) {
       // Joined before gm had keys: learn the server's key from the directory and claim the
       // membership for this profile's key (JOIN with the old id), once.
-      const entry = await this.locate(group);
-      await this.joinAt(group, entry);
+      const entry = await this.locate(group, false, options);
+      await this.joinAt(group, entry, options);
       joined = this.profile.data.groups[group] ?? joined;
     }
     try {
@@ -527,8 +582,9 @@ export class GmClient {
       if (!moved) throw err;
       let entry: GroupEntry;
       try {
-        entry = await this.locate(group, true);
-      } catch {
+        entry = await this.locate(group, true, options);
+      } catch (second) {
+        if (second instanceof CancelledError) throw second;
         throw err;
       }
       if (entry.address === joined.address && entry.key === joined.key) {
