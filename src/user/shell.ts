@@ -1,6 +1,7 @@
-import { clearLine, createInterface, cursorTo, type Interface } from "node:readline";
+import { clearScreenDown, createInterface, cursorTo, type Interface, moveCursor } from "node:readline";
 import chalk from "chalk";
 import { v7 as uuidv7 } from "uuid";
+import { CancelledError } from "../protocol/errors.js";
 import { printable } from "../util/printable.js";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
@@ -13,6 +14,8 @@ import {
   formatMessage,
 } from "./format.js";
 import { splitWords } from "./words.js";
+
+type Lines = string | readonly string[];
 
 export const SHELL_HELP = [
   "list_groups                          list the groups registered with the message server",
@@ -29,14 +32,19 @@ export const SHELL_HELP = [
   "invite_only <group_name> on|off      let only invited users join, or everyone",
   "                                     (<member>, <user>: public key, user id or fingerprint)",
   "help                                 show this help",
-  "exit                                 leave the shell (or Ctrl-D)",
+  "exit                                 leave the shell (or Ctrl-D, or Ctrl-C twice)",
 ];
 
-interface Command {
+/** One shell command: how it is used and what it does. */
+export interface ShellCommand {
   readonly usage: string;
   readonly min: number;
   readonly max: number;
-  run(args: string[]): Promise<void> | void;
+  /**
+   * Does it and resolves with the lines to print. Every request it makes is given `signal`
+   * (Ctrl-C), so a cancelled command rejects with CancelledError at once and prints nothing.
+   */
+  run(args: string[], signal: AbortSignal): Promise<Lines> | Lines;
 }
 
 export interface ShellOptions {
@@ -46,17 +54,34 @@ export interface ShellOptions {
   readonly interactive: boolean;
 }
 
+const PROMPT = chalk.green("gm> ");
+const EXIT_HINT = "(To exit, press Ctrl+C again or Ctrl+D or type exit)";
+
+/** A line read, with what cancels it (Ctrl-C while it waits or runs). */
+interface Queued {
+  readonly line: string;
+  readonly controller: AbortController;
+}
+
 /**
  * The interactive mode: the original commands over the same client as the one-shot commands.
- * A bad line prints one error and the shell goes on.
+ * A bad line prints one error and the shell goes on. On a terminal: Ctrl-C clears the line, or
+ * cancels the command that is waiting, and twice on an empty line leaves (as Node's REPL); live
+ * messages print above the line being typed.
  */
 export class Shell {
-  private readonly commands: Record<string, Command>;
+  readonly commands: Readonly<Record<string, ShellCommand>>;
   private rl: Interface | undefined;
   /** Set once the shell has ended: a follow still starting then fails silently (its client closed). */
   private ended = false;
   /** Ids of messages this shell sent: their live copies are not printed again. */
   private readonly sent = new Set<string>();
+  /** Lines read and not yet run, in order. */
+  private readonly queue: Queued[] = [];
+  /** The command running now. */
+  private running: Queued | undefined;
+  /** Ctrl-C was pressed on an empty line: another one leaves. */
+  private armed = false;
   failures = 0;
 
   constructor(
@@ -64,70 +89,106 @@ export class Shell {
     private readonly options: ShellOptions,
   ) {
     this.commands = {
-      list_groups: { usage: "list_groups", min: 0, max: 0, run: () => this.listGroups() },
-      join_group: { usage: "join_group <group_name>", min: 1, max: 1, run: ([g]) => this.join(g as string) },
-      show_groups: { usage: "show_groups", min: 0, max: 0, run: () => this.print(formatJoined(this.client.groups())) },
-      leave_group: { usage: "leave_group <group_name>", min: 1, max: 1, run: ([g]) => this.leave(g as string) },
+      list_groups: {
+        usage: "list_groups",
+        min: 0,
+        max: 0,
+        run: (_, signal) => this.listGroups(signal),
+      },
+      join_group: {
+        usage: "join_group <group_name>",
+        min: 1,
+        max: 1,
+        run: ([g], signal) => this.join(g as string, signal),
+      },
+      show_groups: {
+        usage: "show_groups",
+        min: 0,
+        max: 0,
+        run: () => formatJoined(this.client.groups()),
+      },
+      leave_group: {
+        usage: "leave_group <group_name>",
+        min: 1,
+        max: 1,
+        run: ([g], signal) => this.leave(g as string, signal),
+      },
       get_messages: {
         usage: "get_messages <group_name> [<timestamp>]",
         min: 1,
         max: 2,
-        run: ([g, t]) => this.messages(g as string, t),
+        run: ([g, t], signal) => this.messages(g as string, t, signal),
       },
       send_message: {
         usage: "send_message <group_name> <message>",
         min: 2,
         max: Number.POSITIVE_INFINITY,
-        run: ([g, ...words]) => this.send(g as string, words.join(" ")),
+        run: ([g, ...words], signal) => this.send(g as string, words.join(" "), signal),
       },
       remove_member: {
         usage: "remove_member <group_name> <member>",
         min: 2,
         max: 2,
-        run: ([g, m]) => this.remove(g as string, m as string, false),
+        run: ([g, m], signal) => this.remove(g as string, m as string, false, signal),
       },
       bar_member: {
         usage: "bar_member <group_name> <member>",
         min: 2,
         max: 2,
-        run: ([g, m]) => this.remove(g as string, m as string, true),
+        run: ([g, m], signal) => this.remove(g as string, m as string, true, signal),
       },
       unbar_member: {
         usage: "unbar_member <group_name> <member>",
         min: 2,
         max: 2,
-        run: ([g, m]) => this.unbar(g as string, m as string),
+        run: ([g, m], signal) => this.unbar(g as string, m as string, signal),
       },
       invite: {
         usage: "invite <group_name> <user>",
         min: 2,
         max: 2,
-        run: ([g, u]) => this.invite(g as string, u as string),
+        run: ([g, u], signal) => this.invite(g as string, u as string, signal),
       },
       invite_only: {
         usage: "invite_only <group_name> on|off",
         min: 2,
         max: 2,
-        run: ([g, state]) => this.inviteOnly(g as string, state as string),
+        run: ([g, state], signal) => this.inviteOnly(g as string, state as string, signal),
       },
-      help: { usage: "help", min: 0, max: 0, run: () => this.print(SHELL_HELP) },
+      help: { usage: "help", min: 0, max: 0, run: () => SHELL_HELP },
     };
   }
 
-  private print(lines: string | readonly string[]): void {
+  private print(lines: Lines): void {
     for (const line of typeof lines === "string" ? [lines] : lines) this.options.output.write(`${line}\n`);
   }
 
-  /** Reads and runs commands until `exit` or end of input. */
+  /** Reads and runs commands until `exit` or end of input (Ctrl-D, Ctrl-C twice on a terminal). */
   async run(): Promise<void> {
+    const { input, output, interactive } = this.options;
     const rl = createInterface({
-      input: this.options.input,
-      output: this.options.output,
-      terminal: this.options.interactive,
-      prompt: chalk.green("gm> "),
+      input,
+      output,
+      terminal: interactive,
+      prompt: PROMPT,
     });
     this.rl = rl;
-    if (this.options.interactive) {
+    let closed = false;
+    let wake: (() => void) | undefined;
+    rl.on("line", (line: string) => {
+      this.queue.push({ line, controller: new AbortController() });
+      wake?.();
+    });
+    rl.on("close", () => {
+      closed = true;
+      this.rl = undefined; // nothing may draw on it any more
+      wake?.();
+    });
+    const onKeypress = (_: string | undefined, key: { ctrl?: boolean; name?: string } | undefined) =>
+      this.keypress(key);
+    if (interactive) {
+      rl.on("SIGINT", () => this.interrupt());
+      input.on("keypress", onKeypress);
       this.print(
         chalk.dim(`gm shell as ${this.client.profile.data.name}; type help for the commands, exit or Ctrl-D to leave.`),
       );
@@ -136,20 +197,44 @@ export class Shell {
     // Groups joined before the shell started (e.g. with `gm user join`) are followed too; in the
     // background, so a group server that does not answer does not hold up the prompt.
     for (const { name } of this.client.groups()) void this.follow(name);
+    let exited = false;
     try {
-      for await (const line of rl) {
-        if (!(await this.execute(line))) break;
-        if (this.options.interactive) rl.prompt();
+      for (;;) {
+        const next = this.queue.shift();
+        if (next === undefined) {
+          if (closed) break;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+          continue;
+        }
+        this.running = next;
+        // While a command runs there is no prompt: a live message redraws only what was typed ahead.
+        rl.setPrompt("");
+        try {
+          if (!(await this.execute(next.line, next.controller.signal))) {
+            exited = true;
+            break;
+          }
+        } finally {
+          this.running = undefined;
+          rl.setPrompt(PROMPT);
+        }
+        if (interactive && !closed) rl.prompt();
       }
     } finally {
       this.ended = true;
       this.rl = undefined;
+      input.off("keypress", onKeypress);
       rl.close();
+      // Ctrl-D and Ctrl-C leave the cursor after the prompt: the user's own prompt starts below it.
+      if (interactive && !exited) output.write("\n");
     }
   }
 
-  /** Runs one line; false means the shell should end. */
-  async execute(line: string): Promise<boolean> {
+  /** Runs one line; false means the shell should end. `signal` cancels what it waits for. */
+  async execute(line: string, signal: AbortSignal = new AbortController().signal): Promise<boolean> {
     let words: string[];
     try {
       words = splitWords(line);
@@ -160,7 +245,7 @@ export class Shell {
     const [name, ...args] = words;
     if (name === undefined) return true;
     if (name === "exit" || name === "quit") return false;
-    const command = Object.hasOwn(this.commands, name) ? this.commands[name] : undefined;
+    const command = this.command(name);
     if (command === undefined) {
       this.error(`unknown command "${name}"; type help for the list`);
       return true;
@@ -170,12 +255,45 @@ export class Shell {
       return true;
     }
     try {
-      await command.run(args);
+      this.print(await command.run(args, signal));
     } catch (err) {
+      if (err instanceof CancelledError) {
+        this.print(chalk.yellow(cancelledText(name, args, err)));
+        return true;
+      }
       // In gm's words where the one-shot commands have some (a full disk: the message was not stored).
       this.error(failureText(err, name === "send_message" ? "user:send" : `shell:${name}`));
     }
     return true;
+  }
+
+  private command(name: string): ShellCommand | undefined {
+    return Object.hasOwn(this.commands, name) ? this.commands[name] : undefined;
+  }
+
+  /** Ctrl-C: cancels the command that runs (or waits to), else clears the line, else arms the exit. */
+  private interrupt(): void {
+    const rl = this.rl;
+    if (rl === undefined) return;
+    const waiting = this.running ?? this.queue[0];
+    if (waiting !== undefined) {
+      waiting.controller.abort(); // it prints "cancelled" itself
+      return;
+    }
+    const empty = rl.line.length === 0;
+    if (empty && this.armed) {
+      rl.close(); // run() ends the line
+      return;
+    }
+    // Ends the line where it is, text kept on the screen, as the REPL does (not in @types/node).
+    (rl as Interface & { clearLine(): void }).clearLine();
+    this.armed = empty;
+    if (empty) this.print(chalk.dim(EXIT_HINT));
+    rl.prompt();
+  }
+
+  private keypress(key: { ctrl?: boolean; name?: string } | undefined): void {
+    if (key?.ctrl !== true || key.name !== "c") this.armed = false;
   }
 
   /** Prints live messages of a joined group from now on (errors are reported, not fatal). */
@@ -194,16 +312,26 @@ export class Shell {
     }
   }
 
-  /** Prints a line that arrived on its own, keeping the line being typed intact below it. */
+  /**
+   * Prints a line that arrived on its own above the line being typed, which is then drawn again
+   * below it as it was, cursor included, also when it wraps over several rows.
+   */
   private printLive(line: string): void {
     const rl = this.rl;
     if (rl === undefined || !this.options.interactive) {
       this.print(line);
       return;
     }
-    clearLine(this.options.output, 0);
-    cursorTo(this.options.output, 0);
+    const out = this.options.output;
+    const { rows } = rl.getCursorPos();
+    moveCursor(out, 0, -rows);
+    cursorTo(out, 0);
+    clearScreenDown(out);
     this.print(line);
+    // Readline redraws a line from `prevRows` rows above the cursor (its own record of where the
+    // cursor is, not kept up to date while text is typed past the end of a row); the cursor is
+    // now where the line starts. The field is not in @types/node.
+    (rl as Interface & { prevRows?: number }).prevRows = 0;
     rl.prompt(true);
   }
 
@@ -212,62 +340,79 @@ export class Shell {
     this.print(chalk.red(`error: ${printable(message)}`));
   }
 
-  private async listGroups(): Promise<void> {
-    this.print(formatGroups(await this.client.listGroups()));
+  private async listGroups(signal: AbortSignal): Promise<Lines> {
+    const groups = await this.client.listGroups({ signal });
+    return formatGroups(groups);
   }
 
-  private async join(group: string): Promise<void> {
-    const r = await this.client.join(group);
-    if (!this.client.following(group)) await this.follow(group);
-    this.print(
-      `${r.joined ? "Joined" : "Already a member of"} ${chalk.cyan(group)} (${r.members} member${r.members === 1 ? "" : "s"})`,
+  private async join(group: string, signal: AbortSignal): Promise<Lines> {
+    const r = await this.client.join(group, { signal });
+    const line = `${r.joined ? "Joined" : "Already a member of"} ${chalk.cyan(group)} (${r.members} member${r.members === 1 ? "" : "s"})`;
+    if (this.client.following(group)) return line;
+    // Wait until its live messages are followed, unless Ctrl-C says not to: the join is done.
+    const aborted = new Promise<"aborted">((resolve) =>
+      signal.addEventListener("abort", () => resolve("aborted"), { once: true }),
     );
+    if ((await Promise.race([this.follow(group), aborted])) === "aborted") {
+      return [line, chalk.yellow("cancelled waiting for its live messages; they follow once its server answers")];
+    }
+    return line;
   }
 
-  private async leave(group: string): Promise<void> {
-    await this.client.leave(group);
-    this.print(`Left ${chalk.cyan(group)}`);
+  private async leave(group: string, signal: AbortSignal): Promise<Lines> {
+    await this.client.leave(group, { signal });
+    return `Left ${chalk.cyan(group)}`;
   }
 
-  private async remove(group: string, member: string, bar: boolean): Promise<void> {
-    const r = await this.client.remove(group, member, bar);
+  private async remove(group: string, member: string, bar: boolean, signal: AbortSignal): Promise<Lines> {
+    const r = await this.client.remove(group, member, bar, { signal });
     const what = r.left ? "Removed" : "Did not remove (not a member)";
-    this.print(`${what} ${r.member} from ${chalk.cyan(group)}${r.barred ? "; barred from joining again" : ""}`);
+    return `${what} ${r.member} from ${chalk.cyan(group)}${r.barred ? "; barred from joining again" : ""}`;
   }
 
-  private async unbar(group: string, member: string): Promise<void> {
-    const r = await this.client.unbar(group, member);
-    this.print(`${r.unbarred ? "Unbarred" : "Was not barred:"} ${r.member} in ${chalk.cyan(group)}`);
+  private async unbar(group: string, member: string, signal: AbortSignal): Promise<Lines> {
+    const r = await this.client.unbar(group, member, { signal });
+    return `${r.unbarred ? "Unbarred" : "Was not barred:"} ${r.member} in ${chalk.cyan(group)}`;
   }
 
-  private async invite(group: string, user: string): Promise<void> {
-    const r = await this.client.invite(group, user);
-    if (!r.invitee.includes("-")) this.print(chalk.yellow(`warning: ${FINGERPRINT_INVITE_WARNING}`));
-    this.print(`${r.invited ? "Invited" : "Already invited:"} ${r.invitee} to ${chalk.cyan(group)}`);
+  private async invite(group: string, user: string, signal: AbortSignal): Promise<Lines> {
+    const r = await this.client.invite(group, user, { signal });
+    const warning = r.invitee.includes("-") ? [] : [chalk.yellow(`warning: ${FINGERPRINT_INVITE_WARNING}`)];
+    return [...warning, `${r.invited ? "Invited" : "Already invited:"} ${r.invitee} to ${chalk.cyan(group)}`];
   }
 
-  private async inviteOnly(group: string, state: string): Promise<void> {
+  private async inviteOnly(group: string, state: string, signal: AbortSignal): Promise<Lines> {
     if (state !== "on" && state !== "off") throw new Error("usage: invite_only <group_name> on|off");
-    const r = await this.client.setInviteOnly(group, state === "on");
-    this.print(`${chalk.cyan(group)} is ${r.inviteOnly ? "invite-only" : "open to all"}`);
+    const r = await this.client.setInviteOnly(group, state === "on", { signal });
+    return `${chalk.cyan(group)} is ${r.inviteOnly ? "invite-only" : "open to all"}`;
   }
 
-  private async messages(group: string, time: string | undefined): Promise<void> {
+  private async messages(group: string, time: string | undefined, signal: AbortSignal): Promise<Lines> {
     const since = time === undefined ? undefined : parseTimestamp(time);
-    const messages = await this.client.messages(group, since === undefined ? {} : { since });
-    if (messages.length === 0) this.print(chalk.dim("No messages."));
-    this.print(messages.map((m) => formatMessage(m)));
+    const messages = await this.client.messages(group, { signal, ...(since !== undefined && { since }) });
+    if (messages.length === 0) return chalk.dim("No messages.");
+    return messages.map((m) => formatMessage(m));
   }
 
-  private async send(group: string, text: string): Promise<void> {
+  private async send(group: string, text: string, signal: AbortSignal): Promise<Lines> {
     const id = uuidv7();
     this.sent.add(id);
     try {
-      const r = await this.client.send(group, text, id);
-      this.print(chalk.dim(`sent #${r.seq}`));
+      const r = await this.client.send(group, text, id, { signal });
+      return chalk.dim(`sent #${r.seq}`);
     } finally {
       // Keep the id only while its live copy can still arrive.
       setTimeout(() => this.sent.delete(id), 60_000).unref();
     }
   }
+}
+
+/** What the shell says when Ctrl-C cancelled a command; for a message, whether it may be stored. */
+function cancelledText(command: string, args: readonly string[], err: CancelledError): string {
+  if (command !== "send_message") return "cancelled";
+  if (!err.sent) return "cancelled: the message was not sent";
+  return (
+    "cancelled: the message may or may not have been stored; " +
+    `get_messages ${args[0] ?? ""} shows whether it was (sending it again makes a second copy)`
+  );
 }
