@@ -17,27 +17,16 @@ import { splitWords } from "./words.js";
 
 type Lines = string | readonly string[];
 
-export const SHELL_HELP = [
-  "list_groups                          list the groups registered with the message server",
-  "join_group <group_name>              join a group",
-  "show_groups                          show the groups you have joined",
-  "leave_group <group_name>             leave a group",
-  "get_messages <group_name> [<time>]   show messages, all or since <time>",
-  "                                     (2026-11-25T10:30:00Z, 10:30, 15m, 2h, 1d, epoch ms)",
-  "send_message <group_name> <message>  send a message (quote it or not)",
-  "remove_member <group_name> <member>  remove a member of a group you own",
-  "bar_member <group_name> <member>     remove a member and bar their key from joining again",
-  "unbar_member <group_name> <member>   let a barred key join again",
-  "invite <group_name> <user>           invite a user to a group you own",
-  "invite_only <group_name> on|off      let only invited users join, or everyone",
-  "                                     (<member>, <user>: public key, user id or fingerprint)",
-  "help                                 show this help",
-  "exit                                 leave the shell (or Ctrl-D, or Ctrl-C twice)",
-];
-
-/** One shell command: how it is used and what it does. */
+/** One shell command: how it is used, what `help` says of it, what it does. */
 export interface ShellCommand {
   readonly usage: string;
+  /** One line, for the list `help` prints. */
+  readonly summary: string;
+  /** Further lines of that list, under the summary. */
+  readonly notes?: readonly string[];
+  /** What `help <command>` says besides the usage and the summary. */
+  readonly details?: readonly string[];
+  readonly examples: readonly string[];
   readonly min: number;
   readonly max: number;
   /**
@@ -55,6 +44,8 @@ export interface ShellOptions {
 }
 
 const PROMPT = chalk.green("gm> ");
+/** Where the summaries start in `help`'s list; a longer usage puts its summary on the next line. */
+const HELP_COLUMN = 41;
 const EXIT_HINT = "(To exit, press Ctrl+C again or Ctrl+D or type exit)";
 
 /** A line read, with what cancels it (Ctrl-C while it waits or runs). */
@@ -70,6 +61,7 @@ interface Queued {
  * messages print above the line being typed.
  */
 export class Shell {
+  /** Every command, in `help`'s order: help and its list are read from here. */
   readonly commands: Readonly<Record<string, ShellCommand>>;
   private rl: Interface | undefined;
   /** Set once the shell has ended: a follow still starting then fails silently (its client closed). */
@@ -88,74 +80,136 @@ export class Shell {
     private readonly client: GmClient,
     private readonly options: ShellOptions,
   ) {
+    const member = "<member>, <user>: a public key, a user id or a fingerprint (`gm user whoami` shows yours)";
     this.commands = {
       list_groups: {
         usage: "list_groups",
+        summary: "list the groups registered with the message server",
+        details: ["Asks the message server which groups exist, how many members each has, and where it is served."],
+        examples: ["list_groups"],
         min: 0,
         max: 0,
         run: (_, signal) => this.listGroups(signal),
       },
       join_group: {
         usage: "join_group <group_name>",
+        summary: "join a group",
+        details: [
+          "Joins a group the message server lists and remembers it in this profile; from then on its",
+          "new messages appear here as they arrive. Joining a group again is harmless.",
+        ],
+        examples: ["join_group general"],
         min: 1,
         max: 1,
         run: ([g], signal) => this.join(g as string, signal),
       },
       show_groups: {
         usage: "show_groups",
+        summary: "show the groups you have joined",
+        details: ["Lists the groups this profile has joined, since when, and where; asks no server."],
+        examples: ["show_groups"],
         min: 0,
         max: 0,
         run: () => formatJoined(this.client.groups()),
       },
       leave_group: {
         usage: "leave_group <group_name>",
+        summary: "leave a group",
+        details: ["Leaves a group: nothing sent to it after this reaches you, and this profile forgets it."],
+        examples: ["leave_group general"],
         min: 1,
         max: 1,
         run: ([g], signal) => this.leave(g as string, signal),
       },
       get_messages: {
         usage: "get_messages <group_name> [<timestamp>]",
+        summary: "show messages, all or since <timestamp>",
+        notes: ["(2026-11-25T10:30:00Z, 10:30, 15m, 2h, 1d, epoch ms)"],
+        details: [
+          "Shows a joined group's messages, oldest first: all of them, or those sent since <timestamp>,",
+          "which is ISO-8601 (2026-11-25T10:30:00Z), HH:MM[:SS] today in local time (10:30), a time",
+          "ago (30s, 15m, 2h, 1d) or epoch milliseconds.",
+        ],
+        examples: ["get_messages general", "get_messages general 15m", "get_messages general 10:30"],
         min: 1,
         max: 2,
         run: ([g, t], signal) => this.messages(g as string, t, signal),
       },
       send_message: {
         usage: "send_message <group_name> <message>",
+        summary: "send a message (quote it or not)",
+        details: [
+          "Sends the rest of the line to a joined group; `sent #<n>` says the group server has it on",
+          "disk. Quotes keep several blanks in a row.",
+        ],
+        examples: ["send_message general hello everyone", 'send_message general "two  blanks"'],
         min: 2,
         max: Number.POSITIVE_INFINITY,
         run: ([g, ...words], signal) => this.send(g as string, words.join(" "), signal),
       },
       remove_member: {
         usage: "remove_member <group_name> <member>",
+        summary: "remove a member of a group you own",
+        details: ["As the group's owner, ends a member's membership; they may join again.", member],
+        examples: ["remove_member general 83f18b88"],
         min: 2,
         max: 2,
         run: ([g, m], signal) => this.remove(g as string, m as string, false, signal),
       },
       bar_member: {
         usage: "bar_member <group_name> <member>",
+        summary: "remove a member and bar their key from joining again",
+        details: ["As the group's owner, removes a member and refuses their key's joins from now on.", member],
+        examples: ["bar_member general 83f18b88"],
         min: 2,
         max: 2,
         run: ([g, m], signal) => this.remove(g as string, m as string, true, signal),
       },
       unbar_member: {
         usage: "unbar_member <group_name> <member>",
+        summary: "let a barred key join again",
+        details: ["As the group's owner, lifts a bar.", member],
+        examples: ["unbar_member general 83f18b88"],
         min: 2,
         max: 2,
         run: ([g, m], signal) => this.unbar(g as string, m as string, signal),
       },
       invite: {
         usage: "invite <group_name> <user>",
+        summary: "invite a user to a group you own",
+        details: ["As the group's owner, lets a user join an invite-only group.", member],
+        examples: ["invite general <their public key>"],
         min: 2,
         max: 2,
         run: ([g, u], signal) => this.invite(g as string, u as string, signal),
       },
       invite_only: {
         usage: "invite_only <group_name> on|off",
+        summary: "let only invited users join, or everyone",
+        notes: ["(<member>, <user>: public key, user id or fingerprint)"],
+        details: ["As the group's owner, makes it invite-only (on) or open to everyone (off); members stay."],
+        examples: ["invite_only general on"],
         min: 2,
         max: 2,
         run: ([g, state], signal) => this.inviteOnly(g as string, state as string, signal),
       },
-      help: { usage: "help", min: 0, max: 0, run: () => SHELL_HELP },
+      help: {
+        usage: "help [<command>]",
+        summary: "show this help, or explain one command",
+        examples: ["help", "help get_messages"],
+        min: 0,
+        max: 1,
+        run: ([name]) => (name === undefined ? this.helpList() : this.helpFor(name)),
+      },
+      exit: {
+        usage: "exit",
+        summary: "leave the shell (or Ctrl-D, or Ctrl-C twice)",
+        details: ["`quit` does the same."],
+        examples: ["exit"],
+        min: 0,
+        max: 0,
+        run: () => [], // execute() ends the shell before it gets here
+      },
     };
   }
 
@@ -338,6 +392,29 @@ export class Shell {
   private error(message: string): void {
     this.failures++;
     this.print(chalk.red(`error: ${printable(message)}`));
+  }
+
+  private helpList(): string[] {
+    const lines: string[] = [];
+    const pad = " ".repeat(HELP_COLUMN);
+    for (const c of Object.values(this.commands)) {
+      if (c.usage.length + 2 <= HELP_COLUMN) lines.push(`${c.usage.padEnd(HELP_COLUMN)}${c.summary}`);
+      else lines.push(c.usage, `${pad}${c.summary}`);
+      for (const note of c.notes ?? []) lines.push(`${pad}${note}`);
+    }
+    return lines;
+  }
+
+  private helpFor(name: string): string[] {
+    const c = this.command(name);
+    if (c === undefined) throw new Error(`unknown command "${name}"; type help for the list`);
+    return [
+      `usage: ${c.usage}`,
+      `  ${c.summary}`,
+      ...(c.details ?? []).map((d) => `  ${d}`),
+      c.examples.length === 1 ? "example:" : "examples:",
+      ...c.examples.map((e) => `  ${e}`),
+    ];
   }
 
   private async listGroups(signal: AbortSignal): Promise<Lines> {

@@ -1,6 +1,6 @@
 /**
- * The shell at a real terminal (a tmux pane): Ctrl-C, Ctrl-D, and live messages above the line
- * being typed, through the real bin/run.js.
+ * The shell at a real terminal (a tmux pane): Ctrl-C, Ctrl-D, `help <command>`, and live
+ * messages above the line being typed, through the real bin/run.js.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -84,6 +84,24 @@ describe("the shell at a terminal", { skip: TMUX === undefined && "no tmux" }, (
     await pane.press("C-d");
     assert.equal(await pane.exitStatus(), 0);
     assert.match((await pane.screen()).text, /\ngm>\n\[exit 0\]$/);
+  });
+
+  it("help <command> explains one command; help alone lists them", async (t) => {
+    const pane = await shell(t, "ada");
+    await pane.type("help get_messages");
+    await pane.press("Enter");
+    const one = await pane.waitFor(/examples:\n {2}get_messages general\n[\s\S]*\ngm>$/);
+    assert.match(one.text, /^usage: get_messages <group_name> \[<timestamp>\]$/m);
+    assert.match(one.text, /^ {2}get_messages general 15m$/m);
+    await pane.type("help");
+    await pane.press("Enter");
+    const all = await pane.waitFor(/\nexit +leave the shell.*\ngm>$/);
+    for (const command of ["list_groups", "join_group", "show_groups", "leave_group", "send_message", "help"]) {
+      assert.match(all.text, new RegExp(`^${command} `, "m"));
+    }
+    await pane.type("help frobnicate");
+    await pane.press("Enter");
+    await pane.waitFor(/error: unknown command "frobnicate"; type help for the list\ngm>$/);
   });
 
   it("a live message appears above the line being typed, which stays as it was, cursor included", async (t) => {
