@@ -5,6 +5,7 @@ import { CancelledError } from "../protocol/errors.js";
 import { printable } from "../util/printable.js";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
+import { type Completion, commonPrefix, completionTarget, matches } from "./completion.js";
 import {
   FINGERPRINT_INVITE_WARNING,
   failureText,
@@ -17,7 +18,7 @@ import { splitWords } from "./words.js";
 
 type Lines = string | readonly string[];
 
-/** One shell command: how it is used, what `help` says of it, what it does. */
+/** One shell command: how it is used, what `help` says of it, what Tab completes, what it does. */
 export interface ShellCommand {
   readonly usage: string;
   /** One line, for the list `help` prints. */
@@ -29,6 +30,8 @@ export interface ShellCommand {
   readonly examples: readonly string[];
   readonly min: number;
   readonly max: number;
+  /** What each argument completes to with Tab, by position; none: free text. */
+  readonly complete?: readonly (Completion | undefined)[];
   /**
    * Does it and resolves with the lines to print. Every request it makes is given `signal`
    * (Ctrl-C), so a cancelled command rejects with CancelledError at once and prints nothing.
@@ -46,6 +49,10 @@ export interface ShellOptions {
 const PROMPT = chalk.green("gm> ");
 /** Where the summaries start in `help`'s list; a longer usage puts its summary on the next line. */
 const HELP_COLUMN = 41;
+/** How long Tab waits for the directory's list before giving the line back (it completes later). */
+const COMPLETION_WAIT_MS = 200;
+/** How long the directory's list is used for completion before it is asked again. */
+const DIRECTORY_CACHE_MS = 10_000;
 const EXIT_HINT = "(To exit, press Ctrl+C again or Ctrl+D or type exit)";
 
 /** A line read, with what cancels it (Ctrl-C while it waits or runs). */
@@ -57,11 +64,11 @@ interface Queued {
 /**
  * The interactive mode: the original commands over the same client as the one-shot commands.
  * A bad line prints one error and the shell goes on. On a terminal: Ctrl-C clears the line, or
- * cancels the command that is waiting, and twice on an empty line leaves (as Node's REPL); live
- * messages print above the line being typed.
+ * cancels the command that is waiting, and twice on an empty line leaves (as Node's REPL);
+ * Tab completes commands and group names; live messages print above the line being typed.
  */
 export class Shell {
-  /** Every command, in `help`'s order: help and its list are read from here. */
+  /** Every command, in `help`'s order: help, its list and Tab completion are all read from here. */
   readonly commands: Readonly<Record<string, ShellCommand>>;
   private rl: Interface | undefined;
   /** Set once the shell has ended: a follow still starting then fails silently (its client closed). */
@@ -74,6 +81,10 @@ export class Shell {
   private running: Queued | undefined;
   /** Ctrl-C was pressed on an empty line: another one leaves. */
   private armed = false;
+  private directoryNames: { readonly names: readonly string[]; readonly at: number } | undefined;
+  private directoryFetch: Promise<readonly string[] | undefined> | undefined;
+  /** Cancels a directory fetch still under way when the shell ends. */
+  private readonly closing = new AbortController();
   failures = 0;
 
   constructor(
@@ -101,6 +112,7 @@ export class Shell {
         examples: ["join_group general"],
         min: 1,
         max: 1,
+        complete: ["directory"],
         run: ([g], signal) => this.join(g as string, signal),
       },
       show_groups: {
@@ -119,6 +131,7 @@ export class Shell {
         examples: ["leave_group general"],
         min: 1,
         max: 1,
+        complete: ["joined"],
         run: ([g], signal) => this.leave(g as string, signal),
       },
       get_messages: {
@@ -133,6 +146,7 @@ export class Shell {
         examples: ["get_messages general", "get_messages general 15m", "get_messages general 10:30"],
         min: 1,
         max: 2,
+        complete: ["joined"],
         run: ([g, t], signal) => this.messages(g as string, t, signal),
       },
       send_message: {
@@ -145,6 +159,7 @@ export class Shell {
         examples: ["send_message general hello everyone", 'send_message general "two  blanks"'],
         min: 2,
         max: Number.POSITIVE_INFINITY,
+        complete: ["joined"],
         run: ([g, ...words], signal) => this.send(g as string, words.join(" "), signal),
       },
       remove_member: {
@@ -154,6 +169,7 @@ export class Shell {
         examples: ["remove_member general 83f18b88"],
         min: 2,
         max: 2,
+        complete: ["joined"],
         run: ([g, m], signal) => this.remove(g as string, m as string, false, signal),
       },
       bar_member: {
@@ -163,6 +179,7 @@ export class Shell {
         examples: ["bar_member general 83f18b88"],
         min: 2,
         max: 2,
+        complete: ["joined"],
         run: ([g, m], signal) => this.remove(g as string, m as string, true, signal),
       },
       unbar_member: {
@@ -172,6 +189,7 @@ export class Shell {
         examples: ["unbar_member general 83f18b88"],
         min: 2,
         max: 2,
+        complete: ["joined"],
         run: ([g, m], signal) => this.unbar(g as string, m as string, signal),
       },
       invite: {
@@ -181,6 +199,7 @@ export class Shell {
         examples: ["invite general <their public key>"],
         min: 2,
         max: 2,
+        complete: ["joined"],
         run: ([g, u], signal) => this.invite(g as string, u as string, signal),
       },
       invite_only: {
@@ -191,6 +210,7 @@ export class Shell {
         examples: ["invite_only general on"],
         min: 2,
         max: 2,
+        complete: ["joined", ["on", "off"]],
         run: ([g, state], signal) => this.inviteOnly(g as string, state as string, signal),
       },
       help: {
@@ -199,6 +219,7 @@ export class Shell {
         examples: ["help", "help get_messages"],
         min: 0,
         max: 1,
+        complete: ["command"],
         run: ([name]) => (name === undefined ? this.helpList() : this.helpFor(name)),
       },
       exit: {
@@ -225,6 +246,9 @@ export class Shell {
       output,
       terminal: interactive,
       prompt: PROMPT,
+      ...(interactive && {
+        completer: (line: string, done: (err: null, result: [string[], string]) => void) => this.complete(line, done),
+      }),
     });
     this.rl = rl;
     let closed = false;
@@ -280,6 +304,7 @@ export class Shell {
     } finally {
       this.ended = true;
       this.rl = undefined;
+      this.closing.abort();
       input.off("keypress", onKeypress);
       rl.close();
       // Ctrl-D and Ctrl-C leave the cursor after the prompt: the user's own prompt starts below it.
@@ -348,6 +373,94 @@ export class Shell {
 
   private keypress(key: { ctrl?: boolean; name?: string } | undefined): void {
     if (key?.ctrl !== true || key.name !== "c") this.armed = false;
+    // Once a command whose argument is a group of the directory's is typed, fetch its list, so
+    // that it is at hand by the time Tab is pressed.
+    const rl = this.rl;
+    if (rl === undefined || this.running !== undefined) return;
+    if (completionTarget(rl.line.slice(0, rl.cursor), this.commands)?.from === "directory") void this.directory();
+  }
+
+  /** Tab: the candidates for the word before the cursor (readline's asynchronous completer). */
+  private complete(line: string, done: (err: null, result: [string[], string]) => void): void {
+    const target = completionTarget(line, this.commands);
+    if (target === undefined) {
+      done(null, [[], line]);
+      return;
+    }
+    const names = this.names(target.from);
+    if (names !== undefined) {
+      done(null, [matches(target.word, names), target.word]);
+      return;
+    }
+    // The directory's list is not at hand. The line editor waits for it only a moment; if it
+    // comes later and the line is still as it was, the word is completed then.
+    const typed = { line: this.rl?.line, cursor: this.rl?.cursor };
+    const fetching = this.directory();
+    let answered = false;
+    const timer = setTimeout(() => {
+      answered = true;
+      done(null, [[], target.word]);
+      void fetching.then((found) => this.completeLate(line, typed, found));
+    }, COMPLETION_WAIT_MS);
+    void fetching.then((found) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      done(null, [matches(target.word, found ?? []), target.word]);
+    });
+  }
+
+  /** Completes `line` with a directory list that came after Tab gave up, if the line is as it was. */
+  private completeLate(
+    line: string,
+    typed: { line: string | undefined; cursor: number | undefined },
+    found: readonly string[] | undefined,
+  ): void {
+    const rl = this.rl;
+    if (found === undefined || rl === undefined || this.running !== undefined) return;
+    if (rl.line !== typed.line || rl.cursor !== typed.cursor) return;
+    const target = completionTarget(line, this.commands);
+    if (target === undefined) return;
+    const prefix = commonPrefix(matches(target.word, found));
+    if (prefix.length > target.word.length) rl.write(prefix.slice(target.word.length));
+  }
+
+  /** The names a completion draws from; undefined while the directory's list is not known. */
+  private names(from: Completion): readonly string[] | undefined {
+    if (typeof from !== "string") return from;
+    switch (from) {
+      case "command":
+        return Object.keys(this.commands);
+      case "joined":
+        return this.client.groups().map((g) => g.name);
+      case "directory": {
+        const cached = this.directoryNames;
+        return cached !== undefined && Date.now() - cached.at < DIRECTORY_CACHE_MS ? cached.names : undefined;
+      }
+    }
+  }
+
+  /** The directory's group names: a fetch under way, or a new one (undefined if it fails). */
+  private directory(): Promise<readonly string[] | undefined> {
+    const cached = this.names("directory");
+    if (cached !== undefined) return Promise.resolve(cached);
+    this.directoryFetch ??= this.client
+      .listGroups({ signal: this.closing.signal })
+      .then(
+        (groups) => {
+          this.remember(groups.map((g) => g.name));
+          return groups.map((g) => g.name);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.directoryFetch = undefined;
+      });
+    return this.directoryFetch;
+  }
+
+  private remember(names: readonly string[]): void {
+    this.directoryNames = { names, at: Date.now() };
   }
 
   /** Prints live messages of a joined group from now on (errors are reported, not fatal). */
@@ -419,6 +532,7 @@ export class Shell {
 
   private async listGroups(signal: AbortSignal): Promise<Lines> {
     const groups = await this.client.listGroups({ signal });
+    this.remember(groups.map((g) => g.name));
     return formatGroups(groups);
   }
 

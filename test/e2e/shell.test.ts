@@ -1,5 +1,5 @@
 /**
- * The shell at a real terminal (a tmux pane): Ctrl-C, Ctrl-D, `help <command>`, and live
+ * The shell at a real terminal (a tmux pane): Ctrl-C, Ctrl-D, Tab, `help <command>`, and live
  * messages above the line being typed, through the real bin/run.js.
  */
 import assert from "node:assert/strict";
@@ -84,6 +84,29 @@ describe("the shell at a terminal", { skip: TMUX === undefined && "no tmux" }, (
     await pane.press("C-d");
     assert.equal(await pane.exitStatus(), 0);
     assert.match((await pane.screen()).text, /\ngm>\n\[exit 0\]$/);
+  });
+
+  it("Tab completes commands, the directory's groups for join_group, and joined groups", async (t) => {
+    const pane = await shell(t, "carol");
+    await pane.type("sho");
+    await pane.press("Tab");
+    await pane.waitFor(/\ngm> show_groups$/);
+    await pane.press("Enter");
+    await pane.waitFor(/You have not joined any group\.\ngm>$/);
+    // carol has joined nothing: "gen" can only come from the directory's list.
+    await pane.type("join_group gen");
+    await pane.press("Tab");
+    await pane.waitFor(/\ngm> join_group general$/);
+    await pane.press("Enter");
+    await pane.waitFor(/Joined general \(\d+ members\)\ngm>$/);
+    await pane.type("get_messages ge");
+    await pane.press("Tab");
+    await pane.waitFor(/\ngm> get_messages general$/);
+    await pane.press("Enter");
+    await pane.waitFor(PROMPT_LINE);
+    await pane.type("help get_m");
+    await pane.press("Tab");
+    await pane.waitFor(/\ngm> help get_messages$/);
   });
 
   it("help <command> explains one command; help alone lists them", async (t) => {
