@@ -8,6 +8,7 @@ import {
   encodeEvent,
   GmError,
   GroupCommand,
+  type GroupInfo,
   JsonText,
   Limits,
   type StoredMessage,
@@ -94,6 +95,8 @@ export class GroupServer {
   private readonly topics = new Map<string, string>();
   /** The same topics, the only ones the events socket applies a subscription to. */
   private readonly accepted = new Set<string>();
+  /** Each group's last message's seq and ts, as INFO last read them (its `lastTs`). */
+  private readonly lastStamps = new Map<string, { seq: number; ts: number | null }>();
   endpoint = "";
   address = "";
   /** The events endpoint subscribers connect to (advertised form). */
@@ -513,7 +516,7 @@ export class GroupServer {
   }
 
   /** INFO (PROTOCOL.md §INFO), the original get_details. */
-  private info({ body }: SignedRequest) {
+  private info({ body }: SignedRequest): GroupInfo {
     const store = this.store(body);
     return {
       id: store.id,
@@ -521,10 +524,27 @@ export class GroupServer {
       created: store.createdAt,
       members: store.members.size,
       last: store.durableSeq,
+      lastTs: this.lastTs(store),
       address: this.address,
+      events: this.events,
       owner: store.owner ?? null,
       inviteOnly: store.inviteOnly,
     };
+  }
+
+  /**
+   * The server time of the group's newest message (null for none), read from the store once per
+   * new last seq: INFO needs no membership, so a stream of them costs one read, not one each.
+   */
+  private lastTs(store: GroupStore): number | null {
+    const seq = store.durableSeq;
+    const known = this.lastStamps.get(store.name);
+    if (known?.seq === seq) return known.ts;
+    // The newest stored message (below a gap of an accepted loss, if the last seq is in one).
+    const page = JSON.parse(store.historyJson({ before: seq + 1, limit: 1 }).messages) as StoredMessage[];
+    const ts = page[0]?.ts ?? null;
+    this.lastStamps.set(store.name, { seq, ts });
+    return ts;
   }
 
   /**

@@ -51,3 +51,19 @@ export interface Subscription {
   readonly last: number;
   readonly refresh: number;
 }
+
+/** The INFO reply (PROTOCOL.md §INFO). `lastTs` and `events` are absent from servers older than them. */
+export interface GroupInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly created: number;
+  readonly members: number;
+  readonly last: number;
+  /** The server time (UTC ms) of the newest stored message, or null for a group without messages. */
+  readonly lastTs?: number | null;
+  readonly address: string;
+  /** The events (XPUB) endpoint members' followers connect to. */
+  readonly events?: string;
+  readonly owner: string | null;
+  readonly inviteOnly: boolean;
+}
