@@ -151,6 +151,7 @@ describe("GroupServer on the memory store: SEND", () => {
       ["HISTORY", { user }],
       ["INFO", {}],
       ["SUBSCRIBE", { user }],
+      ["MEMBERS", { user }],
       ["LEAVE", { user }],
       ["REMOVE", { user, member: randomUUID() }],
       ["UNBAR", { user, member: randomUUID() }],
