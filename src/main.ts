@@ -13,6 +13,7 @@ import InviteOnly from "./commands/user/invite-only.js";
 import Join from "./commands/user/join.js";
 import Leave from "./commands/user/leave.js";
 import ListGroups from "./commands/user/list-groups.js";
+import Members from "./commands/user/members.js";
 import Messages from "./commands/user/messages.js";
 import Remove from "./commands/user/remove.js";
 import Send from "./commands/user/send.js";
@@ -30,6 +31,7 @@ export const COMMANDS = {
   "user:join": Join,
   "user:leave": Leave,
   "user:list-groups": ListGroups,
+  "user:members": Members,
   "user:messages": Messages,
   "user:remove": Remove,
   "user:send": Send,

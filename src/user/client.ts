@@ -13,6 +13,8 @@ import {
   HandshakeError,
   type HistoryPage,
   Limits,
+  type MemberEntry,
+  type MembersPage,
   RemoteError,
   type StoredMessage,
   type Subscription,
@@ -262,8 +264,40 @@ export class GmClient {
   }
 
   /**
-   * An owner's request: at the joined group's server, or, since an owner (`gm group --owner`)
-   * need not be a member, where the directory says the group is.
+   * Who is in a group (MEMBERS, PROTOCOL.md §MEMBERS): every member, page after page, ordered by
+   * user id, with whether each follows the group now. Members and the group's owner only.
+   */
+  async members(asked: string): Promise<Omit<MembersPage, "more">> {
+    let after: string | undefined;
+    const members: MemberEntry[] = [];
+    for (;;) {
+      let page: MembersPage;
+      try {
+        page = await this.asOwner(asked, GroupCommand.Members, {
+          limit: Limits.membersPageMax,
+          ...(after !== undefined && { after }),
+        });
+      } catch (err) {
+        if (!(err instanceof RemoteError && err.code === ErrorCode.UnknownCommand)) throw err;
+        throw new GmError(
+          ErrorCode.UnknownCommand,
+          `the group server of "${asked}" (${err.endpoint}) is older than the member list: it does not know MEMBERS`,
+          err.status,
+          { cause: err },
+        );
+      }
+      members.push(...page.members);
+      after = page.members.at(-1)?.user;
+      if (!page.more || after === undefined) {
+        return { group: page.group, count: page.count, owner: page.owner, window: page.window, members };
+      }
+    }
+  }
+
+  /**
+   * An owner's request (or a member's that an owner may make too): at the joined group's server,
+   * or, since an owner (`gm group --owner`) need not be a member, where the directory says the
+   * group is.
    */
   private async asOwner<T>(asked: string, command: string, fields: Record<string, unknown>): Promise<T> {
     UsageError.check(() => groupName({ group: asked }));

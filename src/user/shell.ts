@@ -10,6 +10,7 @@ import {
   formatFeedEvent,
   formatGroups,
   formatJoined,
+  formatMembers,
   formatMessage,
 } from "./format.js";
 import { splitWords } from "./words.js";
@@ -18,6 +19,7 @@ export const SHELL_HELP = [
   "list_groups                          list the groups registered with the message server",
   "join_group <group_name>              join a group",
   "show_groups                          show the groups you have joined",
+  "show_members <group_name>            list a group's members and who is online",
   "leave_group <group_name>             leave a group",
   "get_messages <group_name> [<time>]   show messages, all or since <time>",
   "                                     (2026-11-25T10:30:00Z, 10:30, 15m, 2h, 1d, epoch ms)",
@@ -68,6 +70,12 @@ export class Shell {
       join_group: { usage: "join_group <group_name>", min: 1, max: 1, run: ([g]) => this.join(g as string) },
       show_groups: { usage: "show_groups", min: 0, max: 0, run: () => this.print(formatJoined(this.client.groups())) },
       leave_group: { usage: "leave_group <group_name>", min: 1, max: 1, run: ([g]) => this.leave(g as string) },
+      show_members: {
+        usage: "show_members <group_name>",
+        min: 1,
+        max: 1,
+        run: async ([g]) => this.print(formatMembers(await this.client.members(g as string), this.client.user)),
+      },
       get_messages: {
         usage: "get_messages <group_name> [<timestamp>]",
         min: 1,
