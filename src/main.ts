@@ -6,6 +6,7 @@
 import { execute } from "@oclif/core";
 import Group from "./commands/group.js";
 import Server from "./commands/server.js";
+import Status from "./commands/status.js";
 import Up from "./commands/up.js";
 import Groups from "./commands/user/groups.js";
 import Invite from "./commands/user/invite.js";
@@ -25,6 +26,7 @@ export const COMMANDS = {
   server: Server,
   group: Group,
   up: Up,
+  status: Status,
   "user:groups": Groups,
   "user:invite": Invite,
   "user:invite-only": InviteOnly,
