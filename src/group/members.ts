@@ -60,7 +60,7 @@ export interface MembersPageJson {
  * of them and at most `maxBytes` of JSON in the array (brackets and commas counted), but never
  * none while some remain. Ordering by user id makes the cursor stable: a member present from the
  * first page to the last is listed exactly once, whoever joins or leaves meanwhile. Picks the
- * lowest ids above the cursor with a bounded buffer, O(members · log limit) per page.
+ * lowest ids above the cursor with a bounded buffer: one pass over the members per page.
  */
 export function membersPage(
   members: ReadonlyMap<string, Member>,
@@ -70,12 +70,18 @@ export function membersPage(
   const { after, limit } = options;
   const maxBytes = options.maxBytes ?? Limits.membersBytes;
   const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  // The lowest `limit + 1` ids above the cursor (the one extra says whether more follow).
-  let lowest: string[] = [];
+  // The lowest `limit + 1` ids above the cursor (the one extra says whether more follow). Once
+  // that many are known, an id above the highest of them cannot be among them: most are skipped.
+  const lowest: string[] = [];
+  let bound: string | undefined;
   for (const user of members.keys()) {
-    if (after !== undefined && user <= after) continue;
+    if ((after !== undefined && user <= after) || (bound !== undefined && user >= bound)) continue;
     lowest.push(user);
-    if (lowest.length >= 2 * (limit + 1)) lowest = lowest.sort(byId).slice(0, limit + 1);
+    if (lowest.length >= 2 * (limit + 1)) {
+      lowest.sort(byId);
+      lowest.length = limit + 1;
+      bound = lowest[limit];
+    }
   }
   lowest.sort(byId);
   const entries: MemberEntry[] = [];

@@ -87,6 +87,21 @@ describe("membersPage", () => {
     });
   });
 
+  test("picks the same members as sorting them all would, for every limit and cursor", () => {
+    for (let limit = 1; limit <= 30; limit++) {
+      for (const after of [undefined, ...sorted]) {
+        const above = sorted.filter((u) => after === undefined || u > after);
+        const page = membersPage(members, plain, { limit, ...(after !== undefined && { after }) });
+        assert.deepEqual(
+          page.entries.map((e) => e.user),
+          above.slice(0, limit),
+          `limit ${limit} after ${after}`,
+        );
+        assert.equal(page.more, above.length > limit);
+      }
+    }
+  });
+
   test("paging lists every member present throughout exactly once, whoever joins or leaves meanwhile", () => {
     const live = new Map(members);
     const seen: string[] = [];
