@@ -23,6 +23,7 @@ import {
 } from "../protocol/index.js";
 import { type Key, type KeyPair, userRefOf } from "../protocol/keys.js";
 import { groupName, groupNameKey, messageText } from "../protocol/validate.js";
+import { Beat } from "./beat.js";
 import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
@@ -68,6 +69,8 @@ export class GmClient {
   private readonly streams = new Map<string, EventStream>();
   /** Each followed group, by name. */
   private readonly followed = new Map<string, Followed>();
+  /** One timer per group server endpoint for the periodic check-ins of the feeds there. */
+  private readonly beats = new Map<string, Beat>();
   /** Whether the directory has answered: its key (the one this client was given) is right. */
   directoryAnswered = false;
 
@@ -412,6 +415,7 @@ export class GmClient {
       subscribe: () => this.subscribe(group),
       listen: (sub, timeoutMs) => this.listen(feed, sub, timeoutMs),
       page: (query) => this.page(group, query),
+      after: (ms, run) => this.beat(group).after(ms, run),
     };
     const feed: Feed = new Feed(source, group, {
       ...options,
@@ -428,6 +432,17 @@ export class GmClient {
       throw err;
     }
     return feed;
+  }
+
+  /** The beat of the server that hosts `group` now (its address may change: it is looked up each time). */
+  private beat(group: string): Beat {
+    const endpoint = this.profile.data.groups[group]?.address ?? "";
+    let beat = this.beats.get(endpoint);
+    if (beat === undefined) {
+      beat = new Beat();
+      this.beats.set(endpoint, beat);
+    }
+    return beat;
   }
 
   /** Whether this client follows `group` (its feed may still be starting). */
@@ -580,6 +595,7 @@ export class GmClient {
   /** Closes every socket at once; pending requests are abandoned. */
   async close(): Promise<void> {
     for (const group of [...this.followed.keys()]) this.unfollow(group);
+    this.beats.clear();
     await Promise.all([...this.streams.values()].map((s) => s.close()));
     this.streams.clear();
     await Promise.all([...this.clients.values()].map((c) => c.close()));

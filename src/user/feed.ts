@@ -26,6 +26,11 @@ export interface FeedSource {
   listen(sub: Pick<Subscription, "events" | "topic">, timeoutMs: number): Promise<boolean>;
   /** One page of history. */
   page(query: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * Runs `run` after about `ms` (the next check-in or retry) and returns what cancels it; the
+   * client lines up the feeds of one server on one timer (beat.ts). Default: a timer of its own.
+   */
+  after?(ms: number, run: () => void): () => void;
 }
 
 /**
@@ -111,7 +116,8 @@ export class Feed {
   private resumedWhileStarting = false;
   private last = 0;
   private buffer: StoredMessage[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the pending check-in or retry. */
+  private cancelTimer: () => void = () => {};
   private refreshMs = REFRESH_MIN_MS;
   /** The events endpoint of the last check-in, for telling the owner which one did not confirm. */
   private events = "";
@@ -194,7 +200,12 @@ export class Feed {
   /** Stops for good, quietly (the owner asked for it). */
   stop(): void {
     this.state = { name: "ended" };
-    clearTimeout(this.timer);
+    this.clearTimer();
+  }
+
+  private clearTimer(): void {
+    this.cancelTimer();
+    this.cancelTimer = () => {};
   }
 
   /** A method, not a property test, so that checks after an `await` are not narrowed away. */
@@ -241,7 +252,7 @@ export class Feed {
   }
 
   private catchUpFrom(from: Idle, checkIn: boolean): void {
-    clearTimeout(this.timer);
+    this.clearTimer();
     this.state = { name: "catching-up", from, recheck: false };
     // From reconnecting, the server has to be asked first: it may have moved or restarted.
     void this.catchUp(checkIn || from === "reconnecting");
@@ -328,9 +339,15 @@ export class Feed {
       }
     }
     const wait = next === "reconnecting" ? this.retryMs : this.refreshMs;
-    this.timer = setTimeout(() => {
+    const due = () => {
       const now = this.state.name;
       if (now === "live" || now === "polling" || now === "reconnecting") this.catchUpFrom(now, true);
-    }, wait);
+    };
+    if (this.source.after !== undefined) {
+      this.cancelTimer = this.source.after(wait, due);
+    } else {
+      const timer = setTimeout(due, wait);
+      this.cancelTimer = () => clearTimeout(timer);
+    }
   }
 }

@@ -34,6 +34,8 @@ class FakeSource implements FeedSource {
   readonly calls: string[] = [];
   /** While set, SUBSCRIBE waits for it. */
   hold: Promise<void> | undefined;
+  /** The timer the feed waits on; unset, it keeps its own. */
+  after?: (ms: number, run: () => void) => () => void;
 
   store(...seqs: number[]): void {
     this.stored.push(...seqs.map((s) => message(s)));
@@ -307,6 +309,31 @@ describe("Feed", () => {
       source.calls.slice(requests).some((c) => c.startsWith("page")),
       "a moved subscription pages history",
     );
+  });
+
+  test("waits for its next check-in and its retries on the source's timer, and cancels it when stopped", async () => {
+    const source = new FakeSource();
+    const waits: number[] = [];
+    let pending = 0;
+    source.after = (ms, run) => {
+      waits.push(ms);
+      pending++;
+      const timer = setTimeout(run, ms);
+      return () => {
+        pending--;
+        clearTimeout(timer);
+      };
+    };
+    const f = follower(source);
+    await f.feed.start();
+    assert.deepEqual(waits, [60_000], "the refresh SUBSCRIBE asked for");
+    source.pageErrors.push(new TimeoutError("tcp://127.0.0.1:7000", 3, 7500));
+    f.feed.receive(message(2));
+    await f.until("the failure", () => f.kinds().includes("lost"));
+    assert.deepEqual(waits, [60_000, 5], "then the retry");
+    assert.equal(pending, 1, "the check-in was cancelled when the repair began");
+    f.feed.stop();
+    assert.equal(pending, 0);
   });
 
   test("a resume while starting (a topic retired meanwhile) makes the start check in again", async () => {
