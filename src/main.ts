@@ -8,6 +8,7 @@ import Group from "./commands/group.js";
 import Server from "./commands/server.js";
 import Status from "./commands/status.js";
 import Up from "./commands/up.js";
+import Follow from "./commands/user/follow.js";
 import Groups from "./commands/user/groups.js";
 import Invite from "./commands/user/invite.js";
 import InviteOnly from "./commands/user/invite-only.js";
@@ -27,6 +28,7 @@ export const COMMANDS = {
   group: Group,
   up: Up,
   status: Status,
+  "user:follow": Follow,
   "user:groups": Groups,
   "user:invite": Invite,
   "user:invite-only": InviteOnly,

@@ -138,7 +138,7 @@ export class GmClient {
    * A group name as this profile spells it: the joined group whose name differs from `group` only
    * in case (names that do are one name, PROTOCOL.md §4), else `group` as given.
    */
-  private spelled(group: string): string {
+  spelled(group: string): string {
     const key = groupNameKey(group);
     const find = (groups: Record<string, JoinedGroup>) => Object.keys(groups).find((g) => groupNameKey(g) === key);
     return find(this.profile.data.groups) ?? find(this.profile.refresh().data.groups) ?? group;
@@ -456,6 +456,17 @@ export class GmClient {
     if (followed === undefined) return;
     followed.feed.stop();
     this.drop(followed.feed);
+  }
+
+  /**
+   * Ends the following of a group, telling its feed's owner why (an `ended` event), as a LEFT
+   * event naming this user does. False if the group was not followed.
+   */
+  end(group: string, reason: Error): boolean {
+    const followed = this.followed.get(group);
+    if (followed === undefined) return false;
+    followed.feed.end(reason);
+    return true;
   }
 
   /** Forgets a feed that ended or stopped, and its live subscription; not a newer feed of its group. */
