@@ -1,6 +1,7 @@
 /**
- * Following every group a profile is in, live, through the real binary (`gm user follow`), across
- * two group servers, with joins and leaves made by other processes while it runs.
+ * Following every group a profile is in, live, through the real binary (`gm user follow`, and
+ * `gm user messages --follow` with several groups or --all), across two group servers, with joins
+ * and leaves made by other processes while they run.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -97,6 +98,30 @@ describe("following every group", () => {
     ]);
     assert.ok(objects.every((o) => Number.isInteger(o.seq)));
     assert.equal(await cy.stop("SIGINT"), 0);
+  });
+
+  it("`messages --follow` takes several groups, with their history first, or --all", async () => {
+    const named = start("cy", "messages", "alpha", "beta", "--follow", "--limit", "1", "--json");
+    await named.waitFor(/^following "alpha", "beta";/m, 15_000, "stderr");
+    const history = named.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { group: string; text: string });
+    assert.deepEqual(history.map((o) => [o.group, o.text]).sort(), [
+      ["alpha", "json-alpha"],
+      ["beta", "json-beta"],
+    ]);
+    const all = start("cy", "messages", "--all", "--follow");
+    await all.waitFor(/^following "alpha", "beta" and the groups you join/m, 15_000, "stderr");
+    await user("bob", "send", "beta", "for-both");
+    await named.waitFor(/"for-both"/);
+    await all.waitFor(line("beta", "bob", "for-both"));
+    assert.equal(await named.stop("SIGINT"), 0);
+    assert.equal(await all.stop("SIGTERM"), 0);
+
+    const without = await gm(["user", "messages", "alpha", "beta", "--profile", "cy"], { env });
+    assert.equal(without.exitCode, 2);
+    assert.match(without.stderr, /several groups need --follow/);
   });
 
   it("named groups that all end make it exit 1 with the reason", async () => {
