@@ -4,6 +4,7 @@ import { v7 as uuidv7 } from "uuid";
 import { printable } from "../util/printable.js";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
+import { Follower } from "./follower.js";
 import {
   FINGERPRINT_INVITE_WARNING,
   failureText,
@@ -59,6 +60,8 @@ export class Shell {
   private ended = false;
   /** Ids of messages this shell sent: their live copies are not printed again. */
   private readonly sent = new Set<string>();
+  /** Follows every joined group live, also those joined or left from other processes. */
+  private readonly follower: Follower;
   failures = 0;
 
   constructor(
@@ -120,6 +123,17 @@ export class Shell {
       },
       help: { usage: "help", min: 0, max: 0, run: () => this.print(SHELL_HELP) },
     };
+    this.follower = new Follower(client, {
+      since: Date.now(),
+      onMessage: (group, m) => {
+        if (!this.sent.delete(m.id)) this.printLive(formatMessage(m, undefined, group));
+      },
+      onEvent: (event) => this.printLive(chalk.yellow(formatFeedEvent(event))),
+      onError: (group, err) => {
+        if (!this.ended) this.printLive(chalk.yellow(printable(`not following "${group}" live: ${err.message}`)));
+      },
+      onJoined: (group) => this.printLive(chalk.dim(printable(`now following "${group}"`))),
+    });
   }
 
   private print(lines: string | readonly string[]): void {
@@ -141,9 +155,10 @@ export class Shell {
       );
       rl.prompt();
     }
-    // Groups joined before the shell started (e.g. with `gm user join`) are followed too; in the
-    // background, so a group server that does not answer does not hold up the prompt.
-    for (const { name } of this.client.groups()) void this.follow(name);
+    // Groups joined before the shell started (e.g. with `gm user join`) are followed too, and those
+    // joined or left from another process while it runs; in the background, so a group server that
+    // does not answer does not hold up the prompt.
+    void this.follower.followAll();
     try {
       for await (const line of rl) {
         if (!(await this.execute(line))) break;
@@ -151,6 +166,7 @@ export class Shell {
       }
     } finally {
       this.ended = true;
+      this.follower.stop();
       this.rl = undefined;
       rl.close();
     }
@@ -186,22 +202,6 @@ export class Shell {
     return true;
   }
 
-  /** Prints live messages of a joined group from now on (errors are reported, not fatal). */
-  private async follow(group: string): Promise<void> {
-    try {
-      await this.client.follow(group, {
-        since: Date.now(),
-        onMessage: (m) => {
-          if (!this.sent.delete(m.id)) this.printLive(formatMessage(m, undefined, group));
-        },
-        onEvent: (event) => this.printLive(chalk.yellow(formatFeedEvent(event))),
-      });
-    } catch (err) {
-      if (this.ended) return;
-      this.printLive(chalk.yellow(printable(`not following "${group}" live: ${(err as Error).message}`)));
-    }
-  }
-
   /** Prints a line that arrived on its own, keeping the line being typed intact below it. */
   private printLive(line: string): void {
     const rl = this.rl;
@@ -226,7 +226,7 @@ export class Shell {
 
   private async join(group: string): Promise<void> {
     const r = await this.client.join(group);
-    if (!this.client.following(group)) await this.follow(group);
+    await this.follower.add(r.group);
     this.print(
       `${r.joined ? "Joined" : "Already a member of"} ${chalk.cyan(group)} (${r.members} member${r.members === 1 ? "" : "s"})`,
     );

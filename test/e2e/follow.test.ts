@@ -1,7 +1,7 @@
 /**
- * Following every group a profile is in, live, through the real binary (`gm user follow`, and
- * `gm user messages --follow` with several groups or --all), across two group servers, with joins
- * and leaves made by other processes while they run.
+ * Following every group a profile is in, live, through the real binary (`gm user follow`,
+ * `gm user messages --follow` with several groups or --all, and the shell), across two group
+ * servers, with joins and leaves made by other processes while they run.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -131,5 +131,18 @@ describe("following every group", () => {
     await user("cy", "leave", "gamma");
     assert.equal(await cy.exited, 1);
     assert.match(cy.stderr, /not a member of "gamma" any more/);
+  });
+
+  it("the shell follows a group joined, and stops one left, from another process", async () => {
+    const shell = start("dee", "shell");
+    shell.write("show_groups");
+    await shell.waitFor(/You have not joined any group\./);
+    await user("dee", "join", "alpha");
+    await user("bob", "send", "alpha", "for-dee");
+    await shell.waitFor(line("alpha", "bob", "for-dee"));
+    await user("dee", "leave", "alpha");
+    await shell.waitFor(/^stopped following "alpha": you are not a member of "alpha" any more/m);
+    shell.write("exit");
+    assert.equal(await shell.exited, 0, shell.stderr);
   });
 });
