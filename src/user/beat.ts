@@ -18,6 +18,9 @@ export class Beat {
   /** When the timer fires (Infinity: no timer). */
   private at = Number.POSITIVE_INFINITY;
 
+  /** `now`: the clock that decides who is due (tests stop it; the timer itself is real). */
+  constructor(private readonly now: () => number = Date.now) {}
+
   /** Callers waiting. */
   get size(): number {
     return this.waiting.size;
@@ -25,7 +28,7 @@ export class Beat {
 
   /** Runs `run` after about `ms` (see above); the function returned cancels it. */
   after(ms: number, run: () => void): () => void {
-    const waiting: Waiting = { due: Date.now() + ms, early: ms / 2, run };
+    const waiting: Waiting = { due: this.now() + ms, early: ms / 2, run };
     this.waiting.add(waiting);
     if (waiting.due < this.at) this.arm(waiting.due);
     return () => {
@@ -37,11 +40,11 @@ export class Beat {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.at = at;
-    if (at !== Number.POSITIVE_INFINITY) this.timer = setTimeout(() => this.fire(), Math.max(0, at - Date.now()));
+    if (at !== Number.POSITIVE_INFINITY) this.timer = setTimeout(() => this.fire(), Math.max(0, at - this.now()));
   }
 
   private fire(): void {
-    const now = Date.now();
+    const now = this.now();
     const due = [...this.waiting].filter((w) => w.due - w.early <= now);
     for (const w of due) this.waiting.delete(w);
     this.arm(Math.min(Number.POSITIVE_INFINITY, ...[...this.waiting].map((w) => w.due)));
