@@ -7,6 +7,12 @@ import { DEFAULT_SERVER, requestPolicy } from "../util/config.js";
 import { fail } from "./errors.js";
 import { directoryKey, INSECURE_WARNING, insecureFlag, serverKeyFlag } from "./keys.js";
 
+/** A user's keys and the directory's public key: what CURVE towards the directory needs. */
+export interface DirectoryAccess {
+  readonly keys: Profile["keys"];
+  readonly serverKey: string;
+}
+
 export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof UserCommand)["baseFlags"] & T["flags"]
 >;
@@ -67,27 +73,33 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
   /** The user's client, created on first use (loading ZeroMQ only when needed). */
   protected async connect(live = false): Promise<GmClient> {
     if (this.client !== undefined) return this.client;
-    const [{ GmClient }, { connectEndpoint }] = await Promise.all([
-      import("../user/client.js"),
-      import("../net/endpoint.js"),
-    ]);
+    const loading = import("../user/client.js");
     const policy = requestPolicy();
+    const { profile, server, security } = await this.directoryAccess();
+    const { GmClient } = await loading;
+    this.client = new GmClient(profile, { server, live, ...policy, ...(security && { security }) });
+    return this.client;
+  }
+
+  /**
+   * The profile, the directory's endpoint (--server, GM_SERVER, the profile's, the default) and
+   * CURVE towards it (the profile's keys and the directory's key; none with --insecure).
+   */
+  protected async directoryAccess(): Promise<{ profile: Profile; server: string; security?: DirectoryAccess }> {
+    const { connectEndpoint } = await import("../net/endpoint.js");
     const profile = this.profile();
     const server = connectEndpoint(this.flags.server ?? process.env.GM_SERVER ?? profile.data.server ?? DEFAULT_SERVER);
     const insecure = this.flags.insecure || process.env.GM_INSECURE === "1";
-    let security: { keys: typeof profile.keys; serverKey: string } | undefined;
     if (insecure) {
       this.logToStderr(INSECURE_WARNING);
-    } else {
-      const pinned = profile.data.serverKeys?.[server];
-      const found = directoryKey(server, { flag: this.flags["server-key"], pinned });
-      // Given once, remembered once the directory has answered to it: later commands need
-      // neither the flag nor the variable.
-      if (found.source === "given" && found.key !== pinned) this.pin = { server, key: found.key };
-      security = { keys: profile.keys, serverKey: found.key };
+      return { profile, server };
     }
-    this.client = new GmClient(profile, { server, live, ...policy, ...(security && { security }) });
-    return this.client;
+    const pinned = profile.data.serverKeys?.[server];
+    const found = directoryKey(server, { flag: this.flags["server-key"], pinned });
+    // Given once, remembered once the directory has answered to it: later commands need
+    // neither the flag nor the variable.
+    if (found.source === "given" && found.key !== pinned) this.pin = { server, key: found.key };
+    return { profile, server, security: { keys: profile.keys, serverKey: found.key } };
   }
 
   protected json(value: unknown): void {

@@ -14,6 +14,8 @@ import {
   HandshakeError,
   type HistoryPage,
   Limits,
+  type MemberEntry,
+  type MembersPage,
   RemoteError,
   type StoredMessage,
   type Subscription,
@@ -22,6 +24,7 @@ import {
 } from "../protocol/index.js";
 import { type Key, type KeyPair, userRefOf } from "../protocol/keys.js";
 import { groupName, groupNameKey, messageText } from "../protocol/validate.js";
+import { Beat } from "./beat.js";
 import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
@@ -76,6 +79,8 @@ export class GmClient {
   private readonly streams = new Map<string, EventStream>();
   /** Each followed group, by name. */
   private readonly followed = new Map<string, Followed>();
+  /** One timer per group server endpoint for the periodic check-ins of the feeds there. */
+  private readonly beats = new Map<string, Beat>();
   /** Whether the directory has answered: its key (the one this client was given) is right. */
   directoryAnswered = false;
 
@@ -145,7 +150,7 @@ export class GmClient {
    * A group name as this profile spells it: the joined group whose name differs from `group` only
    * in case (names that do are one name, PROTOCOL.md §4), else `group` as given.
    */
-  private spelled(group: string): string {
+  spelled(group: string): string {
     const key = groupNameKey(group);
     const find = (groups: Record<string, JoinedGroup>) => Object.keys(groups).find((g) => groupNameKey(g) === key);
     return find(this.profile.data.groups) ?? find(this.profile.refresh().data.groups) ?? group;
@@ -292,8 +297,42 @@ export class GmClient {
   }
 
   /**
-   * An owner's request: at the joined group's server, or, since an owner (`gm group --owner`)
-   * need not be a member, where the directory says the group is.
+   * Who is in a group (MEMBERS, PROTOCOL.md §MEMBERS): every member, page after page, ordered by
+   * user id, with whether each follows the group now. Members and the group's owner only.
+   */
+  async members(asked: string, options: CallOptions = {}): Promise<Omit<MembersPage, "more">> {
+    let after: string | undefined;
+    const members: MemberEntry[] = [];
+    for (;;) {
+      let page: MembersPage;
+      try {
+        page = await this.asOwner(
+          asked,
+          GroupCommand.Members,
+          { limit: Limits.membersPageMax, ...(after !== undefined && { after }) },
+          options,
+        );
+      } catch (err) {
+        if (!(err instanceof RemoteError && err.code === ErrorCode.UnknownCommand)) throw err;
+        throw new GmError(
+          ErrorCode.UnknownCommand,
+          `the group server of "${asked}" (${err.endpoint}) is older than the member list: it does not know MEMBERS`,
+          err.status,
+          { cause: err },
+        );
+      }
+      members.push(...page.members);
+      after = page.members.at(-1)?.user;
+      if (!page.more || after === undefined) {
+        return { group: page.group, count: page.count, owner: page.owner, window: page.window, members };
+      }
+    }
+  }
+
+  /**
+   * An owner's request (or a member's that an owner may make too): at the joined group's server,
+   * or, since an owner (`gm group --owner`) need not be a member, where the directory says the
+   * group is.
    */
   private async asOwner<T>(
     asked: string,
@@ -433,6 +472,7 @@ export class GmClient {
       subscribe: () => this.subscribe(group),
       listen: (sub, timeoutMs) => this.listen(feed, sub, timeoutMs),
       page: (query) => this.page(group, query),
+      after: (ms, run) => this.beat(group).after(ms, run),
     };
     const feed: Feed = new Feed(source, group, {
       ...options,
@@ -451,6 +491,17 @@ export class GmClient {
     return feed;
   }
 
+  /** The beat of the server that hosts `group` now (its address may change: it is looked up each time). */
+  private beat(group: string): Beat {
+    const endpoint = this.profile.data.groups[group]?.address ?? "";
+    let beat = this.beats.get(endpoint);
+    if (beat === undefined) {
+      beat = new Beat();
+      this.beats.set(endpoint, beat);
+    }
+    return beat;
+  }
+
   /** Whether this client follows `group` (its feed may still be starting). */
   following(group: string): boolean {
     return this.followed.has(this.spelled(group));
@@ -462,6 +513,17 @@ export class GmClient {
     if (followed === undefined) return;
     followed.feed.stop();
     this.drop(followed.feed);
+  }
+
+  /**
+   * Ends the following of a group, telling its feed's owner why (an `ended` event), as a LEFT
+   * event naming this user does. False if the group was not followed.
+   */
+  end(group: string, reason: Error): boolean {
+    const followed = this.followed.get(group);
+    if (followed === undefined) return false;
+    followed.feed.end(reason);
+    return true;
   }
 
   /** Forgets a feed that ended or stopped, and its live subscription; not a newer feed of its group. */
@@ -602,6 +664,7 @@ export class GmClient {
   /** Closes every socket at once; pending requests are abandoned. */
   async close(): Promise<void> {
     for (const group of [...this.followed.keys()]) this.unfollow(group);
+    this.beats.clear();
     await Promise.all([...this.streams.values()].map((s) => s.close()));
     this.streams.clear();
     await Promise.all([...this.clients.values()].map((c) => c.close()));

@@ -6,12 +6,14 @@ import { printable } from "../util/printable.js";
 import { parseTimestamp } from "../util/timestamp.js";
 import type { GmClient } from "./client.js";
 import { type Completion, commonPrefix, completionTarget, matches } from "./completion.js";
+import { Follower } from "./follower.js";
 import {
   FINGERPRINT_INVITE_WARNING,
   failureText,
   formatFeedEvent,
   formatGroups,
   formatJoined,
+  formatMembers,
   formatMessage,
 } from "./format.js";
 import { splitWords } from "./words.js";
@@ -85,6 +87,8 @@ export class Shell {
   private directoryFetch: Promise<readonly string[] | undefined> | undefined;
   /** Cancels a directory fetch still under way when the shell ends. */
   private readonly closing = new AbortController();
+  /** Follows every joined group live, also those joined or left from other processes. */
+  private readonly follower: Follower;
   failures = 0;
 
   constructor(
@@ -133,6 +137,19 @@ export class Shell {
         max: 1,
         complete: ["joined"],
         run: ([g], signal) => this.leave(g as string, signal),
+      },
+      show_members: {
+        usage: "show_members <group_name>",
+        summary: "list a group's members and who is online",
+        details: [
+          "Lists a joined group's members: display name, fingerprint, when they joined, and whether",
+          "they are online (following the group now); the owner and you are marked.",
+        ],
+        examples: ["show_members general"],
+        min: 1,
+        max: 1,
+        complete: ["joined"],
+        run: async ([g], signal) => formatMembers(await this.client.members(g as string, { signal }), this.client.user),
       },
       get_messages: {
         usage: "get_messages <group_name> [<timestamp>]",
@@ -232,6 +249,17 @@ export class Shell {
         run: () => [], // execute() ends the shell before it gets here
       },
     };
+    this.follower = new Follower(client, {
+      since: Date.now(),
+      onMessage: (group, m) => {
+        if (!this.sent.delete(m.id)) this.printLive(formatMessage(m, undefined, group));
+      },
+      onEvent: (event) => this.printLive(chalk.yellow(formatFeedEvent(event))),
+      onError: (group, err) => {
+        if (!this.ended) this.printLive(chalk.yellow(printable(`not following "${group}" live: ${err.message}`)));
+      },
+      onJoined: (group) => this.printLive(chalk.dim(printable(`now following "${group}"`))),
+    });
   }
 
   private print(lines: Lines): void {
@@ -272,9 +300,10 @@ export class Shell {
       );
       rl.prompt();
     }
-    // Groups joined before the shell started (e.g. with `gm user join`) are followed too; in the
-    // background, so a group server that does not answer does not hold up the prompt.
-    for (const { name } of this.client.groups()) void this.follow(name);
+    // Groups joined before the shell started (e.g. with `gm user join`) are followed too, and those
+    // joined or left from another process while it runs; in the background, so a group server that
+    // does not answer does not hold up the prompt.
+    void this.follower.followAll();
     let exited = false;
     try {
       for (;;) {
@@ -303,6 +332,7 @@ export class Shell {
       }
     } finally {
       this.ended = true;
+      this.follower.stop();
       this.rl = undefined;
       this.closing.abort();
       input.off("keypress", onKeypress);
@@ -463,22 +493,6 @@ export class Shell {
     this.directoryNames = { names, at: Date.now() };
   }
 
-  /** Prints live messages of a joined group from now on (errors are reported, not fatal). */
-  private async follow(group: string): Promise<void> {
-    try {
-      await this.client.follow(group, {
-        since: Date.now(),
-        onMessage: (m) => {
-          if (!this.sent.delete(m.id)) this.printLive(formatMessage(m, undefined, group));
-        },
-        onEvent: (event) => this.printLive(chalk.yellow(formatFeedEvent(event))),
-      });
-    } catch (err) {
-      if (this.ended) return;
-      this.printLive(chalk.yellow(printable(`not following "${group}" live: ${(err as Error).message}`)));
-    }
-  }
-
   /**
    * Prints a line that arrived on its own above the line being typed, which is then drawn again
    * below it as it was, cursor included, also when it wraps over several rows.
@@ -544,7 +558,7 @@ export class Shell {
     const aborted = new Promise<"aborted">((resolve) =>
       signal.addEventListener("abort", () => resolve("aborted"), { once: true }),
     );
-    if ((await Promise.race([this.follow(group), aborted])) === "aborted") {
+    if ((await Promise.race([this.follower.add(r.group), aborted])) === "aborted") {
       return [line, chalk.yellow("cancelled waiting for its live messages; they follow once its server answers")];
     }
     return line;

@@ -1,13 +1,17 @@
-import { Flags } from "@oclif/core";
-import { groupArg } from "../../cli/flags.js";
+import { Args, Flags } from "@oclif/core";
 import { UserCommand } from "../../cli/user-command.js";
+import { UsageError } from "../../protocol/errors.js";
 import { formatFeedEvent, formatMessage } from "../../user/format.js";
 import { parseTimestamp, TIMESTAMP_FORMS } from "../../util/timestamp.js";
 
 export default class Messages extends UserCommand<typeof Messages> {
   static override summary = "Show a group's messages, oldest first";
-  static override description =
-    `Without --since, all messages (or the newest --limit). Timestamps: ${TIMESTAMP_FORMS}.`;
+  static override description = [
+    `Without --since, all messages (or the newest --limit). Timestamps: ${TIMESTAMP_FORMS}.`,
+    "With --follow, several groups may be given, or --all (every group you are in, and those you join while it",
+    "runs): each group's history, then new messages, prefixed by group (in JSON, with a `group` field), as",
+    "`gm user follow` prints them.",
+  ].join(" ");
   static override examples = [
     "<%= config.bin %> user messages general",
     "<%= config.bin %> user messages general --since 10:30",
@@ -15,8 +19,13 @@ export default class Messages extends UserCommand<typeof Messages> {
     "<%= config.bin %> user messages general --since 2026-11-25T10:30:00Z --json",
     "<%= config.bin %> user messages general --limit 20",
     "<%= config.bin %> user messages general --follow --since 1h",
+    "<%= config.bin %> user messages general random --follow --limit 5",
+    "<%= config.bin %> user messages --all --follow --since 10m --json",
   ];
-  static override args = { group: groupArg() };
+  static override strict = false;
+  static override args = {
+    group: Args.string({ description: "group name (with --follow, several may be given)" }),
+  };
   static override flags = {
     since: Flags.string({ char: "s", description: "only messages at or after this time" }),
     limit: Flags.integer({
@@ -28,19 +37,44 @@ export default class Messages extends UserCommand<typeof Messages> {
       char: "f",
       description: "then print new messages as they arrive, until Ctrl-C (with --json: one object per line)",
     }),
+    all: Flags.boolean({
+      char: "a",
+      description: "with --follow: every group you are in, and those you join while it runs",
+    }),
   };
 
   async run(): Promise<void> {
-    const { args, flags } = await this.parse(Messages);
+    const { argv, flags } = await this.parse(Messages);
+    const groups = argv as string[];
     const since = flags.since === undefined ? undefined : parseTimestamp(flags.since);
-    if (flags.follow) return this.follow(args.group, since, flags.limit);
-    const messages = await (await this.connect()).messages(args.group, {
+    const group = groups[0];
+    if (flags.all && group !== undefined) throw new UsageError("give groups or --all, not both");
+    if (flags.all || groups.length > 1) return this.followSeveral(flags.all ? "all" : groups, since, flags.limit);
+    if (group === undefined) throw new UsageError("missing the group: gm user messages <group> (or --all --follow)");
+    if (flags.follow) return this.follow(group, since, flags.limit);
+    const messages = await (await this.connect()).messages(group, {
       ...(since !== undefined && { since }),
       ...(flags.limit !== undefined && { limit: flags.limit }),
     });
     if (this.flags.json) return this.json(messages);
     if (messages.length === 0) this.log("No messages.");
     for (const m of messages) this.log(formatMessage(m));
+  }
+
+  /** Several groups, or every joined group: prefixed by group, until SIGINT or SIGTERM. */
+  private async followSeveral(groups: string[] | "all", since?: number, limit?: number): Promise<void> {
+    if (!this.flags.follow) {
+      const what = groups === "all" ? "--all needs" : "several groups need";
+      throw new UsageError(`${what} --follow; without it, give one group: gm user messages <group>`);
+    }
+    const client = await this.connect(true);
+    const { followGroups } = await import("../../cli/follow.js");
+    await followGroups(this, client, {
+      groups,
+      json: this.flags.json,
+      ...(since !== undefined && { since }),
+      ...(limit !== undefined && { limit }),
+    });
   }
 
   /** Prints history, then every new message once and in order, until SIGINT or SIGTERM. */
