@@ -88,7 +88,11 @@ describe("the shell at a terminal", { skip: TMUX === undefined && "no tmux" }, (
 
   it("Tab completes commands, the directory's groups for join_group, and joined groups", async (t) => {
     const pane = await shell(t, "carol");
+    // Two commands start with "sho": Tab completes what they share, then the rest once it is one.
     await pane.type("sho");
+    await pane.press("Tab");
+    await pane.waitFor(/\ngm> show_$/);
+    await pane.type("g");
     await pane.press("Tab");
     await pane.waitFor(/\ngm> show_groups$/);
     await pane.press("Enter");
