@@ -176,7 +176,9 @@ describe("GroupServer MEMBERS on the memory store", () => {
     assert.ok((byUser.get(ana)?.joined ?? 0) <= before);
     assert.equal(byUser.get(bo)?.online, true);
     const seen = byUser.get(bo)?.seen ?? 0;
-    assert.ok(seen >= before - 1 && seen <= after + 1, `seen ${seen} within [${before}, ${after}]`);
+    // `seen` is the wall clock at the reply less the age on the monotonic clock, two reads that a
+    // loaded machine can set a few ms apart (3 ms once): it may come out a little early, never late.
+    assert.ok(seen >= before - 100 && seen <= after + 1, `seen ${seen} within [${before} - 100, ${after}]`);
     for (const u of [ana, cy]) assert.deepEqual([byUser.get(u)?.online, byUser.get(u)?.seen], [false, null]);
     const random = await s.request<MembersPage>("MEMBERS", { group: "random", user: ana });
     assert.deepEqual(
