@@ -12,6 +12,12 @@ import { directoryKey, INSECURE_WARNING, insecureFlag, serverKeyFlag } from "./k
 /** Where a command's message server came from, highest precedence first. */
 export type ServerSource = "argument" | "--server" | "GM_SERVER" | "profile" | "default";
 
+/** A user's keys and the directory's public key: what CURVE towards the directory needs. */
+export interface DirectoryAccess {
+  readonly keys: Profile["keys"];
+  readonly serverKey: string | UsageError;
+}
+
 export type UserFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof UserCommand)["baseFlags"] & T["flags"]
 >;
@@ -100,34 +106,44 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
    */
   protected async connect(live = false, options: { directory?: boolean } = {}): Promise<GmClient> {
     if (this.client !== undefined) return this.client;
-    const [{ GmClient }, { connectEndpoint }] = await Promise.all([
-      import("../user/client.js"),
-      import("../net/endpoint.js"),
-    ]);
+    const loading = import("../user/client.js");
     const policy = requestPolicy();
+    const { profile, server, security } = await this.directoryAccess(options);
+    const { GmClient } = await loading;
+    this.client = new GmClient(profile, { server, live, ...policy, ...(security && { security }) });
+    return this.client;
+  }
+
+  /**
+   * The profile, the directory's endpoint (--server, GM_SERVER, the profile's, the default) and
+   * CURVE towards it (the profile's keys and the directory's key; none with --insecure). With
+   * `directory: false`, a directory key that cannot be found is returned as its error instead of
+   * thrown, for a command that may not need the directory.
+   */
+  protected async directoryAccess(
+    options: { directory?: boolean } = {},
+  ): Promise<{ profile: Profile; server: string; security?: DirectoryAccess }> {
+    const { connectEndpoint } = await import("../net/endpoint.js");
     const profile = this.profile();
     const server = connectEndpoint(this.server().endpoint);
     const insecure = this.flags.insecure || process.env.GM_INSECURE === "1";
-    let security: { keys: typeof profile.keys; serverKey: string | UsageError } | undefined;
     if (insecure) {
       this.logToStderr(INSECURE_WARNING);
-    } else {
-      const pinned = profile.data.serverKeys?.[server];
-      let serverKey: string | UsageError;
-      try {
-        const found = directoryKey(server, { flag: this.flags["server-key"], pinned });
-        // Given once, remembered once the directory has answered to it: later commands need
-        // neither the flag nor the variable.
-        if (found.source === "given" && found.key !== pinned) this.pin = { server, key: found.key };
-        serverKey = found.key;
-      } catch (err) {
-        if (options.directory !== false || !(err instanceof UsageError)) throw err;
-        serverKey = err;
-      }
-      security = { keys: profile.keys, serverKey };
+      return { profile, server };
     }
-    this.client = new GmClient(profile, { server, live, ...policy, ...(security && { security }) });
-    return this.client;
+    const pinned = profile.data.serverKeys?.[server];
+    let serverKey: string | UsageError;
+    try {
+      const found = directoryKey(server, { flag: this.flags["server-key"], pinned });
+      // Given once, remembered once the directory has answered to it: later commands need
+      // neither the flag nor the variable.
+      if (found.source === "given" && found.key !== pinned) this.pin = { server, key: found.key };
+      serverKey = found.key;
+    } catch (err) {
+      if (options.directory !== false || !(err instanceof UsageError)) throw err;
+      serverKey = err;
+    }
+    return { profile, server, security: { keys: profile.keys, serverKey } };
   }
 
   /**

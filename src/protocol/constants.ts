@@ -21,6 +21,7 @@ export const GroupCommand = {
   History: "HISTORY",
   Info: "INFO",
   Subscribe: "SUBSCRIBE",
+  Members: "MEMBERS",
   Remove: "REMOVE",
   Unbar: "UNBAR",
   Invite: "INVITE",
@@ -157,4 +158,13 @@ export const Limits = {
    * existed may be larger: it then has a page to itself).
    */
   historyBytes: 128 * 1024,
+  /** Default and largest page of a MEMBERS reply. */
+  membersPage: 100,
+  membersPageMax: 1000,
+  /**
+   * Most bytes of JSON a MEMBERS reply's `members` array holds: a page ends early (with `more`)
+   * before the entry that would pass it, and always holds at least one. An entry is at most
+   * ~400 bytes (a display name is 64 characters), so a full page of 1000 could be ~400 KB.
+   */
+  membersBytes: 64 * 1024,
 } as const;

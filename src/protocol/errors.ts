@@ -8,6 +8,7 @@
  * ├─ RemoteError         the peer answered with an error reply
  * ├─ TimeoutError        no reply from the peer after every try
  * ├─ ClosedError         the request's client was closed before a reply came
+ * ├─ CancelledError      the caller gave up on a request (its AbortSignal fired)
  * ├─ UsageError          bad input given on this side: flags, arguments, a shell line
  * │  ├─ EndpointError    an address that is not a usable endpoint, or cannot be bound
  * │  ├─ TimestampError   a timestamp that could not be understood
@@ -29,6 +30,7 @@ import { ErrorCode, type ErrorCodeName, Status, type StatusCode } from "./consta
 export const LocalErrorCode = {
   Timeout: "TIMEOUT",
   Closed: "CLOSED",
+  Cancelled: "CANCELLED",
   Usage: "USAGE",
   BadEndpoint: "BAD_ENDPOINT",
   BadTimestamp: "BAD_TIMESTAMP",
@@ -109,6 +111,22 @@ export class ClosedError extends GmError {
     options?: ErrorOptions,
   ) {
     super(LocalErrorCode.Closed, message, Status.TryAgain, options);
+  }
+}
+
+/**
+ * The caller cancelled a request through its AbortSignal (the shell's Ctrl-C) before a reply came.
+ * `sent`: whether the request had been handed to the socket, so the server may have acted on it
+ * (a SEND may or may not have been stored); false when it was cancelled before it went out.
+ */
+export class CancelledError extends GmError {
+  override readonly name: string = "CancelledError";
+  constructor(
+    readonly endpoint: string,
+    readonly sent: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(LocalErrorCode.Cancelled, `request to ${endpoint} cancelled`, Status.TryAgain, options);
   }
 }
 

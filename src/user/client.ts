@@ -4,6 +4,7 @@ import type { ClientSecurity } from "../net/security.js";
 import { EventStream } from "../net/subscriber.js";
 import {
   type AppendResult,
+  CancelledError,
   DirectoryCommand,
   ErrorCode,
   EventKind,
@@ -13,6 +14,8 @@ import {
   HandshakeError,
   type HistoryPage,
   Limits,
+  type MemberEntry,
+  type MembersPage,
   NotServedError,
   RemoteError,
   type StoredMessage,
@@ -22,6 +25,7 @@ import {
 } from "../protocol/index.js";
 import { type Key, type KeyPair, userRefOf } from "../protocol/keys.js";
 import { groupName, groupNameKey, messageText } from "../protocol/validate.js";
+import { Beat } from "./beat.js";
 import { Feed, type FeedOptions, type FeedSource } from "./feed.js";
 import type { JoinedGroup, Profile } from "./profile.js";
 
@@ -49,7 +53,16 @@ interface Followed {
   leaving: boolean;
 }
 
-export interface MessagesOptions {
+/** What every request-making method of GmClient may be given. */
+export interface CallOptions {
+  /**
+   * Gives up on the call (the shell's Ctrl-C): what waits for a reply rejects at once with
+   * CancelledError, is not tried again, and a later reply is dropped.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface MessagesOptions extends CallOptions {
   /** UTC ms: messages at or after this time. */
   readonly since?: number;
   /** Messages after this seq (e.g. the read marker); not with `since`. */
@@ -108,6 +121,8 @@ export class GmClient {
   private readonly streams = new Map<string, EventStream>();
   /** Each followed group, by name. */
   private readonly followed = new Map<string, Followed>();
+  /** One timer per group server endpoint for the periodic check-ins of the feeds there. */
+  private readonly beats = new Map<string, Beat>();
   /** Whether the directory has answered: its key (the one this client was given) is right. */
   directoryAnswered = false;
   /** Read markers to write (group → seq), at most every MARK_INTERVAL_MS. */
@@ -173,10 +188,12 @@ export class GmClient {
   }
 
   /** The groups the directory knows, with their endpoints (the original list_groups). */
-  async listGroups(): Promise<GroupEntry[]> {
-    const reply = await this.directory().request<{ groups: GroupEntry[] }>(DirectoryCommand.List, {
-      user: this.user,
-    });
+  async listGroups(options: CallOptions = {}): Promise<GroupEntry[]> {
+    const reply = await this.directory().request<{ groups: GroupEntry[] }>(
+      DirectoryCommand.List,
+      { user: this.user },
+      { signal: options.signal },
+    );
     this.directoryAnswered = true;
     return reply.groups;
   }
@@ -201,15 +218,15 @@ export class GmClient {
    * A group name as this profile spells it: the joined group whose name differs from `group` only
    * in case (names that do are one name, PROTOCOL.md §4), else `group` as given.
    */
-  private spelled(group: string): string {
+  spelled(group: string): string {
     const key = groupNameKey(group);
     const find = (groups: Record<string, JoinedGroup>) => Object.keys(groups).find((g) => groupNameKey(g) === key);
     return find(this.profile.data.groups) ?? find(this.profile.refresh().data.groups) ?? group;
   }
 
   /** The directory's entry for `group`, in whatever case it is registered (PROTOCOL.md §4). */
-  private async locate(group: string, quick = false): Promise<GroupEntry> {
-    const groups = quick ? await this.listQuick() : await this.listGroups();
+  private async locate(group: string, quick = false, options: CallOptions = {}): Promise<GroupEntry> {
+    const groups = quick ? await this.listQuick(options) : await this.listGroups(options);
     const found = groups.find((g) => groupNameKey(g.name) === groupNameKey(group));
     if (found === undefined) {
       throw new GmError(
@@ -221,11 +238,12 @@ export class GmClient {
   }
 
   /** The directory's LIST as a second opinion after a failure: one short try, so the user's wait stays bounded. */
-  private async listQuick(): Promise<GroupEntry[]> {
+  private async listQuick(options: CallOptions = {}): Promise<GroupEntry[]> {
     const security = this.security(this.directoryKey(), this.options.server);
     const rpc = new RpcClient(this.options.server, { tries: 1, timeoutMs: 1500, ...(security && { security }) });
     try {
-      const { groups } = await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, { user: this.user });
+      const list = { user: this.user };
+      const { groups } = await rpc.request<{ groups: GroupEntry[] }>(DirectoryCommand.List, list, options);
       this.directoryAnswered = true;
       return groups;
     } finally {
@@ -234,11 +252,14 @@ export class GmClient {
   }
 
   /** Joins a group found through the directory and remembers it (the original join_group). */
-  async join(group: string): Promise<{ group: string; members: number; joined: boolean; address: string }> {
+  async join(
+    group: string,
+    options: CallOptions = {},
+  ): Promise<{ group: string; members: number; joined: boolean; address: string }> {
     UsageError.check(() => groupName({ group }));
-    const entry = await this.locate(group);
+    const entry = await this.locate(group, false, options);
     // The group is remembered, and named in every request, as the directory spells it.
-    const reply = await this.joinAt(entry.name, entry);
+    const reply = await this.joinAt(entry.name, entry, options);
     return { group: entry.name, members: reply.members, joined: reply.joined, address: entry.address };
   }
 
@@ -246,7 +267,11 @@ export class GmClient {
    * JOIN at the server the directory gave, and remember the group with that server's key. A
    * profile made before keys claims its old id there, which moves that membership to its key.
    */
-  private async joinAt(group: string, entry: GroupEntry): Promise<{ members: number; joined: boolean; id: string }> {
+  private async joinAt(
+    group: string,
+    entry: GroupEntry,
+    options: CallOptions = {},
+  ): Promise<{ members: number; joined: boolean; id: string }> {
     const name = this.profile.data.name;
     const legacy = this.profile.data.legacyUuid;
     const reply = await this.rpc(entry.address, entry.key).request<{
@@ -254,7 +279,7 @@ export class GmClient {
       joined: boolean;
       id: string;
       last?: number;
-    }>(GroupCommand.Join, { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) });
+    }>(GroupCommand.Join, { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) }, options);
     this.profile.update((d) => {
       const before = d.groups[group];
       // A new join starts with nothing unread: the history so far is the group's past, not news.
@@ -284,7 +309,7 @@ export class GmClient {
    * a group this profile has not joined is left alone (`joined: false`). With `force`, the group is
    * forgotten without asking its server (for a server gone for good), which may still list the user.
    */
-  async leave(asked: string, options: { force?: boolean } = {}): Promise<LeaveResult> {
+  async leave(asked: string, options: CallOptions & { force?: boolean } = {}): Promise<LeaveResult> {
     UsageError.check(() => groupName({ group: asked }));
     const group = this.spelled(asked);
     const joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
@@ -297,8 +322,11 @@ export class GmClient {
     if (followed !== undefined) followed.leaving = true;
     let reply: { members: number; left?: boolean };
     try {
-      reply = await this.onGroup(group, (rpc) =>
-        rpc.request<{ members: number; left?: boolean }>(GroupCommand.Leave, { group, user: this.user }),
+      reply = await this.onGroup(
+        group,
+        (rpc) =>
+          rpc.request<{ members: number; left?: boolean }>(GroupCommand.Leave, { group, user: this.user }, options),
+        options,
       );
     } catch (err) {
       if (err instanceof TimeoutError || err instanceof NotServedError) {
@@ -336,47 +364,93 @@ export class GmClient {
     group: string,
     member: string,
     bar = false,
+    options: CallOptions = {},
   ): Promise<{ group: string; member: string; left: boolean; barred: boolean; members: number }> {
     const ref = UsageError.check(() => userRefOf(member, "member"));
-    return this.asOwner(group, GroupCommand.Remove, { member: ref, bar });
+    return this.asOwner(group, GroupCommand.Remove, { member: ref, bar }, options);
   }
 
   /** UNBAR (PROTOCOL.md §6.3): as the owner, lets a barred key join again. */
-  unbar(group: string, member: string): Promise<{ group: string; member: string; unbarred: boolean }> {
+  unbar(
+    group: string,
+    member: string,
+    options: CallOptions = {},
+  ): Promise<{ group: string; member: string; unbarred: boolean }> {
     const ref = UsageError.check(() => userRefOf(member, "member"));
-    return this.asOwner(group, GroupCommand.Unbar, { member: ref });
+    return this.asOwner(group, GroupCommand.Unbar, { member: ref }, options);
   }
 
   /** INVITE (PROTOCOL.md §6.3): as the owner, invites a public key, user id or fingerprint. */
   invite(
     group: string,
     invitee: string,
+    options: CallOptions = {},
   ): Promise<{ group: string; invitee: string; invited: boolean; inviteOnly: boolean }> {
     const ref = UsageError.check(() => userRefOf(invitee, "invitee"));
-    return this.asOwner(group, GroupCommand.Invite, { invitee: ref });
+    return this.asOwner(group, GroupCommand.Invite, { invitee: ref }, options);
   }
 
   /** SETTINGS (PROTOCOL.md §6.3): as the owner, makes the group invite-only or open. */
   setInviteOnly(
     group: string,
     inviteOnly: boolean,
+    options: CallOptions = {},
   ): Promise<{ group: string; owner: string; inviteOnly: boolean; changed: boolean }> {
-    return this.asOwner(group, GroupCommand.Settings, { inviteOnly });
+    return this.asOwner(group, GroupCommand.Settings, { inviteOnly }, options);
   }
 
   /**
-   * An owner's request: at the joined group's server, or, since an owner (`gm group --owner`)
-   * need not be a member, where the directory says the group is.
+   * Who is in a group (MEMBERS, PROTOCOL.md §MEMBERS): every member, page after page, ordered by
+   * user id, with whether each follows the group now. Members and the group's owner only.
    */
-  private async asOwner<T>(asked: string, command: string, fields: Record<string, unknown>): Promise<T> {
+  async members(asked: string, options: CallOptions = {}): Promise<Omit<MembersPage, "more">> {
+    let after: string | undefined;
+    const members: MemberEntry[] = [];
+    for (;;) {
+      let page: MembersPage;
+      try {
+        page = await this.asOwner(
+          asked,
+          GroupCommand.Members,
+          { limit: Limits.membersPageMax, ...(after !== undefined && { after }) },
+          options,
+        );
+      } catch (err) {
+        if (!(err instanceof RemoteError && err.code === ErrorCode.UnknownCommand)) throw err;
+        throw new GmError(
+          ErrorCode.UnknownCommand,
+          `the group server of "${asked}" (${err.endpoint}) is older than the member list: it does not know MEMBERS`,
+          err.status,
+          { cause: err },
+        );
+      }
+      members.push(...page.members);
+      after = page.members.at(-1)?.user;
+      if (!page.more || after === undefined) {
+        return { group: page.group, count: page.count, owner: page.owner, window: page.window, members };
+      }
+    }
+  }
+
+  /**
+   * An owner's request (or a member's that an owner may make too): at the joined group's server,
+   * or, since an owner (`gm group --owner`) need not be a member, where the directory says the
+   * group is.
+   */
+  private async asOwner<T>(
+    asked: string,
+    command: string,
+    fields: Record<string, unknown>,
+    options: CallOptions,
+  ): Promise<T> {
     UsageError.check(() => groupName({ group: asked }));
     const group = this.spelled(asked);
     const body = { group, user: this.user, ...fields };
     if ((this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group]) !== undefined) {
-      return this.onGroup(group, (rpc) => rpc.request<T>(command, body));
+      return this.onGroup(group, (rpc) => rpc.request<T>(command, body, options), options);
     }
-    const entry = await this.locate(group);
-    return this.rpc(entry.address, entry.key).request<T>(command, body);
+    const entry = await this.locate(group, false, options);
+    return this.rpc(entry.address, entry.key).request<T>(command, body, options);
   }
 
   /** The groups this profile has joined (the original show_groups). */
@@ -388,16 +462,32 @@ export class GmClient {
    * Sends a message; resolves once the group server has it on disk (the original send_message),
    * with the group's name in its own spelling (as joined), whatever case it was asked in.
    */
-  async send(asked: string, text: string, id: string = uuidv7()): Promise<AppendResult & { group: string }> {
+  async send(
+    asked: string,
+    text: string,
+    id: string = uuidv7(),
+    options: CallOptions = {},
+  ): Promise<AppendResult & { group: string }> {
     const group = this.spelled(asked);
     UsageError.check(() => messageText({ text }));
-    await this.renameIn(group);
+    /** Whether the SEND itself was asked for (a cancel before it leaves nothing stored). */
+    let sending = false;
     try {
-      const stored = await this.onGroup(group, (rpc) =>
-        rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }),
+      await this.renameIn(group, options);
+      const stored = await this.onGroup(
+        group,
+        (rpc) => {
+          sending = true;
+          return rpc.request<AppendResult>(GroupCommand.Send, { group, user: this.user, id, text }, options);
+        },
+        options,
       );
       return { group, ...stored };
     } catch (err) {
+      // Cancelled while a JOIN (the rename) or the directory was asked: the message never left.
+      if (err instanceof CancelledError && !sending && err.sent) {
+        throw new CancelledError(err.endpoint, false, { cause: err });
+      }
       // A try may have reached the server before the link or the server failed, or (not served)
       // may still reach it if it comes back while this client is open.
       if (err instanceof TimeoutError || (err instanceof NotServedError && this.options.live === true)) {
@@ -412,13 +502,13 @@ export class GmClient {
    * the profile's name changed (`--display-name`), JOIN again (it updates the name, PROTOCOL.md
    * §JOIN) before the next message goes out under the old one.
    */
-  private async renameIn(group: string, tries?: number): Promise<void> {
+  private async renameIn(group: string, options: CallOptions & { tries?: number } = {}): Promise<void> {
     const name = this.profile.data.name;
     const known = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
     if (known === undefined || known.displayName === name) return;
     const legacy = this.profile.data.legacyUuid;
-    const body = { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) };
-    await this.onGroup(group, (rpc) => rpc.request(GroupCommand.Join, body, tries === undefined ? {} : { tries }));
+    const join = { group, user: this.user, name, ...(legacy !== undefined && { claim: legacy }) };
+    await this.onGroup(group, (rpc) => rpc.request(GroupCommand.Join, join, options), options);
     this.profile.update((d) => {
       const current = d.groups[group];
       if (current !== undefined) d.groups[group] = { ...current, displayName: name };
@@ -436,7 +526,7 @@ export class GmClient {
     const outcomes = await Promise.all(
       stale.map(async ({ name: group }) => {
         try {
-          await this.renameIn(group, 1);
+          await this.renameIn(group, { tries: 1 });
           return { group };
         } catch (err) {
           return { group, error: err instanceof Error ? err : new Error(String(err)) };
@@ -453,22 +543,27 @@ export class GmClient {
   page(
     asked: string,
     query: { since?: number; after?: number; before?: number; limit?: number },
+    options: CallOptions = {},
   ): Promise<HistoryPage & { last: number }> {
     const group = this.spelled(asked);
-    return this.onGroup(group, (rpc) =>
-      rpc.request<HistoryPage & { last: number }>(GroupCommand.History, { group, user: this.user, ...query }),
+    const body = { group, user: this.user, ...query };
+    return this.onGroup(
+      group,
+      (rpc) => rpc.request<HistoryPage & { last: number }>(GroupCommand.History, body, options),
+      options,
     );
   }
 
   /** Messages, oldest first (the original get_messages), following pages until done or `limit`. */
   async messages(group: string, options: MessagesOptions = {}): Promise<StoredMessage[]> {
     const { since, after, limit } = options;
+    const call = { signal: options.signal };
     if (limit !== undefined && since === undefined && after === undefined) {
       // The newest `limit` messages: walk pages backwards from the end.
       const out: StoredMessage[] = [];
       let before = Number.MAX_SAFE_INTEGER;
       while (out.length < limit) {
-        const p = await this.page(group, { before, limit: Math.min(Limits.historyPageMax, limit - out.length) });
+        const p = await this.page(group, { before, limit: Math.min(Limits.historyPageMax, limit - out.length) }, call);
         out.unshift(...p.messages);
         const first = p.messages[0];
         if (!p.more || first === undefined) break;
@@ -480,7 +575,7 @@ export class GmClient {
     let query: { since?: number; after?: number } = since === undefined ? { after: after ?? 0 } : { since };
     for (;;) {
       const want = Math.min(Limits.historyPageMax, limit === undefined ? Limits.historyPageMax : limit - out.length);
-      const p = await this.page(group, { ...query, limit: want });
+      const p = await this.page(group, { ...query, limit: want }, call);
       out.push(...p.messages);
       const lastSeq = p.messages.at(-1)?.seq;
       if (!p.more || lastSeq === undefined || (limit !== undefined && out.length >= limit)) return out;
@@ -562,6 +657,7 @@ export class GmClient {
       subscribe: () => this.subscribe(group),
       listen: (sub, timeoutMs) => this.listen(feed, sub, timeoutMs),
       page: (query) => this.page(group, query),
+      after: (ms, run) => this.beat(group).after(ms, run),
     };
     const feed: Feed = new Feed(source, group, {
       ...options,
@@ -580,6 +676,17 @@ export class GmClient {
     return feed;
   }
 
+  /** The beat of the server that hosts `group` now (its address may change: it is looked up each time). */
+  private beat(group: string): Beat {
+    const endpoint = this.profile.data.groups[group]?.address ?? "";
+    let beat = this.beats.get(endpoint);
+    if (beat === undefined) {
+      beat = new Beat();
+      this.beats.set(endpoint, beat);
+    }
+    return beat;
+  }
+
   /** Whether this client follows `group` (its feed may still be starting). */
   following(group: string): boolean {
     return this.followed.has(this.spelled(group));
@@ -591,6 +698,17 @@ export class GmClient {
     if (followed === undefined) return;
     followed.feed.stop();
     this.drop(followed.feed);
+  }
+
+  /**
+   * Ends the following of a group, telling its feed's owner why (an `ended` event), as a LEFT
+   * event naming this user does. False if the group was not followed.
+   */
+  end(group: string, reason: Error): boolean {
+    const followed = this.followed.get(group);
+    if (followed === undefined) return false;
+    followed.feed.end(reason);
+    return true;
   }
 
   /** Forgets a feed that ended or stopped, and its live subscription; not a newer feed of its group. */
@@ -685,7 +803,7 @@ export class GmClient {
    * Runs a request against a joined group's server. If that server is gone or no longer hosts the
    * group, asks the directory once where the group lives now and retries there.
    */
-  private async onGroup<T>(asked: string, call: (rpc: RpcClient) => Promise<T>): Promise<T> {
+  private async onGroup<T>(asked: string, call: (rpc: RpcClient) => Promise<T>, options: CallOptions = {}): Promise<T> {
     const group = this.spelled(asked);
     // Another process (a one-shot `gm user join`) may have joined it since this one started.
     let joined = this.profile.data.groups[group] ?? this.profile.refresh().data.groups[group];
@@ -693,8 +811,8 @@ export class GmClient {
     if (this.options.security !== undefined && joined.key === undefined) {
       // Joined before gm had keys: learn the server's key from the directory and claim the
       // membership for this profile's key (JOIN with the old id), once.
-      const entry = await this.locate(group);
-      await this.joinAt(group, entry);
+      const entry = await this.locate(group, false, options);
+      await this.joinAt(group, entry, options);
       joined = this.profile.data.groups[group] ?? joined;
     }
     try {
@@ -710,8 +828,9 @@ export class GmClient {
       if (!moved) throw err;
       let entry: GroupEntry;
       try {
-        entry = await this.locate(group, true);
-      } catch {
+        entry = await this.locate(group, true, options);
+      } catch (second) {
+        if (second instanceof CancelledError) throw second;
         throw err;
       }
       if (entry.address === joined.address && entry.key === joined.key) {
@@ -787,6 +906,7 @@ export class GmClient {
       // closing must still release every socket.
     }
     for (const group of [...this.followed.keys()]) this.unfollow(group);
+    this.beats.clear();
     await Promise.all([...this.streams.values()].map((s) => s.close()));
     this.streams.clear();
     await Promise.all([...this.clients.values()].map((c) => c.close()));

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { LocalErrorCode, ProfileError, UsageError } from "../protocol/errors.js";
@@ -139,6 +139,39 @@ export class Profile {
       // Unreadable or gone: keep what we have; the next save writes it back.
     }
     return this;
+  }
+
+  /**
+   * Calls `onChange` within about `intervalMs` of each save of the profile file, by this process
+   * or another (a `gm user join` in another terminal), until the returned function is called.
+   * Call it before reading what it guards: a save from then on is never missed.
+   *
+   * A poll, not fs.watch: `save` replaces the file by a rename, so a watch on the file follows the
+   * old inode and goes quiet after the first save, and a watch on the directory, which inotify
+   * serves, is not served on every filesystem (network mounts, some container and VM shares) and
+   * would need a re-check by poll anyway. Nor fs.watchFile: its first stat runs later, on the
+   * thread pool, so a save made before it is taken for the starting point and never reported.
+   * One stat a second costs nothing; comparing the inode as well as size and times tells each
+   * rename-based save apart, even within one mtime tick. The timer does not keep the process alive.
+   */
+  watch(onChange: () => void, intervalMs = 1000): () => void {
+    const stamp = (): string => {
+      try {
+        const s = statSync(this.file);
+        return `${s.ino} ${s.size} ${s.mtimeMs} ${s.ctimeMs}`;
+      } catch {
+        return "gone";
+      }
+    };
+    let last = stamp();
+    const timer = setInterval(() => {
+      const now = stamp();
+      if (now === last) return;
+      last = now;
+      onChange();
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /**

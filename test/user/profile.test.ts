@@ -125,3 +125,51 @@ describe("a profile is its key", () => {
     assert.equal(p.data.uuid, userIdOf(p.keys.publicKey));
   });
 });
+
+describe("watching the profile file", () => {
+  /** Resolves once `condition` holds (checked every 10 ms), failing after 5 s. */
+  const until = async (what: string, condition: () => boolean): Promise<void> => {
+    for (const deadline = Date.now() + 5000; !condition(); ) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  test("sees each save by another instance, even of the same size at once, until stopped", async () => {
+    const shell = Profile.load("wat", home);
+    const oneShot = Profile.load("wat", home);
+    let seen = 0;
+    const stop = shell.watch(() => seen++, 20);
+    try {
+      oneShot.update((d) => {
+        d.groups.aaaa = group("tcp://127.0.0.1:6001");
+      });
+      await until("the join", () => seen >= 1);
+      assert.deepEqual(
+        shell.joined().map((g) => g.name),
+        ["aaaa"],
+      );
+      // Same size, written within the same mtime tick as can be: only the inode tells them apart.
+      const before = seen;
+      oneShot.update((d) => {
+        delete d.groups.aaaa;
+        d.groups.bbbb = group("tcp://127.0.0.1:6001");
+      });
+      await until("the same-size save", () => seen > before);
+    } finally {
+      stop();
+    }
+    const stopped = seen;
+    let control = 0;
+    const stopControl = shell.watch(() => control++, 20);
+    try {
+      oneShot.update((d) => {
+        delete d.groups.bbbb;
+      });
+      await until("the control watcher to see the leave", () => control >= 1);
+      assert.equal(seen, stopped, "a stopped watch is not called");
+    } finally {
+      stopControl();
+    }
+  });
+});
