@@ -3,6 +3,7 @@
  * messages above the line being typed, through the real bin/run.js.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { BIN, baseEnv, type GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
@@ -29,11 +30,23 @@ describe("the shell at a terminal", { skip: TMUX === undefined && "no tmux" }, (
     assert.equal(r.exitCode, 0, r.stderr);
     return r.stdout;
   };
+  const joinedAny = (profile: string): boolean => {
+    try {
+      const data = JSON.parse(readFileSync(join(home, "profiles", `${profile}.json`), "utf8"));
+      return Object.keys(data.groups ?? {}).length > 0;
+    } catch {
+      return false;
+    }
+  };
   const shell = async (t: TestContext, profile: string): Promise<TmuxPane> => {
     const argv = [process.execPath, BIN, "user", "shell", "--profile", profile, "--server", directory.endpoint];
     const pane = await TmuxPane.start(argv, { env: baseEnv(env), width: WIDTH, tmux: TMUX as string });
     t.after(() => pane.close());
-    await pane.waitFor(/^gm shell as .*\ngm>$/m);
+    // A profile in groups gets a line on what is unread once their servers answered; wait for
+    // it, so that it does not land in the middle of what the test then types.
+    await pane.waitFor(
+      joinedAny(profile) ? /^gm shell as .*\n(unread: |no unread messages).*\ngm>$/m : /^gm shell as .*\ngm>$/m,
+    );
     return pane;
   };
 
