@@ -151,6 +151,7 @@ describe("GroupServer on the memory store: SEND", () => {
       ["HISTORY", { user }],
       ["INFO", {}],
       ["SUBSCRIBE", { user }],
+      ["MEMBERS", { user }],
       ["LEAVE", { user }],
       ["REMOVE", { user, member: randomUUID() }],
       ["UNBAR", { user, member: randomUUID() }],
@@ -294,7 +295,8 @@ describe("GroupServer on the memory store: HISTORY, INFO, SUBSCRIBE, PING", () =
   test("INFO describes the group to anyone; PING names the groups", async (t) => {
     const s = await serve(t);
     const before = Date.now();
-    await member(s, "general", randomUUID(), "Ana", ["one", "two"]);
+    assert.equal((await s.request("INFO", { group: "general" })).lastTs, null, "no message yet");
+    const [, second] = await member(s, "general", randomUUID(), "Ana", ["one", "two"]);
     const info = await s.request<Record<string, unknown>>("INFO", { group: "general" });
     assert.deepEqual(info, {
       id: s.idOf("general"),
@@ -302,11 +304,14 @@ describe("GroupServer on the memory store: HISTORY, INFO, SUBSCRIBE, PING", () =
       created: info.created,
       members: 1,
       last: 2,
+      lastTs: second?.ts,
       address: s.server.address,
+      events: s.server.events,
       owner: null, // a server without keys takes no owner on trust (moderation.test.ts)
       inviteOnly: false,
     });
     assert.ok(typeof info.created === "number" && info.created <= before);
+    assert.match(s.server.events, /^tcp:\/\/127\.0\.0\.1:\d+$/);
     assert.deepEqual(await s.request("PING", {}), { role: "group", groups: ["general", "random"] });
   });
 
