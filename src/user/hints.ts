@@ -9,7 +9,9 @@
 export type Remedy =
   | { readonly action: "join"; readonly group: string }
   | { readonly action: "list-groups" }
-  | { readonly action: "messages"; readonly group: string };
+  | { readonly action: "messages"; readonly group: string }
+  /** Forget a group without its server (`leave --force`, which the shell does not have). */
+  | { readonly action: "forget"; readonly group: string };
 
 /** Why the remedy helps (`join it first`), and the remedy. */
 export interface Hint {
@@ -39,6 +41,8 @@ export function shellRemedy(remedy: Remedy): string {
       return "list_groups";
     case "messages":
       return `get_messages ${remedy.group}`;
+    case "forget":
+      return `outside the shell, gm user leave ${remedy.group} --force`;
   }
 }
 
@@ -51,5 +55,7 @@ export function cliRemedy(remedy: Remedy): string[] {
       return ["list-groups"];
     case "messages":
       return ["messages", remedy.group];
+    case "forget":
+      return ["leave", remedy.group, "--force"];
   }
 }
