@@ -62,7 +62,7 @@ describe("help, version, completion and did you mean", () => {
     }
   });
 
-  it("gm autocomplete bash prints the setup; its script, kept under GM_HOME, completes `gm user se` to send", async () => {
+  it("gm autocomplete bash prints the setup; its script, kept under GM_HOME, completes `gm user sen` to send", async () => {
     const setup = await gm(["autocomplete", "bash"], { env });
     assert.equal(setup.exitCode, 0, setup.stderr);
     assert.match(setup.stdout, /gm autocomplete script bash/);
@@ -80,7 +80,9 @@ describe("help, version, completion and did you mean", () => {
         ],
         { encoding: "utf8", timeout: 20_000 },
       );
-    const sub = complete("gm user se");
+    // `se` is search and send; `sen` is send alone.
+    assert.equal(complete("gm user se").stdout.trim(), "search send");
+    const sub = complete("gm user sen");
     assert.equal(sub.status, 0, sub.stderr);
     assert.equal(sub.stdout.trim(), "send");
     assert.match(complete("gm user send --pro").stdout, /--profile/);

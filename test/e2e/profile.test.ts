@@ -259,7 +259,7 @@ describe("the profile", () => {
     await gone.proc.stop();
     const failed = await user("gus", "leave", "gone");
     assert.notEqual(failed.exitCode, 0, failed.stderr);
-    assert.match(failed.stderr, /To forget the group anyway: `gm user leave gone --force`/);
+    assert.match(failed.stderr, /\nHint: to forget the group anyway: gm user leave gone --force --profile gus /);
     const forced = await ok("gus", "leave", "gone", "--force");
     assert.match(
       forced.stdout,
