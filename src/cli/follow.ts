@@ -3,7 +3,7 @@ import { UsageError } from "../protocol/errors.js";
 import { groupName } from "../protocol/validate.js";
 import type { GmClient } from "../user/client.js";
 import { Follower } from "../user/follower.js";
-import { failureText, formatFeedEvent, formatMessage } from "../user/format.js";
+import { failureText, formatFeedEvent, formatMessage, messageJson } from "../user/format.js";
 import { printable } from "../util/printable.js";
 import { untilSignal } from "./signals.js";
 
@@ -39,8 +39,10 @@ export async function followGroups(command: Command, client: GmClient, options: 
   const follower: Follower = new Follower(client, {
     ...(options.since !== undefined && { since: options.since }),
     ...(options.limit !== undefined && { limit: options.limit }),
-    onMessage: (group, m) =>
-      command.log(options.json ? JSON.stringify({ group, ...m }) : formatMessage(m, undefined, group)),
+    onMessage: (group, m) => {
+      command.log(options.json ? JSON.stringify({ group, ...messageJson(m) }) : formatMessage(m, undefined, group));
+      client.markRead(group, m.seq);
+    },
     onEvent: (event) => {
       command.logToStderr(formatFeedEvent(event));
       if (event.type !== "ended") return;

@@ -91,13 +91,23 @@ describe("following every group", () => {
     const objects = cy.stdout
       .trim()
       .split("\n")
-      .map((l) => JSON.parse(l) as { group: string; text: string; seq: number; name: string });
+      .map(
+        (l) => JSON.parse(l) as { group: string; text: string; seq: number; name: string; ts: number; time: string },
+      );
     assert.deepEqual(objects.map((o) => [o.group, o.text, o.name]).sort(), [
       ["alpha", "json-alpha", "bob"],
       ["beta", "json-beta", "bob"],
     ]);
     assert.ok(objects.every((o) => Number.isInteger(o.seq)));
+    assert.ok(
+      objects.every((o) => o.time === new Date(o.ts).toISOString()),
+      "each has its time, as messages --json",
+    );
     assert.equal(await cy.stop("SIGINT"), 0);
+    // What it printed counts as read, as for messages and the shell.
+    for (const group of ["alpha", "beta"]) {
+      assert.match((await user("cy", "messages", group, "--unread")).stdout, /^No unread messages\.$/m);
+    }
   });
 
   it("`messages --follow` takes several groups, with their history first, or --all", async () => {
