@@ -4,7 +4,8 @@
  * gm's schema and meta rows and hold no messages. Writes `members` members and `messages`
  * messages in the store's own schema (src/store/sqlite.ts): messages(seq, id BLOB UNIQUE, ts,
  * user, name, text), as gm would have stored them: seq 1..N, ids uuid v7 (time-ordered, as clients
- * make them), ts increasing and ending a second ago, senders round-robin over the members.
+ * make them), ts increasing and ending a second ago, senders round-robin over the members; and
+ * the search index over them (messages_fts), when the store has one.
  *
  * synchronous=OFF and no journal while filling (a crash here only loses a benchmark run or a
  * test's temp dir), in transactions of 50,000 rows; the file is put back in WAL mode at the end,
@@ -63,6 +64,14 @@ export function fillStore(file: string, options: FillOptions): void {
     for (let from = 1; from <= messages; from += BATCH) {
       fill(from, Math.min(messages, from + BATCH - 1));
       if ((from - 1) % 250_000 === 0 && from > 1) options.progress?.(from - 1);
+    }
+    // The search index (the store's migration 4), built once over all the rows as that migration
+    // does, with its record of how far it reaches (else the group server would index them all as
+    // it starts).
+    const indexed = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'messages_fts'").get() !== undefined;
+    if (indexed) {
+      db.exec("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')");
+      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed', ?)").run(String(messages));
     }
     db.pragma("journal_mode = WAL");
   } finally {

@@ -82,6 +82,7 @@ export class RunningProcess {
     this.child.stderr?.on("data", (chunk: string) => {
       this.stderr += chunk;
       onOutput?.("stderr", chunk);
+      this.wake();
     });
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code) => {
@@ -104,11 +105,18 @@ export class RunningProcess {
     return this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
   }
 
-  /** Waits until stdout matches `pattern`; fails if the process exits first or the deadline passes. */
-  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  /**
+   * Waits until stdout (or `stream`) matches `pattern`; fails if the process exits first or the
+   * deadline passes.
+   */
+  async waitFor(
+    pattern: RegExp,
+    timeoutMs = 15_000,
+    stream: "stdout" | "stderr" = "stdout",
+  ): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const m = this.stdout.match(pattern);
+      const m = this[stream].match(pattern);
       if (m !== null) return m;
       if (!this.running) {
         const how = `code ${String(this.child.exitCode)}, signal ${String(this.child.signalCode)}`;

@@ -10,6 +10,12 @@
  *              concatenation, as the group server does
  *   sqlarray   the whole page as one JSON array built by SQLite (json_group_array)
  *
+ * Then the newer queries, through SqliteGroupStore as the server calls it: a HISTORY page bounded
+ * by `until` (a time, found by bisection) and by `since` and `until`, and SEARCH pages (FTS5):
+ * a word in 0.15 % of the messages, two such words (rarely together), a word in every second
+ * message, a word in no message, and the worst case found: two words each in half the messages
+ * but never together ("odd even"), which walks both lists to the end.
+ *
  *   node --import tsx bench/experiments/history-micro.ts [--messages 200000] [--pages 5000]
  */
 import fs from "node:fs";
@@ -35,14 +41,29 @@ await SqliteGroupStore.open(dir, "h").close();
   const db = new Database(path.join(dir, "h.db"));
   db.pragma("synchronous = OFF");
   const users = Array.from({ length: 100 }, (_, i) => ({ user: uuidv4(), name: `member-${i}` }));
+  // Texts of ~100 bytes: "odd" or "even", then 14 words of a 10,000-word vocabulary.
+  let seed = 7;
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const vocabulary = Array.from({ length: 10_000 }, (_, i) => `w${i}`);
+  const text = (seq: number) =>
+    [seq % 2 === 1 ? "odd" : "even", ...Array.from({ length: 14 }, () => vocabulary[Math.floor(random() * 10_000)])]
+      .join(" ")
+      .padEnd(100, ".");
   const ins = db.prepare("INSERT INTO messages (seq, id, ts, user, name, text) VALUES (?, ?, ?, ?, ?, ?)");
   db.transaction(() => {
     for (let seq = 1; seq <= N; seq++) {
       const u = users[seq % users.length] as { user: string; name: string };
       const ts = Date.now() - (N - seq) * 50;
-      ins.run(seq, uuidv7({ msecs: ts }, Buffer.alloc(16)), ts, u.user, u.name, `message ${seq} `.padEnd(100, "."));
+      ins.run(seq, uuidv7({ msecs: ts }, Buffer.alloc(16)), ts, u.user, u.name, text(seq));
     }
   })();
+  const t0 = performance.now();
+  db.exec("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')");
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed', ?)").run(String(N));
+  console.log(`search index of ${N} messages built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   db.close();
 }
 
@@ -118,4 +139,35 @@ for (const k of ["server", "sqlarray"])
 console.log(`${N} messages, pages of ${LIMIT} from a random start`);
 for (const [name, f] of Object.entries(variants)) time(name, f);
 for (const [name, f] of Object.entries(variants)) time(name, f);
+
+/** µs per call of `query` (a random point in [0, 1) each time), `count` times, and the messages per page. */
+function timeQuery(name: string, count: number, query: (at: number) => { messages: string }): void {
+  for (let i = 0; i < Math.min(20, count); i++) query(Math.random());
+  let found = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) found += (JSON.parse(query(Math.random()).messages) as unknown[]).length;
+  const us = Number(process.hrtime.bigint() - t0) / 1000 / count;
+  console.log(`${name.padEnd(30)} ${us.toFixed(1).padStart(9)} us/page (${(found / count).toFixed(0)} messages)`);
+}
+const first = JSON.parse(store.historyJson({ limit: 1 }).messages)[0].ts as number;
+const span = (JSON.parse(store.historyJson({ before: last + 1, limit: 1 }).messages)[0].ts as number) - first;
+const tsAt = (at: number) => Math.floor(first + at * span);
+console.log(`the newer queries, ${LIMIT} a page:`);
+timeQuery("history until T (newest below)", PAGES, (at) =>
+  store.historyJson({ before: Number.MAX_SAFE_INTEGER, until: tsAt(at), limit: LIMIT }),
+);
+timeQuery("history since T until T+1h", PAGES, (at) =>
+  store.historyJson({ since: tsAt(at), until: tsAt(at) + 3_600_000, limit: LIMIT }),
+);
+const word = (at: number) => `w${Math.floor(at * 10_000)}`;
+timeQuery("search 1 word (0.15 %)", PAGES / 5, (at) => store.searchJson({ words: [word(at)], limit: LIMIT }));
+timeQuery("search 2 words (0.15 % each)", PAGES / 5, (at) =>
+  store.searchJson({ words: [word(at), word(1 - at)], limit: LIMIT }),
+);
+timeQuery("search 1 word (50 %)", PAGES / 5, () => store.searchJson({ words: ["odd"], limit: LIMIT }));
+timeQuery("search 1 word, before a seq", PAGES / 5, (at) =>
+  store.searchJson({ words: ["even"], before: Math.floor(at * last) + 1, limit: LIMIT }),
+);
+timeQuery("search a word in none", PAGES / 5, () => store.searchJson({ words: ["nowhere"], limit: LIMIT }));
+timeQuery("search odd even (never together)", 5, () => store.searchJson({ words: ["odd", "even"], limit: LIMIT }));
 await store.close();

@@ -10,9 +10,21 @@
  *   nosavepoint no savepoint: writes run directly in the batch transaction
  *   upsert      nosavepoint + INSERT ... ON CONFLICT (id) DO NOTHING instead of the byId lookup
  *               (only a conflicting id is looked up)
- *   real        SqliteGroupStore.append() itself, batches awaited (includes the fdatasync)
+ *   real        SqliteGroupStore.append() itself, batches awaited (includes the fdatasync, and
+ *               the search index's own transactions, search-index.ts)
  *
- *   node --import tsx bench/experiments/store-micro.ts [--messages 100000] [--batch 100]
+ * And what the search index (FTS5, migration 4) costs, on the upsert path:
+ *
+ *   +index      each message also inserted into messages_fts in the batch's transaction (FTS5
+ *               then writes an index segment at every commit)
+ *   +chunks     messages_fts filled from messages in a transaction of its own every 256 messages,
+ *               as search-index.ts does
+ *
+ * `--words N` makes each text N words of a 10,000-word vocabulary (~100 bytes at 15), as chat is;
+ * 0 (the default) is 100 x's, which the index takes as one word. Each row gives the wall time and
+ * the CPU time of the process per message (the CPU time moves less when the machine is busy).
+ *
+ *   node --import tsx bench/experiments/store-micro.ts [--messages 100000] [--batch 100] [--words 15]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -23,14 +35,36 @@ import { parse as uuidParse, v4 as uuidv4, v7 as uuidv7 } from "uuid";
 import { SqliteGroupStore } from "../../src/store/sqlite.js";
 
 const { values } = parseArgs({
-  options: { messages: { type: "string", default: "100000" }, batch: { type: "string", default: "100" } },
+  options: {
+    messages: { type: "string", default: "100000" },
+    batch: { type: "string", default: "100" },
+    words: { type: "string", default: "0" },
+  },
 });
 const N = Number.parseInt(values.messages, 10);
 const BATCH = Number.parseInt(values.batch, 10);
+const WORDS = Number.parseInt(values.words, 10);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-store-micro-"));
 process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
 const user = uuidv4();
-const text = "x".repeat(100);
+// Texts drawn by a seeded generator from 10,000 pseudo-words of 3 to 9 letters, the same in every run.
+let seed = 42;
+const random = (): number => {
+  seed = (seed * 1103515245 + 12345) % 2 ** 31;
+  return seed / 2 ** 31;
+};
+const letters = () => String.fromCharCode(97 + Math.floor(random() * 26));
+const vocabulary = Array.from({ length: 10_000 }, () =>
+  Array.from({ length: 3 + Math.floor(random() * 7) }, letters).join(""),
+);
+const texts =
+  WORDS > 0
+    ? Array.from({ length: 1000 }, () =>
+        Array.from({ length: WORDS }, () => vocabulary[Math.floor(random() * vocabulary.length)]).join(" "),
+      )
+    : ["x".repeat(100)];
+let nextText = 0;
+const textOf = (): string => texts[nextText++ % texts.length] as string;
 
 async function open(name: string): Promise<Database.Database> {
   // Let the real store create the file (schema, meta), then reopen it as the store does.
@@ -42,25 +76,32 @@ async function open(name: string): Promise<Database.Database> {
   return db;
 }
 
-type Variant = "current" | "cached" | "nosavepoint" | "upsert";
+type Variant = "current" | "cached" | "nosavepoint" | "upsert" | "upsert+index" | "upsert+chunks";
 
 let runs = 0;
-async function run(variant: Variant): Promise<number> {
+async function run(variant: Variant): Promise<{ us: number; cpuUs: number }> {
   const db = await open(`${variant}-${runs++}`);
   const insert = db.prepare("INSERT INTO messages (seq, id, ts, user, name, text) VALUES (?, ?, ?, ?, ?, ?)");
   const upsert = db.prepare(
     "INSERT INTO messages (seq, id, ts, user, name, text) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
   );
   const byId = db.prepare("SELECT seq, ts FROM messages WHERE id = ?");
+  const index = db.prepare("INSERT INTO messages_fts (rowid, text) VALUES (?, ?)");
+  const indexFrom = db.prepare(
+    "INSERT INTO messages_fts (rowid, text) SELECT seq, text FROM messages WHERE seq > ? AND seq <= ?",
+  );
+  let indexed = 0;
   let lastSeq = 0;
   const apply = (idBytes: Buffer) => (): unknown => {
-    if (variant === "upsert") {
+    const text = textOf();
+    if (variant.startsWith("upsert")) {
       const seq = lastSeq + 1;
       const ts = Date.now();
       if (upsert.run(seq, idBytes, ts, user, "bench", text).changes === 0) {
         const e = byId.get(idBytes) as { seq: number; ts: number };
         return { seq: e.seq, ts: e.ts, duplicate: true };
       }
+      if (variant === "upsert+index") index.run(seq, text);
       lastSeq = seq;
       return { seq, ts, duplicate: false };
     }
@@ -73,7 +114,9 @@ async function run(variant: Variant): Promise<number> {
     return { seq, ts, duplicate: false };
   };
   const savepoint = db.transaction((f: () => unknown) => f());
+  const chunk = db.transaction((to: number) => indexFrom.run(indexed, to));
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   for (let done = 0; done < N; done += BATCH) {
     const ops = Array.from({ length: Math.min(BATCH, N - done) }, () => apply(Buffer.from(uuidParse(uuidv7()))));
     db.transaction(() => {
@@ -83,29 +126,48 @@ async function run(variant: Variant): Promise<number> {
         else op();
       }
     })();
+    if (variant === "upsert+chunks" && (lastSeq - indexed >= 256 || done + BATCH >= N)) {
+      chunk(lastSeq);
+      indexed = lastSeq;
+    }
   }
   const us = Number(process.hrtime.bigint() - t0) / 1000 / N;
+  const cpu = process.cpuUsage(cpu0);
   db.close();
-  return us;
+  return { us, cpuUs: (cpu.user + cpu.system) / N };
 }
 
-async function real(): Promise<number> {
+async function real(): Promise<{ us: number; cpuUs: number }> {
   const store = SqliteGroupStore.open(dir, "real");
   await store.join(user, "bench");
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   for (let done = 0; done < N; done += BATCH) {
     const n = Math.min(BATCH, N - done);
-    await Promise.all(Array.from({ length: n }, () => store.append({ id: uuidv7(), user, name: "bench", text })));
+    await Promise.all(
+      Array.from({ length: n }, () => store.append({ id: uuidv7(), user, name: "bench", text: textOf() })),
+    );
   }
   const us = Number(process.hrtime.bigint() - t0) / 1000 / N;
+  const cpu = process.cpuUsage(cpu0);
   await store.close();
-  return us;
+  return { us, cpuUs: (cpu.user + cpu.system) / N };
 }
 
-console.log(`${N} messages in batches of ${BATCH} (uuid v7 generation included, ~0.5 us)`);
-for (const v of ["current", "cached", "nosavepoint", "upsert", "current"] as Variant[]) {
-  console.log(`${v.padEnd(12)} ${(await run(v)).toFixed(2)} us/message (event loop, no fsync)`);
+const shape = WORDS > 0 ? `texts of ${WORDS} words (~${texts[0]?.length} bytes)` : "texts of 100 x's";
+console.log(`${N} messages in batches of ${BATCH}, ${shape} (uuid v7 generation included, ~0.5 us)`);
+const row = (name: string, r: { us: number; cpuUs: number }, what: string) =>
+  console.log(`${name.padEnd(14)} ${r.us.toFixed(2)} us/message (${what}; ${r.cpuUs.toFixed(2)} us of CPU)`);
+for (const v of [
+  "current",
+  "cached",
+  "nosavepoint",
+  "upsert",
+  "upsert+index",
+  "upsert+chunks",
+  "upsert",
+  "current",
+] as Variant[]) {
+  row(v, await run(v), "event loop, no fsync");
 }
-console.log(
-  `${"real".padEnd(12)} ${(await real()).toFixed(2)} us/message (SqliteGroupStore.append, with fdatasync per batch, wall)`,
-);
+row("real", await real(), "SqliteGroupStore.append, with fdatasync per batch, wall");

@@ -35,6 +35,8 @@ export const denyKeyFlag = () =>
   Flags.string({
     description: "refuse connections from this public key at the CURVE handshake (repeat for several)",
     multiple: true,
+    // One value per --deny-key, so a word after it is an argument (`gm group`'s ADDRESS).
+    multipleNonGreedy: true,
     helpGroup: "SECURITY",
   });
 

@@ -1,4 +1,4 @@
-import { Flags } from "@oclif/core";
+import { Args, Flags } from "@oclif/core";
 import chalk from "chalk";
 import { fail } from "../cli/errors.js";
 import { acceptLossFlag, dataDirFlag, maxConnectionsFlag, quietFlag, recoveryCommands } from "../cli/flags.js";
@@ -30,16 +30,29 @@ export default class Group extends ServerCommand<typeof Group> {
   ].join(" ");
   static override examples = [
     "<%= config.bin %> group --name general --address tcp://127.0.0.1:6001",
+    "<%= config.bin %> group --name general 127.0.0.1:6001   # the address as an argument, as in group.py",
     "<%= config.bin %> group --name general --name random --address 127.0.0.1:6001",
     "<%= config.bin %> group --name general --address tcp://*:6001 --events-address tcp://*:6002 --advertise tcp://myhost.example:6001",
     "<%= config.bin %> group --name general --address 127.0.0.1:6001 --owner bgM5An52=5IodVQVDf=RaxpnVwK2DdU-fV2cjfJ8",
   ];
+  static override args = {
+    address: Args.string({
+      description: "endpoint to listen on, as --address (the original `group.py <group_address>`)",
+      required: false,
+    }),
+  };
   static override flags = {
-    name: Flags.string({ char: "n", description: "group name (repeat for several groups)", multiple: true }),
+    // Not greedy: in `--name general 127.0.0.1:6001` the second word is the ADDRESS argument.
+    name: Flags.string({
+      char: "n",
+      description: "group name (repeat for several groups)",
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     address: Flags.string({
       char: "a",
       description:
-        "endpoint to listen on: tcp://host:port or host:port (port 0 picks a free one); required unless --check",
+        "endpoint to listen on: tcp://host:port or host:port (port 0 picks a free one); required (or ADDRESS) unless --check",
     }),
     advertise: Flags.string({
       description: "address users should connect to, when it differs from --address (e.g. binding tcp://*:6001)",
@@ -70,8 +83,12 @@ export default class Group extends ServerCommand<typeof Group> {
     "accept-loss": acceptLossFlag(),
   };
 
+  /** The ADDRESS argument, if given. */
+  private addressArg: string | undefined;
+
   override async run(): Promise<void> {
-    const { flags } = await this.parse(Group);
+    const { flags, args } = await this.parse(Group);
+    this.addressArg = args.address;
     if (!flags.check) return super.run();
     const names = flags.name ?? [];
     if (names.length === 0) this.error("--check needs --name", { exit: 2 });
@@ -108,14 +125,14 @@ export default class Group extends ServerCommand<typeof Group> {
 
   protected async serve(log: Logger, requests: Logger): Promise<Running> {
     const { flags } = this;
-    if (flags.address === undefined) this.error("--address is required to serve (or give --check)", { exit: 2 });
+    const { bindEndpoint, connectEndpoint } = await import("../net/endpoint.js");
+    const bind = this.bindAddress(bindEndpoint);
     const names = flags.name ?? [await this.askName()];
     for (const name of names) UsageError.check(() => groupName({ name }, "name"));
     this.checkRepeated(names);
-    const [{ GroupServer }, { sqliteStores }, { bindEndpoint, connectEndpoint }] = await Promise.all([
+    const [{ GroupServer }, { sqliteStores }] = await Promise.all([
       import("../group/group-server.js"),
       import("../store/sqlite.js"),
-      import("../net/endpoint.js"),
     ]);
     const dataDir = flags["data-dir"] ?? defaultDataDir();
     const directory = connectEndpoint(flags.server ?? process.env.GM_SERVER ?? DEFAULT_SERVER);
@@ -124,7 +141,7 @@ export default class Group extends ServerCommand<typeof Group> {
     if (flags.insecure) this.logToStderr(INSECURE_WARNING);
     const server = await GroupServer.start({
       names,
-      bind: bindEndpoint(flags.address as string),
+      bind,
       ...(flags.advertise !== undefined && { advertise: flags.advertise }),
       ...(flags["events-address"] !== undefined && { events: bindEndpoint(flags["events-address"]) }),
       directory,
@@ -176,6 +193,23 @@ export default class Group extends ServerCommand<typeof Group> {
         (keys ? `public key ${keys.publicKey}` : "INSECURE: plain text"),
     );
     return server;
+  }
+
+  /**
+   * Where to listen: --address, or the ADDRESS argument (`gm group 127.0.0.1:6001`, as the original
+   * `group.py <group_address>`); both given must name the same endpoint. Bad usage (exit 2) otherwise.
+   */
+  private bindAddress(bindEndpoint: (address: string) => string): string {
+    const flag = this.flags.address;
+    const arg = this.addressArg;
+    if (flag === undefined && arg === undefined) {
+      throw new UsageError("--address (or the ADDRESS argument) is required to serve; or give --check");
+    }
+    const bind = bindEndpoint((flag ?? arg) as string);
+    if (flag !== undefined && arg !== undefined && bindEndpoint(arg) !== bind) {
+      throw new UsageError(`two addresses to listen on: ADDRESS ${arg} and --address ${flag}; give one`);
+    }
+    return bind;
   }
 
   /** `--name general --name GENERAL` is one group twice: bad usage (exit 2). */

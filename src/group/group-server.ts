@@ -8,8 +8,11 @@ import {
   encodeEvent,
   GmError,
   GroupCommand,
+  type GroupInfo,
   JsonText,
   Limits,
+  type MembersPage,
+  ONLINE_WINDOW_MS,
   type StoredMessage,
   SUBSCRIBE_REFRESH_MS,
   Topic,
@@ -26,12 +29,14 @@ import {
   optInt,
   optUuid,
   repeatedGroupName,
+  searchWords,
   userRef,
   uuid,
 } from "../protocol/validate.js";
 import { hexOf } from "../store/admission.js";
-import type { GroupStore, StoreFactory } from "../store/types.js";
+import type { GroupStore, HistoryPageJson, StoreFactory } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
+import { isOnline, membersPage, Presence } from "./members.js";
 import { Registrar, type RegistrationState } from "./registrar.js";
 
 export interface GroupServerOptions {
@@ -85,7 +90,7 @@ export interface GroupDetails {
 
 /**
  * A group server: hosts one or more groups on one ROUTER endpoint, serves JOIN, LEAVE, SEND,
- * HISTORY, INFO and SUBSCRIBE for each, publishes each new message once on its events (XPUB)
+ * HISTORY, INFO, SUBSCRIBE and MEMBERS for each, publishes each new message once on its events (XPUB)
  * socket, and keeps itself registered with the directory.
  */
 export class GroupServer {
@@ -94,6 +99,10 @@ export class GroupServer {
   private readonly topics = new Map<string, string>();
   /** The same topics, the only ones the events socket applies a subscription to. */
   private readonly accepted = new Set<string>();
+  /** When each member last followed each group (MEMBERS' `online`): in memory only. */
+  private readonly presence = new Presence();
+  /** Each group's last message's seq and ts, as INFO last read them (its `lastTs`). */
+  private readonly lastStamps = new Map<string, { seq: number; ts: number | null }>();
   endpoint = "";
   address = "";
   /** The events endpoint subscribers connect to (advertised form). */
@@ -244,8 +253,10 @@ export class GroupServer {
       [GroupCommand.Leave]: (r) => this.leave(r),
       [GroupCommand.Send]: (r) => this.send(r),
       [GroupCommand.History]: (r) => this.history(r),
+      [GroupCommand.Search]: (r) => this.search(r),
       [GroupCommand.Info]: (r) => this.info(r),
       [GroupCommand.Subscribe]: (r) => this.subscribe(r),
+      [GroupCommand.Members]: (r) => this.members(r),
       [GroupCommand.Remove]: (r) => this.remove(r),
       [GroupCommand.Unbar]: (r) => this.unbar(r),
       [GroupCommand.Invite]: (r) => this.invite(r),
@@ -349,6 +360,7 @@ export class GroupServer {
   private async drop(store: GroupStore, user: string, removed = false): Promise<boolean> {
     const { left } = store.members.has(user) ? await store.leave(user) : { left: false };
     if (left) {
+      this.presence.forget(store.name, user);
       // The last event on this topic: it tells that user's followers (on any connection) to
       // stop, and the other members to SUBSCRIBE for the new topic.
       this.publish(store.name, EventKind.Left, removed ? { user, removed } : { user });
@@ -496,26 +508,37 @@ export class GroupServer {
     const user = this.user(request);
     this.log(`MESSAGE REQUEST FROM ${user}`);
     this.member(store, user);
-    const since = optInt(body, "since", 0, Number.MAX_SAFE_INTEGER);
     const after = optInt(body, "after", 0, Number.MAX_SAFE_INTEGER);
     const before = optInt(body, "before", 1, Number.MAX_SAFE_INTEGER);
-    const given = [since, after, before].filter((v) => v !== undefined).length;
-    if (given > 1) throw new GmError(ErrorCode.BadRequest, `give at most one of "since", "after" and "before"`);
+    if (after !== undefined && before !== undefined) {
+      throw new GmError(ErrorCode.BadRequest, `give at most one of "after" and "before"`);
+    }
     const limit = optInt(body, "limit", 1, Limits.historyPageMax) ?? Limits.historyPage;
     const page = store.historyJson({
       limit,
-      ...(since !== undefined && { since }),
+      ...timeBounds(body),
       ...(after !== undefined && { after }),
       ...(before !== undefined && { before }),
     });
-    // The same object as {group, messages, more, last}, with the messages as SQLite wrote them.
-    return new JsonText(
-      `{"group":${JSON.stringify(store.name)},"messages":${page.messages},"more":${page.more},"last":${store.durableSeq}}`,
-    );
+    return pageReply(store, page);
+  }
+
+  /** SEARCH (PROTOCOL.md §SEARCH): messages holding every word of a query, newest first, paged. */
+  private search(request: SignedRequest) {
+    const { body } = request;
+    const store = this.store(body);
+    const user = this.user(request);
+    this.log(`SEARCH REQUEST FROM ${user}`);
+    this.member(store, user);
+    const words = searchWords(body);
+    const before = optInt(body, "before", 1, Number.MAX_SAFE_INTEGER);
+    const limit = optInt(body, "limit", 1, Limits.historyPageMax) ?? Limits.historyPage;
+    const page = store.searchJson({ words, limit, ...timeBounds(body), ...(before !== undefined && { before }) });
+    return pageReply(store, page);
   }
 
   /** INFO (PROTOCOL.md §INFO), the original get_details. */
-  private info({ body }: SignedRequest) {
+  private info({ body }: SignedRequest): GroupInfo {
     const store = this.store(body);
     return {
       id: store.id,
@@ -523,21 +546,76 @@ export class GroupServer {
       created: store.createdAt,
       members: store.members.size,
       last: store.durableSeq,
+      lastTs: this.lastTs(store),
       address: this.address,
+      events: this.events,
       owner: store.owner ?? null,
       inviteOnly: store.inviteOnly,
     };
   }
 
   /**
+   * The server time of the group's newest message (null for none), read from the store once per
+   * new last seq: INFO needs no membership, so a stream of them costs one read, not one each.
+   */
+  private lastTs(store: GroupStore): number | null {
+    const seq = store.durableSeq;
+    const known = this.lastStamps.get(store.name);
+    if (known?.seq === seq) return known.ts;
+    // The newest stored message (below a gap of an accepted loss, if the last seq is in one).
+    const page = JSON.parse(store.historyJson({ before: seq + 1, limit: 1 }).messages) as StoredMessage[];
+    const ts = page[0]?.ts ?? null;
+    this.lastStamps.set(store.name, { seq, ts });
+    return ts;
+  }
+
+  /**
+   * MEMBERS (PROTOCOL.md §MEMBERS): who is in the group, and who followed it (SUBSCRIBE) within
+   * ONLINE_WINDOW_MS; for its members and its owner only, paged by user id.
+   */
+  private members(request: SignedRequest): MembersPage {
+    const { body } = request;
+    const store = this.store(body);
+    const user = this.user(request);
+    if (!(this.secure && store.owner === user)) this.member(store, user);
+    const after = optUuid(body, "after");
+    const limit = optInt(body, "limit", 1, Limits.membersPageMax) ?? Limits.membersPage;
+    const now = Date.now();
+    const page = membersPage(
+      store.members,
+      (m) => {
+        const age = this.presence.age(store.name, m.user);
+        return {
+          user: m.user,
+          name: m.name,
+          joined: m.joined,
+          online: isOnline(age),
+          seen: age === undefined ? null : Math.round(now - age),
+        };
+      },
+      { limit, ...(after !== undefined && { after }) },
+    );
+    return {
+      group: store.name,
+      members: page.entries,
+      more: page.more,
+      count: store.members.size,
+      owner: store.owner ?? null,
+      window: ONLINE_WINDOW_MS,
+    };
+  }
+
+  /**
    * SUBSCRIBE (PROTOCOL.md §SUBSCRIBE): where a member receives the group's live messages (the
-   * events endpoint and the group's topic) and how far history reaches. No state is kept here.
+   * events endpoint and the group's topic) and how far history reaches. The only state kept is
+   * when the member last asked (MEMBERS' `online`), in memory.
    */
   private subscribe(request: SignedRequest) {
     const { body } = request;
     const store = this.store(body);
     const user = this.user(request);
     this.member(store, user);
+    this.presence.followed(store.name, user, store.members);
     return {
       group: store.name,
       events: this.events,
@@ -554,4 +632,18 @@ export class GroupServer {
     await this.registrar?.stop();
     await Promise.all([...this.stores.values()].map((s) => s.close()));
   }
+}
+
+/** A HISTORY or SEARCH request's time bounds, `since` and `until` (UTC ms), those given. */
+function timeBounds(body: Record<string, unknown>): { since?: number; until?: number } {
+  const since = optInt(body, "since", 0, Number.MAX_SAFE_INTEGER);
+  const until = optInt(body, "until", 0, Number.MAX_SAFE_INTEGER);
+  return { ...(since !== undefined && { since }), ...(until !== undefined && { until }) };
+}
+
+/** A page's reply, {group, messages, more, last}, with the messages as the store wrote them. */
+function pageReply(store: GroupStore, page: HistoryPageJson): JsonText {
+  return new JsonText(
+    `{"group":${JSON.stringify(store.name)},"messages":${page.messages},"more":${page.more},"last":${store.durableSeq}}`,
+  );
 }

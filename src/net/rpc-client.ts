@@ -1,5 +1,6 @@
 import * as zmq from "zeromq";
 import {
+  CancelledError,
   ClosedError,
   decodeReply,
   ErrorCode,
@@ -37,10 +38,28 @@ interface Pending {
   readonly resolve: (body: unknown) => void;
   readonly reject: (err: Error) => void;
   tries: number;
+  /** Tries before giving up (the client's, unless the request asked for fewer or more). */
+  readonly maxTries: number;
   /** How many `300 STORAGE_FULL` or `BUSY` replies this request has had (each waits longer than the last). */
   full: number;
   readonly timeoutMs: number;
   timer: NodeJS.Timeout;
+  /** The caller's signal and what this request listens on it with, removed once it is settled. */
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+}
+
+/** What a request may be given besides its command and body. */
+export interface RequestOptions {
+  /** How long to wait for each try's reply (default: the client's). */
+  readonly timeoutMs?: number | undefined;
+  /** How many tries at most (default: the client's). */
+  readonly tries?: number | undefined;
+  /**
+   * Gives up on the request: it rejects at once with CancelledError, is not tried again, and a
+   * reply that comes later is dropped.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -58,6 +77,7 @@ export class RpcClient {
   private readonly tries: number;
   private nextId = 1;
   private readonly loop: Promise<void>;
+  private session = false;
   /** The server key this client's CURVE expects (undefined: plain text). */
   readonly serverKey: string | undefined;
 
@@ -83,19 +103,35 @@ export class RpcClient {
     watchHandshake(this.socket, endpoint, security, (err) => this.failAll(err));
     this.outbox = new Outbox(this.socket, () => {});
     const onConnect = options.onConnect;
-    if (onConnect !== undefined) this.socket.events.on("handshake", () => onConnect());
+    this.socket.events.on("handshake", () => {
+      this.session = true;
+      onConnect?.();
+    });
+    this.socket.events.on("disconnect", () => {
+      this.session = false;
+    });
     this.socket.connect(endpoint);
     this.loop = this.receiveLoop();
   }
 
-  /** Sends a request and resolves with the reply body; rejects with RemoteError or TimeoutError. */
-  request<T = Record<string, unknown>>(
-    command: string,
-    body: unknown,
-    options: { timeoutMs?: number } = {},
-  ): Promise<T> {
+  /**
+   * Whether a connection to the server is up: its handshake succeeded and it has not dropped since.
+   * False before the first handshake and while the server is gone (its port refuses, or it closed).
+   */
+  get connected(): boolean {
+    return this.session;
+  }
+
+  /**
+   * Sends a request and resolves with the reply body; rejects with RemoteError, TimeoutError, or
+   * CancelledError when `options.signal` fires first. `timeoutMs` and `tries` replace the
+   * client's own for this request.
+   */
+  request<T = Record<string, unknown>>(command: string, body: unknown, options: RequestOptions = {}): Promise<T> {
     if (this.socket.closed)
       return Promise.reject(new ClosedError(this.endpoint, `client for ${this.endpoint} is closed`));
+    const signal = options.signal;
+    if (signal?.aborted === true) return Promise.reject(new CancelledError(this.endpoint, false));
     const id = (this.nextId++).toString(36);
     const frames = encodeRequest(
       command,
@@ -108,20 +144,35 @@ export class RpcClient {
         resolve: resolve as (b: unknown) => void,
         reject,
         tries: 1,
+        maxTries: options.tries ?? this.tries,
         full: 0,
         timeoutMs: options.timeoutMs ?? this.timeoutMs,
         timer: setTimeout(() => this.expire(id), options.timeoutMs ?? this.timeoutMs),
+        signal,
+        // The request was handed on already: the server may act on it whatever we do now.
+        onAbort: () => this.take(id)?.reject(new CancelledError(this.endpoint, true)),
       };
       this.pending.set(id, entry);
+      signal?.addEventListener("abort", entry.onAbort, { once: true });
       this.outbox.push(frames);
     });
+  }
+
+  /** Removes a request from those waiting, with its timer and its abort listener. */
+  private take(id: string): Pending | undefined {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return undefined;
+    clearTimeout(entry.timer);
+    entry.signal?.removeEventListener("abort", entry.onAbort);
+    this.pending.delete(id);
+    return entry;
   }
 
   private expire(id: string): void {
     const entry = this.pending.get(id);
     if (entry === undefined) return;
-    if (entry.tries >= this.tries) {
-      this.pending.delete(id);
+    if (entry.tries >= entry.maxTries) {
+      this.take(id);
       entry.reject(new TimeoutError(this.endpoint, entry.tries, entry.tries * entry.timeoutMs));
       return;
     }
@@ -146,7 +197,7 @@ export class RpcClient {
     if (entry === undefined) return; // a late duplicate of an answered request
     const err = body as { code?: unknown; message?: unknown };
     const code = (typeof err?.code === "string" ? err.code : ErrorCode.Internal) as ErrorCodeName;
-    if (status === Status.TryAgain && entry.tries < this.tries) {
+    if (status === Status.TryAgain && entry.tries < entry.maxTries) {
       // The server asked us to come back: after a short pause if it is restarting, after a longer
       // and growing one if its disk is full or it is busy (PROTOCOL.md §10).
       clearTimeout(entry.timer);
@@ -161,8 +212,7 @@ export class RpcClient {
       }, wait);
       return;
     }
-    clearTimeout(entry.timer);
-    this.pending.delete(id);
+    this.take(id);
     if (status === Status.Ok) {
       entry.resolve(body);
       return;
@@ -172,11 +222,7 @@ export class RpcClient {
   }
 
   private failAll(err: Error): void {
-    for (const [id, entry] of this.pending) {
-      clearTimeout(entry.timer);
-      this.pending.delete(id);
-      entry.reject(err);
-    }
+    for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
   }
 
   /** Number of requests waiting for a reply. */
@@ -187,10 +233,8 @@ export class RpcClient {
   /** Rejects what is pending and closes the socket at once (linger 0). */
   async close(): Promise<void> {
     if (this.socket.closed) return;
-    for (const [id, entry] of this.pending) {
-      clearTimeout(entry.timer);
-      entry.reject(new ClosedError(this.endpoint, `request to ${this.endpoint} abandoned: the client closed`));
-      this.pending.delete(id);
+    for (const id of [...this.pending.keys()]) {
+      this.take(id)?.reject(new ClosedError(this.endpoint, `request to ${this.endpoint} abandoned: the client closed`));
     }
     this.socket.close();
     await this.loop;

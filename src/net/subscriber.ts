@@ -37,7 +37,11 @@ export class EventStream {
   private readonly socket: zmq.Subscriber;
   private readonly hello = `${Topic.helloPrefix}${randomBytes(8).toString("hex")}/`;
   private readonly groups = new Map<string, string>();
+  /** Per topic, the number of the first hello topic subscribed after it: that HELLO proves it. */
+  private readonly provenFrom = new Map<string, number>();
   private readonly waiters = new Map<number, (ok: boolean) => void>();
+  /** What `add` resolves with, per hello topic still waiting for its HELLO. */
+  private readonly pending = new Map<number, Promise<boolean>>();
   private nextSync = 1;
   private readonly loop: Promise<void>;
   /** The server key this stream's CURVE expects (undefined: plain text). */
@@ -69,7 +73,9 @@ export class EventStream {
 
   /**
    * Subscribes to a group's topic (again, if already subscribed: that re-checks it is active).
-   * Resolves true once the publisher confirmed it, false if it did not within `timeoutMs`.
+   * Resolves true once the publisher confirmed it, false if it did not within `timeoutMs`. A
+   * topic already subscribed shares the HELLO of a check still under way that began after it, so
+   * the feeds of one server checking in together cost one HELLO, not one each.
    */
   add(topic: string, group: string, timeoutMs: number): Promise<boolean> {
     if (!isGroupTopic(topic)) {
@@ -85,25 +91,33 @@ export class EventStream {
     if (this.socket.closed) return Promise.resolve(false);
     if (!this.groups.has(topic)) {
       this.groups.set(topic, group);
+      this.provenFrom.set(topic, this.nextSync);
       this.socket.subscribe(topic);
+    } else {
+      const from = this.provenFrom.get(topic) ?? Number.POSITIVE_INFINITY;
+      for (const [k, confirmed] of this.pending) if (k >= from) return confirmed;
     }
     const n = this.nextSync++;
     const sync = `${this.hello}${n}/`;
     this.socket.subscribe(sync);
-    return new Promise<boolean>((resolve) => {
+    const confirmed = new Promise<boolean>((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(timer);
         this.waiters.delete(n);
+        this.pending.delete(n);
         if (!this.socket.closed) this.socket.unsubscribe(sync);
         resolve(ok);
       };
       const timer = setTimeout(() => done(false), timeoutMs);
       this.waiters.set(n, done);
     });
+    this.pending.set(n, confirmed);
+    return confirmed;
   }
 
   /** Stops receiving a topic. */
   remove(topic: string): void {
+    this.provenFrom.delete(topic);
     if (!this.groups.delete(topic) || this.socket.closed) return;
     this.socket.unsubscribe(topic);
   }

@@ -19,8 +19,10 @@ export const GroupCommand = {
   Leave: "LEAVE",
   Send: "SEND",
   History: "HISTORY",
+  Search: "SEARCH",
   Info: "INFO",
   Subscribe: "SUBSCRIBE",
+  Members: "MEMBERS",
   Remove: "REMOVE",
   Unbar: "UNBAR",
   Invite: "INVITE",
@@ -158,4 +160,17 @@ export const Limits = {
    * existed may be larger: it then has a page to itself).
    */
   historyBytes: 128 * 1024,
+  /** Longest SEARCH query, in characters (code points). */
+  searchQueryChars: 256,
+  /** Most words a SEARCH query may have (each one more index to walk in step). */
+  searchWords: 16,
+  /** Default and largest page of a MEMBERS reply. */
+  membersPage: 100,
+  membersPageMax: 1000,
+  /**
+   * Most bytes of JSON a MEMBERS reply's `members` array holds: a page ends early (with `more`)
+   * before the entry that would pass it, and always holds at least one. An entry is at most
+   * ~400 bytes (a display name is 64 characters), so a full page of 1000 could be ~400 KB.
+   */
+  membersBytes: 64 * 1024,
 } as const;

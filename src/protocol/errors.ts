@@ -8,12 +8,15 @@
  * ├─ RemoteError         the peer answered with an error reply
  * ├─ TimeoutError        no reply from the peer after every try
  * ├─ ClosedError         the request's client was closed before a reply came
+ * ├─ CancelledError      the caller gave up on a request (its AbortSignal fired)
  * ├─ UsageError          bad input given on this side: flags, arguments, a shell line
  * │  ├─ EndpointError    an address that is not a usable endpoint, or cannot be bound
  * │  ├─ TimestampError   a timestamp that could not be understood
  * │  └─ QuoteError       a shell line with an unclosed quote
  * ├─ ProfileError        a profile file that cannot be read
  * ├─ KeyFileError        a key file that cannot be used (unreadable, malformed, readable by others)
+ * ├─ LockError           a lock file (a profile's) that a live process kept for too long
+ * ├─ NotServedError      a group whose server is gone and that the directory no longer lists
  * ├─ HandshakeError      the CURVE handshake with a peer failed (wrong key, refused, insecure peer)
  * └─ StoreError          a store that cannot be opened or used
  * ```
@@ -27,6 +30,7 @@ import { ErrorCode, type ErrorCodeName, Status, type StatusCode } from "./consta
 export const LocalErrorCode = {
   Timeout: "TIMEOUT",
   Closed: "CLOSED",
+  Cancelled: "CANCELLED",
   Usage: "USAGE",
   BadEndpoint: "BAD_ENDPOINT",
   BadTimestamp: "BAD_TIMESTAMP",
@@ -36,6 +40,8 @@ export const LocalErrorCode = {
   Store: "STORE",
   KeyFile: "KEY_FILE",
   Handshake: "HANDSHAKE",
+  Lock: "LOCK",
+  NotServed: "NOT_SERVED",
 } as const;
 export type LocalErrorCodeName = (typeof LocalErrorCode)[keyof typeof LocalErrorCode];
 export type GmErrorCode = ErrorCodeName | LocalErrorCodeName;
@@ -105,6 +111,22 @@ export class ClosedError extends GmError {
     options?: ErrorOptions,
   ) {
     super(LocalErrorCode.Closed, message, Status.TryAgain, options);
+  }
+}
+
+/**
+ * The caller cancelled a request through its AbortSignal (the shell's Ctrl-C) before a reply came.
+ * `sent`: whether the request had been handed to the socket, so the server may have acted on it
+ * (a SEND may or may not have been stored); false when it was cancelled before it went out.
+ */
+export class CancelledError extends GmError {
+  override readonly name: string = "CancelledError";
+  constructor(
+    readonly endpoint: string,
+    readonly sent: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(LocalErrorCode.Cancelled, `request to ${endpoint} cancelled`, Status.TryAgain, options);
   }
 }
 
@@ -189,6 +211,34 @@ export class KeyFileError extends GmError {
     options?: ErrorOptions,
   ) {
     super(LocalErrorCode.KeyFile, message, Status.ServerError, options);
+  }
+}
+
+/** A lock file (util/lock-file.ts) that another process held beyond the wait. */
+export class LockError extends GmError {
+  override readonly name: string = "LockError";
+  constructor(
+    readonly file: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(LocalErrorCode.Lock, message, Status.ServerError, options);
+  }
+}
+
+/**
+ * A joined group that nobody serves now: its server does not answer and the directory does not
+ * list it (it stopped cleanly and unregistered, or stopped refreshing). It may come back (300).
+ */
+export class NotServedError extends GmError {
+  override readonly name: string = "NotServedError";
+  constructor(
+    readonly group: string,
+    readonly endpoint: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(LocalErrorCode.NotServed, message, Status.TryAgain, options);
   }
 }
 

@@ -15,6 +15,11 @@ export const REGISTRATION_TTL_MS = 5000;
 export const NAME_LAPSE_DAYS = 30;
 /** A follower repeats SUBSCRIBE this often, to catch up on anything it may have missed. */
 export const SUBSCRIBE_REFRESH_MS = 5000;
+/**
+ * A member is online (MEMBERS, PROTOCOL.md §MEMBERS) while their last SUBSCRIBE is at most this
+ * old: two refresh periods, so one late or lost refresh does not make a follower look gone.
+ */
+export const ONLINE_WINDOW_MS = 2 * SUBSCRIBE_REFRESH_MS;
 
 /** Defaults from the ZeroMQ guide's Lazy Pirate numbers: 2.5 s a try, 3 tries. */
 export const REQUEST_TIMEOUT_MS = 2500;

@@ -51,3 +51,48 @@ export interface Subscription {
   readonly last: number;
   readonly refresh: number;
 }
+
+/** A member as MEMBERS lists it (PROTOCOL.md §MEMBERS). */
+export interface MemberEntry {
+  /** The member's user id (lower case). */
+  readonly user: string;
+  /** The display name of their latest JOIN. */
+  readonly name: string;
+  /** When they first joined (UTC ms). */
+  readonly joined: number;
+  /** Whether their client followed the group (sent SUBSCRIBE) within the reply's `window`. */
+  readonly online: boolean;
+  /** When they last sent SUBSCRIBE (server time, UTC ms), or null if not since the server started. */
+  readonly seen: number | null;
+}
+
+/** A page of the MEMBERS reply (PROTOCOL.md §MEMBERS). */
+export interface MembersPage {
+  readonly group: string;
+  /** Ordered by user id. */
+  readonly members: MemberEntry[];
+  /** True when members with a higher user id exist beyond this page. */
+  readonly more: boolean;
+  /** How many members the group has. */
+  readonly count: number;
+  /** The owner's user id, or null while the group has none (the owner need not be a member). */
+  readonly owner: string | null;
+  /** How recent (ms) a SUBSCRIBE must be for `online`. */
+  readonly window: number;
+}
+
+/** The INFO reply (PROTOCOL.md §INFO). `lastTs` and `events` are absent from servers older than them. */
+export interface GroupInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly created: number;
+  readonly members: number;
+  readonly last: number;
+  /** The server time (UTC ms) of the newest stored message, or null for a group without messages. */
+  readonly lastTs?: number | null;
+  readonly address: string;
+  /** The events (XPUB) endpoint members' followers connect to. */
+  readonly events?: string;
+  readonly owner: string | null;
+  readonly inviteOnly: boolean;
+}

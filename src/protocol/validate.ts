@@ -161,6 +161,21 @@ export function messageText(body: Body, key = "text"): string {
   return v;
 }
 
+/**
+ * A SEARCH query's words (PROTOCOL.md §SEARCH): the query split at white space and control
+ * characters, keeping the words with a letter or a digit (the others could match nothing). Every
+ * other character is part of a word, never an operator: the store matches each word as it is.
+ */
+export function searchWords(body: Body, key = "query"): string[] {
+  const query = str(body, key, Limits.searchQueryChars);
+  const words = query.split(/[\s\p{Cc}]+/u).filter((w) => /[\p{L}\p{N}]/u.test(w));
+  if (words.length === 0) throw badRequest(`"${key}" has no word to search for: give letters or digits`);
+  if (words.length > Limits.searchWords) {
+    throw badRequest(`"${key}" has ${words.length} words; at most ${Limits.searchWords} are searched for at once`);
+  }
+  return words;
+}
+
 /** A ZeroMQ TCP endpoint as a peer can connect to it: tcp://host:port, in printable ASCII. */
 export function endpoint(body: Body, key = "address"): string {
   const v = str(body, key, 256);

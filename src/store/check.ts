@@ -211,6 +211,9 @@ function checkCopy(
     if (back === 0) good("timestamps never decrease");
     else bad(`${back === 1 ? "1 message has" : `${back} messages have`} an earlier ts than the one before`);
 
+    const version = db.pragma("user_version", { simple: true }) as number;
+    checkSearchIndex(copy, file, { present: tables.has("messages_fts"), due: version >= 4 }, good, bad);
+
     const last = Math.max(stats.hi ?? 0, floor);
     if (mark !== undefined && id !== undefined) {
       if (mark.id !== id) bad(`the mark's group id ${mark.id} is not the database's ${id}: the database was replaced`);
@@ -227,5 +230,51 @@ function checkCopy(
     else bad(`${file}: ${detail}`);
   } finally {
     db.close();
+  }
+}
+
+/**
+ * The search index (sqlite.ts's migration 4) against the messages: FTS5's own integrity check,
+ * which also re-reads every text and compares (SQLite's integrity_check does not). It is a
+ * write command to FTS5 (and the messages not indexed yet are indexed first), so it runs on a
+ * writable connection to the private copy.
+ */
+function checkSearchIndex(
+  copy: string,
+  file: string,
+  index: { readonly present: boolean; readonly due: boolean },
+  good: (text: string) => void,
+  bad: (text: string) => void,
+): void {
+  if (!index.present) {
+    if (index.due) bad(`${file} has no search index (messages_fts), though its schema version has one`);
+    else good("no search index yet (made when a gm with search next opens the store)");
+    return;
+  }
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(copy, { fileMustExist: true, timeout: 0 });
+    const indexed = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'indexed'").pluck().get();
+    if (indexed === undefined) {
+      bad(`${file} has a search index but no record of how far it reaches (meta "indexed")`);
+      return;
+    }
+    // The newest messages may wait for the index (search-index.ts): indexed here, in the copy, as
+    // the group server would at its next start, so that the check covers every message.
+    const waiting = db
+      .prepare("INSERT INTO messages_fts (rowid, text) SELECT seq, text FROM messages WHERE seq > ?")
+      .run(Number(indexed)).changes;
+    db.prepare("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)").run();
+    good(
+      waiting === 0
+        ? "search index matches the messages"
+        : `search index matches the messages (the newest ${waiting} wait to be indexed: the group server does it when it starts)`,
+    );
+  } catch (err) {
+    bad(
+      `${file}: the search index does not match the messages (${(err as Error).message}): searches may miss messages or fail; with the group server stopped, rebuild it: sqlite3 ${file} "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')"`,
+    );
+  } finally {
+    db?.close();
   }
 }

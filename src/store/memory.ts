@@ -3,7 +3,7 @@ import { StoreError } from "../protocol/errors.js";
 import type { AppendResult, StoredMessage } from "../protocol/types.js";
 import { admit, inviteNames, type Refusal } from "./admission.js";
 import { fillPage } from "./page.js";
-import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
+import type { GroupStore, HistoryPageJson, HistoryQuery, Member, SearchQuery, StoreFactory } from "./types.js";
 
 /** What a memory store keeps across close and reopen: its "disk". */
 export interface MemoryGroupData {
@@ -165,20 +165,48 @@ export class MemoryGroupStore implements GroupStore {
 
   historyJson(query: HistoryQuery): HistoryPageJson {
     const { messages } = this.held;
+    const [lo, hi] = this.range(query);
     if (query.before !== undefined) {
-      const end = Math.min(query.before - 1, messages.length); // seqs below `before`
-      const page = fillPage(json(messages, end - 1, -1), query.limit, query.maxBytes);
+      const page = fillPage(json(messages, hi - 1, lo, -1), query.limit, query.maxBytes);
       return { messages: `[${page.rows.reverse().join(",")}]`, more: page.more };
     }
-    let start = 0;
-    if (query.after !== undefined) start = Math.min(query.after, messages.length);
-    else if (query.since !== undefined) {
-      const since = query.since;
-      start = messages.findIndex((m) => m.ts >= since);
-      if (start < 0) start = messages.length;
-    }
-    const page = fillPage(json(messages, start, 1), query.limit, query.maxBytes);
+    const page = fillPage(json(messages, lo, hi - 1, 1), query.limit, query.maxBytes);
     return { messages: `[${page.rows.join(",")}]`, more: page.more };
+  }
+
+  /**
+   * A plain scan, newest first, matching as SQLite's FTS5 index does (unicode61, diacritics
+   * removed): each word's tokens must appear in a row in the text's tokens.
+   */
+  searchJson(query: SearchQuery): HistoryPageJson {
+    const { messages } = this.held;
+    const [lo, hi] = this.range(query);
+    const words = query.words.map(tokens).filter((w) => w.length > 0);
+    const matching = function* () {
+      for (let i = hi - 1; i >= lo; i--) {
+        const m = messages[i] as StoredMessage;
+        const text = tokens(m.text);
+        if (words.every((w) => holds(text, w))) yield JSON.stringify(m);
+      }
+    };
+    const page = fillPage(matching(), query.limit, query.maxBytes);
+    return { messages: `[${page.rows.join(",")}]`, more: page.more };
+  }
+
+  /** The messages a query selects, as indexes [lo, hi) into `messages` (index = seq - 1). */
+  private range(query: Omit<HistoryQuery, "limit">): [number, number] {
+    const { messages } = this.held;
+    // Messages with ts < time: ts never decreases as seq grows, so they are a prefix.
+    const below = (time: number) => {
+      const i = messages.findIndex((m) => m.ts >= time);
+      return i < 0 ? messages.length : i;
+    };
+    let lo = Math.min(query.after ?? 0, messages.length);
+    if (query.since !== undefined) lo = Math.max(lo, below(query.since));
+    let hi = messages.length;
+    if (query.before !== undefined) hi = Math.min(hi, query.before - 1);
+    if (query.until !== undefined) hi = Math.min(hi, below(query.until));
+    return [lo, Math.max(lo, hi)];
   }
 
   async close(): Promise<void> {
@@ -193,9 +221,26 @@ export class MemoryGroupStore implements GroupStore {
   }
 }
 
-/** The JSON of messages[from], messages[from + step], … while in range. */
-function* json(messages: readonly StoredMessage[], from: number, step: 1 | -1): Generator<string> {
-  for (let i = from; i >= 0 && i < messages.length; i += step) yield JSON.stringify(messages[i]);
+/** The JSON of messages[from], messages[from + step], … up to messages[to] (both included). */
+function* json(messages: readonly StoredMessage[], from: number, to: number, step: 1 | -1): Generator<string> {
+  for (let i = from; step > 0 ? i <= to : i >= to; i += step) yield JSON.stringify(messages[i]);
+}
+
+/**
+ * A text's words as FTS5's unicode61 tokenizer makes them (with remove_diacritics): runs of
+ * letters and digits (marks kept with them), in lower case, without diacritics.
+ */
+function tokens(text: string): string[] {
+  const folded = text.normalize("NFD").toLowerCase();
+  return (folded.match(/[\p{L}\p{N}\p{M}]+/gu) ?? []).map((t) => t.replace(/\p{M}/gu, "")).filter((t) => t.length > 0);
+}
+
+/** Whether `text` holds the tokens of `phrase` one after another. */
+function holds(text: readonly string[], phrase: readonly string[]): boolean {
+  for (let i = 0; i + phrase.length <= text.length; i++) {
+    if (phrase.every((t, j) => text[i + j] === t)) return true;
+  }
+  return false;
 }
 
 /** A new group's data: a new id, no members, no messages, no owner, open to all. */

@@ -18,9 +18,10 @@ import type { AppendResult, HistoryPage } from "../protocol/types.js";
 import { admit, inviteNames, type Refusal } from "./admission.js";
 import { HighWaterMark, type MarkState, readMark } from "./mark.js";
 import { fillPage } from "./page.js";
+import { SearchIndex } from "./search-index.js";
 import { storeSpelling } from "./spelling.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
-import type { GroupStore, HistoryPageJson, HistoryQuery, Member, StoreFactory } from "./types.js";
+import type { GroupStore, HistoryPageJson, HistoryQuery, Member, SearchQuery, StoreFactory } from "./types.js";
 
 /**
  * The schema's history: migration n takes a database from `PRAGMA user_version` n-1 to n. All
@@ -45,16 +46,40 @@ const MIGRATIONS: readonly string[] = [
   // no owner and open to all is what a store of version 2 means, so nothing else changes.
   `CREATE TABLE barred (user TEXT PRIMARY KEY) WITHOUT ROWID;
    CREATE TABLE invites (entry TEXT PRIMARY KEY) WITHOUT ROWID;`,
+  // 4: search (SEARCH, PROTOCOL.md §6.2). An FTS5 index of the texts that reads them from messages
+  // (external content: stored once), keyed by seq; no per-row sizes (columnsize=0: results are
+  // ordered by seq, never ranked, and that is one b-tree write less per message). 'rebuild'
+  // indexes the messages already there, and meta's "indexed" says how far the index reaches;
+  // search-index.ts keeps it up with new messages.
+  `CREATE VIRTUAL TABLE messages_fts USING fts5(
+     text, content='messages', content_rowid='seq', tokenize='unicode61 remove_diacritics 2', columnsize=0
+   );
+   INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+   INSERT OR REPLACE INTO meta (key, value) SELECT 'indexed', coalesce(max(seq), 0) FROM messages;`,
 ];
 
 /** The schema version this gm writes: a store with a higher user_version is refused. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** The message id (a 16-byte BLOB) as a lower-case uuid string, in SQL. */
-const UUID_SQL =
-  "lower(substr(hex(id),1,8)||'-'||substr(hex(id),9,4)||'-'||substr(hex(id),13,4)||'-'||substr(hex(id),17,4)||'-'||substr(hex(id),21,12))";
+/** The message id (a 16-byte BLOB, column `id` of table `t`) as a lower-case uuid string, in SQL. */
+const uuidSql = (t: string) =>
+  `lower(substr(hex(${t}id),1,8)||'-'||substr(hex(${t}id),9,4)||'-'||substr(hex(${t}id),13,4)||'-'||substr(hex(${t}id),17,4)||'-'||substr(hex(${t}id),21,12))`;
+/** A message row (of table `t`, e.g. "m.", or "" alone) as the JSON object of PROTOCOL.md, in SQL. */
+const messageJsonSql = (t = "") =>
+  `json_object('seq',${t}seq,'ts',${t}ts,'id',${uuidSql(t)},'user',${t}user,'name',${t}name,'text',${t}text)`;
 /** A message row as the JSON object of PROTOCOL.md (a StoredMessage), in SQL. */
-export const MESSAGE_JSON = `json_object('seq',seq,'ts',ts,'id',${UUID_SQL},'user',user,'name',name,'text',text)`;
+export const MESSAGE_JSON = messageJsonSql();
+
+/**
+ * A search's words as an FTS5 query that means exactly "every word": each one a string in
+ * double quotes (a quote inside doubled), so nothing a user types (`OR`, `NEAR(`, `*`, `^`, `:`,
+ * parentheses, quotes) is read as FTS5 syntax; FTS5 splits each into its tokens, and a word of
+ * several ("e-mail") must match them in a row. NUL would end the query text early (an
+ * "unterminated string"), so the words must have none: validate.ts's searchWords splits at it.
+ */
+export function ftsQuery(words: readonly string[]): string {
+  return words.map((w) => `"${w.replaceAll('"', '""')}"`).join(" ");
+}
 
 /** What opening a store may be told (SqliteGroupStore.open). */
 export interface SqliteOpenOptions {
@@ -343,6 +368,8 @@ export class SqliteGroupStore implements GroupStore {
 
   /** The high-water mark beside the database (mark.ts). */
   private readonly mark: HighWaterMark;
+  /** The search index, kept up with the messages after they are acknowledged. */
+  private readonly search: SearchIndex;
 
   /**
    * Opens (creating on first use) group `name`'s store `<dataDir>/<name>.db` and its high-water
@@ -424,6 +451,13 @@ export class SqliteGroupStore implements GroupStore {
     this.lastSeq = opened.lastSeq;
     this.lastTs = opened.lastTs;
     this.durable = this.lastSeq;
+    this.search = new SearchIndex(
+      this.db,
+      () => this.lastSeq,
+      () => !this.closed && this.sync?.failed === undefined,
+    );
+    // What a crash left unindexed (or a store filled from outside): indexed before serving.
+    this.search.background();
     // Make the database and its WAL durable as directory entries, then keep a descriptor on the
     // WAL (which lives as long as our exclusive connection) to fdatasync after each batch.
     const walFd = openSync(`${file}-wal`, "r");
@@ -502,15 +536,26 @@ export class SqliteGroupStore implements GroupStore {
       unbar: this.db.prepare("DELETE FROM barred WHERE user = ?"),
       invite: this.db.prepare("INSERT OR IGNORE INTO invites (entry) VALUES (?)"),
       uninvite: this.db.prepare("DELETE FROM invites WHERE entry = ?"),
-      after: this.db
+      forward: this.db
         .prepare<[number, number, number], string>(
           `SELECT ${MESSAGE_JSON} FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
         )
         .pluck(),
-      tsOf: this.db.prepare<[number], { ts: number }>("SELECT ts FROM messages WHERE seq = ?"),
-      before: this.db
+      // The ts of the newest message at or below a seq (an accepted loss leaves seqs without one).
+      tsAtOrBelow: this.db.prepare<[number], { ts: number }>(
+        "SELECT ts FROM messages WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+      ),
+      backward: this.db
         .prepare<[number, number, number], string>(
-          `SELECT ${MESSAGE_JSON} FROM messages WHERE seq < ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
+          `SELECT ${MESSAGE_JSON} FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
+        )
+        .pluck(),
+      // FTS5 walks its index by rowid (= seq) downwards and stops at the LIMIT; each hit is then
+      // one lookup in messages by its primary key.
+      search: this.db
+        .prepare<[string, number, number, number], string>(
+          `SELECT ${messageJsonSql("m.")} FROM messages_fts f JOIN messages m ON m.seq = f.rowid
+           WHERE messages_fts MATCH ? AND f.rowid > ? AND f.rowid <= ? ORDER BY f.rowid DESC LIMIT ?`,
         )
         .pluck(),
       count: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM messages"),
@@ -671,28 +716,66 @@ export class SqliteGroupStore implements GroupStore {
     // Rows are read one at a time and the statement stops at the byte budget: a page of big
     // messages never builds more rows than fit in one reply.
     const limit = query.limit + 1;
+    const [lo, hi] = this.range(query);
     if (query.before !== undefined) {
-      const page = fillPage(this.stmt.before.iterate(query.before, this.durable, limit), query.limit, query.maxBytes);
+      const page = fillPage(this.stmt.backward.iterate(lo, hi, limit), query.limit, query.maxBytes);
       return { messages: `[${page.rows.reverse().join(",")}]`, more: page.more };
     }
-    let after = 0;
-    if (query.after !== undefined) after = query.after;
-    else if (query.since !== undefined) after = this.lastBefore(query.since);
-    const page = fillPage(this.stmt.after.iterate(after, this.durable, limit), query.limit, query.maxBytes);
+    const page = fillPage(this.stmt.forward.iterate(lo, hi, limit), query.limit, query.maxBytes);
     return { messages: `[${page.rows.join(",")}]`, more: page.more };
   }
 
+  /** One page of a search, newest first, from the FTS5 index (migration 4). */
+  searchJson(query: SearchQuery): HistoryPageJson {
+    try {
+      if (this.search.waiting > 0 && !this.closed) this.indexForSearch();
+      const [lo, hi] = this.range(query);
+      const rows = this.stmt.search.iterate(ftsQuery(query.words), lo, hi, query.limit + 1);
+      const page = fillPage(rows, query.limit, query.maxBytes);
+      return { messages: `[${page.rows.join(",")}]`, more: page.more };
+    } catch (err) {
+      throw storeFailure(this.file, err);
+    }
+  }
+
   /**
-   * The highest durable seq whose ts is before `time` (0 if none): seqs have no holes and ts never
-   * decreases as seq grows, so a bisection over seq finds it in ~20 lookups for a million messages.
+   * Indexes the messages a search must see. On a full disk (or after a failed sync) it searches
+   * the index as it is: the newest messages are found once there is room.
+   */
+  private indexForSearch(): void {
+    if (this.sync.failed !== undefined) return;
+    try {
+      this.search.catchUp();
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+    }
+  }
+
+  /**
+   * The durable seqs a query selects, as the range lo < seq <= hi: the cursors as they are, the
+   * time bounds turned into seqs by bisection (ts never decreases as seq grows).
+   */
+  private range(query: Omit<HistoryQuery, "limit">): [number, number] {
+    let lo = query.after ?? 0;
+    if (query.since !== undefined) lo = Math.max(lo, this.lastBefore(query.since));
+    let hi = this.durable;
+    if (query.before !== undefined) hi = Math.min(hi, query.before - 1);
+    if (query.until !== undefined) hi = Math.min(hi, this.lastBefore(query.until));
+    return [lo, Math.max(lo, hi)];
+  }
+
+  /**
+   * The highest durable seq whose ts is before `time` (0 if none), counting a seq without a
+   * message (an accepted loss's gap) as having its predecessor's ts: seqs grow with ts, so a
+   * bisection over seq finds it in ~20 lookups for a million messages.
    */
   private lastBefore(time: number): number {
     let lo = 0; // ts(lo) < time, taking ts(0) as -infinity
     let hi = this.durable + 1; // ts(hi) >= time, taking ts(durable + 1) as +infinity
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
-      const ts = this.stmt.tsOf.get(mid)?.ts;
-      if (ts !== undefined && ts < time) lo = mid;
+      const ts = this.stmt.tsAtOrBelow.get(mid)?.ts;
+      if (ts === undefined || ts < time) lo = mid;
       else hi = mid;
     }
     return lo;
@@ -749,6 +832,7 @@ export class SqliteGroupStore implements GroupStore {
       return;
     }
     this.sync.committed(new Batch(this.reach, this.lastSeq, batch));
+    this.search.stored();
   }
 
   /** Reads members and moderation from the database (at open, and after a batch failed to commit). */
@@ -773,6 +857,15 @@ export class SqliteGroupStore implements GroupStore {
     if (this.queue.length > 0) this.commit();
     this.closed = true;
     if (this.sync.busy) await this.sync.idle();
+    // Leave the index complete (the next open would do it otherwise).
+    if (this.sync.failed === undefined) {
+      try {
+        this.search.catchUp();
+      } catch {
+        // A full disk: the next open indexes the rest.
+      }
+    }
+    this.search.cancel();
     try {
       closeSync(this.walFd);
     } catch {

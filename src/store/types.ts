@@ -10,10 +10,16 @@ export interface Member {
   readonly joined: number;
 }
 
-/** Which page of history: at most one of `since`, `after` and `before`; none means from the start. */
+/**
+ * Which page of history: a cursor (at most one of `after` and `before`; neither means from the
+ * start) and time bounds (`since`, `until`) that narrow it. Together they select the messages with
+ * after < seq < before and since <= ts < until; `before` pages from the newest of them down.
+ */
 export interface HistoryQuery {
   /** Messages with ts >= since. */
   readonly since?: number;
+  /** Messages with ts < until. */
+  readonly until?: number;
   /** Messages with seq > after. */
   readonly after?: number;
   /** Messages with seq < before: the newest page below it. */
@@ -27,9 +33,25 @@ export interface HistoryQuery {
   readonly maxBytes?: number;
 }
 
+/**
+ * Which page of a search: the messages whose text holds every one of `words`, newest first, with
+ * seq < before and since <= ts < until. A word matches a run of the text's words (letters and
+ * digits; other characters separate them), compared without case or diacritics: "e-mail" matches
+ * "E-Mail" and "e mail", "cafe" matches "Café". Each word has at least one letter or digit.
+ */
+export interface SearchQuery {
+  readonly words: readonly string[];
+  readonly since?: number;
+  readonly until?: number;
+  readonly before?: number;
+  readonly limit: number;
+  /** As HistoryQuery's. */
+  readonly maxBytes?: number;
+}
+
 /** A page of history as JSON text, as the server sends it (built by SQLite, not by JavaScript). */
 export interface HistoryPageJson {
-  /** A JSON array of the page's messages (StoredMessage objects), oldest first. */
+  /** A JSON array of the page's messages (StoredMessage objects), oldest first (a search's: newest first). */
   readonly messages: string;
   readonly more: boolean;
 }
@@ -114,13 +136,18 @@ export interface GroupStore {
   /**
    * One page of durable messages (seq <= durableSeq), oldest first, at most `limit`, as the JSON
    * text the server sends (each a StoredMessage: seq, ts, id in lower case, user, name, text).
-   * `since`: from the first message with ts >= since on; `after`: seq > after; `before`: the
-   * newest `limit` messages with seq < before; none: from seq 1. `more` tells whether messages
-   * exist beyond the page in the direction of paging (newer ones; for `before`, older ones).
+   * Of the messages HistoryQuery selects: with `before`, the newest `limit` of them; else the
+   * oldest `limit`. `more` tells whether selected messages exist beyond the page in the direction
+   * of paging (newer ones; for `before`, older ones).
    * The array is at most `maxBytes` of UTF-8 (page.ts's fillPage), unless its one message
    * alone is larger: a page that stops at the budget is shorter than `limit`, with `more: true`.
    */
   historyJson(query: HistoryQuery): HistoryPageJson;
+  /**
+   * One page of the durable messages that match a search, newest first, at most `limit` and
+   * `maxBytes` as for historyJson; `more` tells whether older matches exist beyond the page.
+   */
+  searchJson(query: SearchQuery): HistoryPageJson;
   /**
    * Commits the writes already queued, waits until they are durable (resolving or rejecting
    * them), and releases the store (and its lock). Calling it again does nothing.

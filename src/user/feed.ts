@@ -7,7 +7,7 @@ import {
   type Subscription,
 } from "../protocol/index.js";
 
-/** A HISTORY query (PROTOCOL.md §HISTORY): `since` or `after` (or `before`), and a page size. */
+/** A HISTORY query (PROTOCOL.md §HISTORY): `after` or `before`, `since`, and a page size. */
 export interface HistoryQuery {
   readonly since?: number;
   readonly after?: number;
@@ -26,6 +26,11 @@ export interface FeedSource {
   listen(sub: Pick<Subscription, "events" | "topic">, timeoutMs: number): Promise<boolean>;
   /** One page of history. */
   page(query: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * Runs `run` after about `ms` (the next check-in or retry) and returns what cancels it; the
+   * client lines up the feeds of one server on one timer (beat.ts). Default: a timer of its own.
+   */
+  after?(ms: number, run: () => void): () => void;
 }
 
 /**
@@ -67,7 +72,9 @@ export type FeedEvent =
 export interface FeedOptions {
   /** Start with history from this time (UTC ms); with neither this nor `limit`, all history. */
   readonly since?: number;
-  /** Start with the newest `limit` messages. */
+  /** Start with the messages after this seq (e.g. the read marker); with `limit`, the oldest `limit` of them. */
+  readonly after?: number;
+  /** Start with the newest `limit` messages (of those at or after `since`, if given). */
   readonly limit?: number;
   /** Called once per message, in sequence order, never twice for one seq. */
   readonly onMessage: (message: StoredMessage) => void;
@@ -111,10 +118,13 @@ export class Feed {
   private resumedWhileStarting = false;
   private last = 0;
   private buffer: StoredMessage[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the pending check-in or retry. */
+  private cancelTimer: () => void = () => {};
   private refreshMs = REFRESH_MIN_MS;
   /** The events endpoint of the last check-in, for telling the owner which one did not confirm. */
   private events = "";
+  /** The topic of the last check-in: a new one means events may have been missed meanwhile. */
+  private topic = "";
   private readonly retryMs: number;
   private readonly syncMs: number;
 
@@ -192,7 +202,12 @@ export class Feed {
   /** Stops for good, quietly (the owner asked for it). */
   stop(): void {
     this.state = { name: "ended" };
-    clearTimeout(this.timer);
+    this.clearTimer();
+  }
+
+  private clearTimer(): void {
+    this.cancelTimer();
+    this.cancelTimer = () => {};
   }
 
   /** A method, not a property test, so that checks after an `await` are not narrowed away. */
@@ -206,19 +221,26 @@ export class Feed {
     this.options.onMessage(m);
   }
 
-  /** SUBSCRIBE, then move or renew the live subscription (not if the feed was stopped meanwhile). */
-  private async checkIn(): Promise<{ readonly sub: Subscription; readonly live: boolean }> {
+  /**
+   * SUBSCRIBE, then move or renew the live subscription (not if the feed was stopped meanwhile).
+   * `moved`: the events endpoint or the topic is not the one of the last check-in.
+   */
+  private async checkIn(): Promise<{ readonly sub: Subscription; readonly live: boolean; readonly moved: boolean }> {
     const sub = await this.source.subscribe();
     this.refreshMs = Math.max(REFRESH_MIN_MS, sub.refresh);
+    const moved = sub.events !== this.events || sub.topic !== this.topic;
     this.events = sub.events;
+    this.topic = sub.topic;
     const live = this.isEnded() ? false : await this.source.listen(sub, this.syncMs);
-    return { sub, live };
+    return { sub, live, moved };
   }
 
-  /** Delivers the history the owner asked for: all, since a time, or the newest `limit`. */
+  /** Delivers the history the owner asked for: all, since a time, or the newest `limit` (since a time). */
   private async history(sub: Subscription): Promise<void> {
-    const { since, limit } = this.options;
-    if (since === undefined && limit !== undefined) this.last = Math.max(0, sub.last - limit);
+    const { since, after, limit } = this.options;
+    if (after !== undefined) this.last = after;
+    else if (since !== undefined && limit !== undefined) return this.newestSince(sub, since, limit);
+    else if (limit !== undefined) this.last = Math.max(0, sub.last - limit);
     let query: Omit<HistoryQuery, "limit"> = since === undefined ? { after: this.last } : { since };
     let left = limit ?? Number.POSITIVE_INFINITY;
     while (left > 0) {
@@ -233,8 +255,26 @@ export class Feed {
     if (since !== undefined || limit !== undefined) this.last = Math.max(this.last, sub.last);
   }
 
+  /** Delivers the newest `limit` messages at or after `since`, found by paging back from `sub.last`. */
+  private async newestSince(sub: Subscription, since: number, limit: number): Promise<void> {
+    const pages: StoredMessage[][] = [];
+    let left = limit;
+    let before = sub.last + 1;
+    while (left > 0) {
+      const page = await this.source.page({ since, before, limit: Math.min(Limits.historyPageMax, left) });
+      if (this.isEnded()) return;
+      pages.unshift(page.messages);
+      left -= page.messages.length;
+      const first = page.messages[0];
+      if (!page.more || first === undefined) break;
+      before = first.seq;
+    }
+    for (const m of pages.flat()) this.deliver(m);
+    this.last = Math.max(this.last, sub.last);
+  }
+
   private catchUpFrom(from: Idle, checkIn: boolean): void {
-    clearTimeout(this.timer);
+    this.clearTimer();
     this.state = { name: "catching-up", from, recheck: false };
     // From reconnecting, the server has to be asked first: it may have moved or restarted.
     void this.catchUp(checkIn || from === "reconnecting");
@@ -250,9 +290,14 @@ export class Feed {
     try {
       let progress: boolean;
       do {
-        if (again) live = (await this.checkIn()).live;
+        let page = true;
+        if (again) {
+          const checked = await this.checkIn();
+          live = checked.live;
+          page = !this.quiet(checked);
+        }
         const before = this.last;
-        await this.fill();
+        if (page) await this.fill();
         const s = this.state;
         if (s.name !== "catching-up") return; // ended meanwhile
         again = s.recheck;
@@ -271,6 +316,18 @@ export class Feed {
     if (s.name !== "catching-up") return;
     // Without a check-in this time (only a gap filled), the live subscription is as it was.
     this.settle(live === undefined ? (s.from === "polling" ? "polling" : "live") : live ? "live" : "polling");
+  }
+
+  /**
+   * Whether a check-in shows there is nothing to page: no message stored beyond the last one
+   * delivered (`last`), none waiting, and the feed was live before it on the same topic, so that
+   * whatever is stored after this answer is published to it. Then the periodic check of an idle
+   * group costs one SUBSCRIBE, not a HISTORY as well (PROTOCOL.md §9, step 5).
+   */
+  private quiet(checked: { readonly sub: Subscription; readonly live: boolean; readonly moved: boolean }): boolean {
+    const s = this.state;
+    const wasLive = s.name === "catching-up" && s.from === "live";
+    return wasLive && checked.live && !checked.moved && checked.sub.last <= this.last && this.buffer.length === 0;
   }
 
   /** Fetches everything after the last delivered message, then drains what arrived meanwhile. */
@@ -304,9 +361,15 @@ export class Feed {
       }
     }
     const wait = next === "reconnecting" ? this.retryMs : this.refreshMs;
-    this.timer = setTimeout(() => {
+    const due = () => {
       const now = this.state.name;
       if (now === "live" || now === "polling" || now === "reconnecting") this.catchUpFrom(now, true);
-    }, wait);
+    };
+    if (this.source.after !== undefined) {
+      this.cancelTimer = this.source.after(wait, due);
+    } else {
+      const timer = setTimeout(due, wait);
+      this.cancelTimer = () => clearTimeout(timer);
+    }
   }
 }

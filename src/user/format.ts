@@ -2,7 +2,7 @@ import chalk from "chalk";
 import { ErrorCode } from "../protocol/constants.js";
 import { GmError } from "../protocol/errors.js";
 import { fingerprintOf } from "../protocol/keys.js";
-import type { GroupEntry, StoredMessage } from "../protocol/types.js";
+import type { GroupEntry, MemberEntry, StoredMessage } from "../protocol/types.js";
 import { printable } from "../util/printable.js";
 import type { FeedEvent } from "./feed.js";
 
@@ -33,6 +33,16 @@ export function formatMessage(m: StoredMessage, now?: number, group?: string): s
   return `${chalk.dim(`[${formatTime(m.ts, now)}]`)}${where} ${who}: ${text}`;
 }
 
+/**
+ * A message as `--json` prints it: the wire's object (seq, ts in UTC ms, id, user, name, text,
+ * exactly as sent) and `time`, its ts in ISO-8601 (UTC), for readers and tools that want a date
+ * (null for a ts no date can hold, which only a broken server sends).
+ */
+export function messageJson(m: StoredMessage): StoredMessage & { time: string | null } {
+  const date = new Date(m.ts);
+  return { ...m, time: Number.isNaN(date.getTime()) ? null : date.toISOString() };
+}
+
 /** The directory's groups as an aligned table. */
 export function formatGroups(groups: readonly GroupEntry[]): string[] {
   if (groups.length === 0) return [chalk.yellow("No groups are registered.")];
@@ -44,16 +54,115 @@ export function formatGroups(groups: readonly GroupEntry[]): string[] {
   ];
 }
 
-/** The profile's joined groups. */
-export function formatJoined(groups: ReadonlyArray<{ name: string; address: string; joined: number }>): string[] {
-  if (groups.length === 0) return [chalk.yellow("You have not joined any group.")];
-  const width = Math.max(5, ...groups.map((g) => g.name.length));
-  return [
-    chalk.bold(`${"GROUP".padEnd(width)}  JOINED               ADDRESS`),
-    ...groups.map(
-      (g) => `${chalk.cyan(g.name.padEnd(width))}  ${formatTime(g.joined, 0).padEnd(19)}  ${printable(g.address)}`,
+/** A group's members as MEMBERS lists them, for one viewer. */
+export interface MembersView {
+  readonly group: string;
+  readonly count: number;
+  readonly owner: string | null;
+  /** How recent a SUBSCRIBE makes a member online, ms. */
+  readonly window: number;
+  readonly members: readonly MemberEntry[];
+}
+
+/**
+ * The members as `gm user members` and the shell's `show_members` give them, for JSON: oldest
+ * member first, each with their fingerprint, and the owner and the viewer (`you`) marked.
+ */
+export function membersList(view: MembersView, you: string) {
+  const members = [...view.members]
+    .sort((a, b) => a.joined - b.joined || (a.user < b.user ? -1 : 1))
+    .map((m) => ({
+      name: m.name,
+      fingerprint: fingerprintOf(m.user),
+      user: m.user,
+      joined: m.joined,
+      online: m.online,
+      seen: m.seen,
+      owner: m.user === view.owner,
+      you: m.user === you,
+    }));
+  const online = members.filter((m) => m.online).length;
+  const ownerIsMember = members.some((m) => m.owner);
+  return {
+    group: view.group,
+    count: view.count,
+    online,
+    window: view.window,
+    owner: view.owner,
+    ownerIsMember,
+    members,
+  };
+}
+
+/** The members as an aligned table, then a line of totals; names and times made printable. */
+export function formatMembers(view: MembersView, you: string, now: number = Date.now()): string[] {
+  const list = membersList(view, you);
+  const rows = list.members.map((m) => ({
+    name: printable(m.name),
+    fingerprint: fingerprintOf(m.user),
+    joined: formatTime(m.joined, now),
+    status: m.online ? "online" : m.seen === null ? "offline" : `offline (seen ${formatTime(m.seen, now)})`,
+    online: m.online,
+    role: [m.owner ? "owner" : "", m.you ? "you" : ""].filter((r) => r !== "").join(", "),
+  }));
+  const width = (key: "name" | "joined" | "status", head: string) =>
+    Math.max(head.length, ...rows.map((r) => r[key].length));
+  const [wName, wJoined, wStatus] = [width("name", "NAME"), width("joined", "JOINED"), width("status", "STATUS")];
+  const lines = [
+    chalk.bold(`${"NAME".padEnd(wName)}  FINGERPRINT  ${"JOINED".padEnd(wJoined)}  ${"STATUS".padEnd(wStatus)}  ROLE`),
+    ...rows.map((r) =>
+      `${chalk.cyan(r.name.padEnd(wName))}  ${chalk.dim(r.fingerprint.padEnd(11))}  ${r.joined.padEnd(wJoined)}  ${(r.online
+        ? chalk.green
+        : chalk.dim)(r.status.padEnd(wStatus))}  ${r.role}`.trimEnd(),
     ),
   ];
+  const seconds = Math.round(list.window / 1000);
+  lines.push(
+    `${list.count} member${list.count === 1 ? "" : "s"} of ${chalk.cyan(printable(list.group))}, ${list.online} online (following it within the last ${seconds} s)`,
+  );
+  if (list.owner !== null && !list.ownerIsMember) lines.push(`owner: ${fingerprintOf(list.owner)} (not a member)`);
+  return lines;
+}
+
+/**
+ * The profile's joined groups; with `unread` (group → count, undefined: its server did not
+ * answer), an UNREAD column, `?` where the count is unknown.
+ */
+export function formatJoined(
+  groups: ReadonlyArray<{ name: string; address: string; joined: number }>,
+  unread?: ReadonlyMap<string, number | undefined>,
+): string[] {
+  if (groups.length === 0) return [chalk.yellow("You have not joined any group.")];
+  const width = Math.max(5, ...groups.map((g) => printable(g.name).length));
+  const count = (name: string): string => {
+    if (unread === undefined) return "";
+    const n = unread.get(name);
+    const text = (n === undefined ? "?" : String(n)).padStart(6);
+    return `  ${n === undefined ? chalk.yellow(text) : n > 0 ? chalk.bold(text) : chalk.dim(text)}`;
+  };
+  return [
+    chalk.bold(`${"GROUP".padEnd(width)}${unread === undefined ? "" : "  UNREAD"}  JOINED               ADDRESS`),
+    ...groups.map(
+      (g) =>
+        `${chalk.cyan(printable(g.name).padEnd(width))}${count(g.name)}  ${formatTime(g.joined, 0).padEnd(19)}  ${printable(g.address)}`,
+    ),
+  ];
+}
+
+/**
+ * The shell's line at start: `unread: general 3, random 12` (groups with something unread), then
+ * the groups whose servers did not answer; `no unread messages` when every group answered with none.
+ */
+export function formatUnreadSummary(counts: ReadonlyArray<{ group: string; unread: number | undefined }>): string {
+  const some = counts.filter((c) => c.unread !== undefined && c.unread > 0);
+  const unknown = counts.filter((c) => c.unread === undefined);
+  const parts: string[] = [];
+  if (some.length > 0) parts.push(`unread: ${some.map((c) => `${printable(c.group)} ${c.unread}`).join(", ")}`);
+  else parts.push("no unread messages");
+  if (unknown.length > 0) {
+    parts.push(`no answer from ${unknown.map((c) => printable(c.group)).join(", ")}`);
+  }
+  return parts.join("; ");
 }
 
 /** What a live feed reports besides messages, as one line (the shell and `messages --follow`). */

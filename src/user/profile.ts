@@ -1,10 +1,11 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { LocalErrorCode, ProfileError, UsageError } from "../protocol/errors.js";
 import { fingerprintOf, type Key, type KeyPair, userIdOf } from "../protocol/keys.js";
 import { gmHome } from "../util/config.js";
 import { loadOrCreateKeyFile, readKeyFile } from "../util/keyfile.js";
+import { withFileLock } from "../util/lock-file.js";
 
 export interface JoinedGroup {
   readonly id: string;
@@ -14,6 +15,11 @@ export interface JoinedGroup {
   readonly displayName?: string;
   /** The group server's public key, from the directory's LIST (absent in profiles made before keys). */
   readonly key?: Key;
+  /**
+   * The read marker: the highest message seq of this group the user has been shown (absent: none
+   * yet, as in profiles made before markers). It only moves forward (see Profile.update).
+   */
+  readonly read?: number;
 }
 
 export interface ProfileData {
@@ -43,9 +49,12 @@ function loginName(): string {
 
 /**
  * A user's persistent identity and joined groups, one JSON file per profile under
- * `<GM_HOME>/profiles/`. Written atomically (temp file + rename), so a crash never leaves half a file.
- * Several processes may use one profile at once (a shell and one-shot commands): every change
- * re-reads the file first, so one process does not write back another's stale view.
+ * `<GM_HOME>/profiles/`. Several processes may use one profile at once (a shell, a follower and
+ * one-shot commands), so every change is a read-modify-write of the latest file under an
+ * exclusive lock (`<profile>.json.lock`, util/lock-file.ts), written to a temporary file and
+ * renamed into place: no change of one process is lost to another's, and a crash never leaves
+ * half a file. Readers need no lock (a rename is atomic). Read markers only move forward, so a
+ * change computed from an older view never takes one back.
  */
 export class Profile {
   private constructor(
@@ -100,7 +109,9 @@ export class Profile {
       data = { uuid: id, name: profile === "default" ? loginName() : profile, groups: {} };
       mkdirSync(dir, { recursive: true });
       const p = new Profile(profile, file, data, keys);
-      p.save();
+      // Another process may create it at the same time: the first one's file (and what it has
+      // changed since) is kept.
+      p.update(() => {});
       return p;
     }
     const p = new Profile(profile, file, data, keys);
@@ -130,11 +141,75 @@ export class Profile {
     return this;
   }
 
-  /** Applies a change to the latest version of the file and saves it. */
+  /**
+   * Calls `onChange` within about `intervalMs` of each save of the profile file, by this process
+   * or another (a `gm user join` in another terminal), until the returned function is called.
+   * Call it before reading what it guards: a save from then on is never missed.
+   *
+   * A poll, not fs.watch: `save` replaces the file by a rename, so a watch on the file follows the
+   * old inode and goes quiet after the first save, and a watch on the directory, which inotify
+   * serves, is not served on every filesystem (network mounts, some container and VM shares) and
+   * would need a re-check by poll anyway. Nor fs.watchFile: its first stat runs later, on the
+   * thread pool, so a save made before it is taken for the starting point and never reported.
+   * One stat a second costs nothing; comparing the inode as well as size and times tells each
+   * rename-based save apart, even within one mtime tick. The timer does not keep the process alive.
+   */
+  watch(onChange: () => void, intervalMs = 1000): () => void {
+    const stamp = (): string => {
+      try {
+        const s = statSync(this.file);
+        return `${s.ino} ${s.size} ${s.mtimeMs} ${s.ctimeMs}`;
+      } catch {
+        return "gone";
+      }
+    };
+    let last = stamp();
+    const timer = setInterval(() => {
+      const now = stamp();
+      if (now === last) return;
+      last = now;
+      onChange();
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /**
+   * Applies a change to the latest version of the file and saves it, under the profile's lock: a
+   * change another process made meanwhile is kept. A read marker the change would move back (it
+   * was computed from an older view of the group) keeps its later value.
+   */
   update(change: (data: ProfileData) => void): void {
-    this.refresh();
-    change(this.data);
-    this.save();
+    withFileLock(this.file, () => {
+      this.refresh();
+      const before = new Map(Object.entries(this.data.groups).map(([name, g]) => [name, g]));
+      change(this.data);
+      for (const [name, g] of Object.entries(this.data.groups)) {
+        const was = before.get(name);
+        if (was?.read !== undefined && was.id === g.id && (g.read ?? -1) < was.read) {
+          this.data.groups[name] = { ...g, read: was.read };
+        }
+      }
+      this.write();
+    });
+  }
+
+  /**
+   * Moves read markers forward to the given seqs (never back), for groups still joined.
+   * Returns whether any marker moved.
+   */
+  markRead(seqs: ReadonlyMap<string, number> | Record<string, number>): boolean {
+    const entries = seqs instanceof Map ? [...seqs] : Object.entries(seqs);
+    let moved = false;
+    this.update((d) => {
+      for (const [name, seq] of entries) {
+        const g = d.groups[name];
+        if (g === undefined || (g.read !== undefined && g.read >= seq)) continue;
+        d.groups[name] = { ...g, read: seq };
+        moved = true;
+      }
+    });
+    return moved;
   }
 
   /** The joined groups, sorted by name (the original show_groups). */
@@ -144,7 +219,8 @@ export class Profile {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  save(): void {
+  /** Writes the profile as it is in memory; only under the lock (see update). */
+  private write(): void {
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, this.file);

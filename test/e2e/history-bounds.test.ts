@@ -100,10 +100,11 @@ describe("history replies are bounded in bytes", () => {
       newest.map((m) => m.seq),
       Array.from({ length: 25 }, (_, i) => COUNT - 24 + i),
     );
-    const oldest = await client.messages("general", { since: 0, limit: 30 });
+    // With `since` too, `limit` still means the newest.
+    const since = await client.messages("general", { since: 0, limit: 30 });
     assert.deepEqual(
-      oldest.map((m) => m.seq),
-      Array.from({ length: 30 }, (_, i) => i + 1),
+      since.map((m) => m.seq),
+      Array.from({ length: 30 }, (_, i) => COUNT - 29 + i),
     );
   });
 });

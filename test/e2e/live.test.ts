@@ -95,9 +95,12 @@ describe("live delivery", () => {
     const left = await user("carol", "leave", "general");
     assert.equal(left.exitCode, 0, left.stderr);
     await send("alice", "after-carol-left");
-    // The follower is told it is no longer a member at its next refresh, and exits with an error.
+    // The follower is told it is no longer a member at its next refresh, and exits with an error:
+    // with --json, one JSON object on stdout after the messages.
     assert.equal(await carol.exited, 1);
-    assert.match(carol.stderr, /not a member of "general"/);
+    const { error } = JSON.parse(carol.stdout.trim().split("\n").at(-1) as string);
+    assert.equal(error.code, "NOT_MEMBER");
+    assert.match(error.message, /not a member of "general"/);
     assert.doesNotMatch(carol.stdout, /after-carol-left/);
   });
 

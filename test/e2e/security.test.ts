@@ -537,7 +537,7 @@ describe("a directory on another machine", () => {
     const bare = await gm(["user", "list-groups"], { env: { GM_HOME: user.home } });
     assert.equal(bare.exitCode, 0, bare.stderr);
     const who = await gm(["user", "whoami"], { env: { GM_HOME: user.home } });
-    assert.match(who.stdout, new RegExp(`server       ${directory.endpoint}\n`));
+    assert.match(who.stdout, new RegExp(`server       ${directory.endpoint}  \\(the profile's\\)\n`));
     assert.ok(who.stdout.includes(`server key   ${directory.key}\n`), who.stdout);
     // A pinned key the directory does not hold (it was rotated, or it is another server): refused, with what to do.
     const other = newKeyPair().publicKey;

@@ -151,6 +151,7 @@ describe("GroupServer on the memory store: SEND", () => {
       ["HISTORY", { user }],
       ["INFO", {}],
       ["SUBSCRIBE", { user }],
+      ["MEMBERS", { user }],
       ["LEAVE", { user }],
       ["REMOVE", { user, member: randomUUID() }],
       ["UNBAR", { user, member: randomUUID() }],
@@ -202,16 +203,100 @@ describe("GroupServer on the memory store: HISTORY, INFO, SUBSCRIBE, PING", () =
     assert.deepEqual(await history({ since: (sent[4]?.ts as number) + 1 }), { texts: [], more: false });
     await assert.rejects(s.request("HISTORY", { group: "general", user: ana, after: 1, before: 4 }), {
       code: "BAD_REQUEST",
-      message: 'give at most one of "since", "after" and "before"',
+      message: 'give at most one of "after" and "before"',
     });
     await assert.rejects(s.request("HISTORY", { group: "general", user: ana, limit: 0 }), { code: "BAD_REQUEST" });
     await assert.rejects(s.request("HISTORY", { group: "general", user: randomUUID() }), { code: "NOT_MEMBER" });
   });
 
+  test("HISTORY's until bounds the time, alone or with since and a cursor", async (t) => {
+    const s = await serve(t);
+    const ana = randomUUID();
+    const sent: AppendResult[] = [];
+    await s.request("JOIN", { group: "general", user: ana, name: "Ana" });
+    for (const text of ["m1", "m2", "m3", "m4", "m5"]) {
+      // Each in its own millisecond, so that each has its own ts.
+      while (Date.now() <= (sent.at(-1)?.ts ?? 0)) await new Promise((r) => setImmediate(r));
+      sent.push(await s.request<AppendResult>("SEND", { group: "general", user: ana, id: randomUUID(), text }));
+    }
+    const ts = (seq: number) => sent[seq - 1]?.ts as number;
+    const texts = async (query: Record<string, unknown>) => {
+      const page = await s.request<{ messages: StoredMessage[]; more: boolean; last: number }>("HISTORY", {
+        group: "general",
+        user: ana,
+        ...query,
+      });
+      assert.equal(page.last, 5);
+      return { texts: page.messages.map((m) => m.text), more: page.more };
+    };
+    assert.deepEqual(await texts({ until: ts(4) }), { texts: ["m1", "m2", "m3"], more: false });
+    assert.deepEqual(await texts({ since: ts(2), until: ts(4) }), { texts: ["m2", "m3"], more: false });
+    assert.deepEqual(await texts({ before: 9007199254740991, until: ts(5), limit: 2 }), {
+      texts: ["m3", "m4"],
+      more: true,
+    });
+    assert.deepEqual(await texts({ before: 9007199254740991, since: ts(4), limit: 5 }), {
+      texts: ["m4", "m5"],
+      more: false,
+    });
+    assert.deepEqual(await texts({ after: 1, since: ts(3), limit: 1 }), { texts: ["m3"], more: true });
+  });
+
+  test("SEARCH finds members' messages by their words, newest first, paged; strangers get NOT_MEMBER", async (t) => {
+    const s = await serve(t);
+    const [ana, bo] = [randomUUID(), randomUUID()];
+    await member(s, "general", ana, "Ana", ["lunch at noon?", "the Lunch place is closed", "dinner then"]);
+    await member(s, "general", bo, "Bo", ["LUNCH: tomorrow at noon", "ok"]);
+    await member(s, "random", bo, "Bo", ["lunch elsewhere"]);
+    type Page = { group: string; messages: StoredMessage[]; more: boolean; last: number };
+    const search = (body: Record<string, unknown>) =>
+      s.request<Page>("SEARCH", { group: "general", user: ana, ...body });
+    const found = await search({ query: "lunch" });
+    assert.equal(found.group, "general");
+    assert.equal(found.last, 5);
+    assert.equal(found.more, false);
+    assert.deepEqual(
+      found.messages.map((m) => [m.seq, m.name, m.text]),
+      [
+        [4, "Bo", "LUNCH: tomorrow at noon"],
+        [2, "Ana", "the Lunch place is closed"],
+        [1, "Ana", "lunch at noon?"],
+      ],
+    );
+    assert.deepEqual(Object.keys(found.messages[0] ?? {}), ["seq", "ts", "id", "user", "name", "text"]);
+    const texts = async (body: Record<string, unknown>) => {
+      const page = await search(body);
+      return { texts: page.messages.map((m) => m.text), more: page.more };
+    };
+    assert.deepEqual(await texts({ query: "  noon   LUNCH " }), {
+      texts: ["LUNCH: tomorrow at noon", "lunch at noon?"],
+      more: false,
+    });
+    assert.deepEqual(await texts({ query: "lunch", limit: 2 }), {
+      texts: ["LUNCH: tomorrow at noon", "the Lunch place is closed"],
+      more: true,
+    });
+    assert.deepEqual(await texts({ query: "lunch", limit: 2, before: 2 }), { texts: ["lunch at noon?"], more: false });
+    // FTS5 syntax in a query is words: `"lunch" OR x*` needs the words lunch, or and x.
+    assert.deepEqual(await texts({ query: '"lunch" OR x*' }), { texts: [], more: false });
+    assert.deepEqual(await texts({ query: '"lunch" AT noon?' }), {
+      texts: ["LUNCH: tomorrow at noon", "lunch at noon?"],
+      more: false,
+    });
+    assert.deepEqual(await texts({ query: "NEAR(lunch" }), { texts: [], more: false });
+    await assert.rejects(s.request("SEARCH", { group: "general", user: randomUUID(), query: "lunch" }), {
+      code: "NOT_MEMBER",
+    });
+    await assert.rejects(search({ query: "* ( )" }), { code: "BAD_REQUEST", message: /"query" has no word/ });
+    await assert.rejects(search({ query: "lunch", limit: 1001 }), { code: "BAD_REQUEST", message: /"limit"/ });
+    await assert.rejects(s.request("SEARCH", { group: "nowhere", user: ana, query: "x" }), { code: "UNKNOWN_GROUP" });
+  });
+
   test("INFO describes the group to anyone; PING names the groups", async (t) => {
     const s = await serve(t);
     const before = Date.now();
-    await member(s, "general", randomUUID(), "Ana", ["one", "two"]);
+    assert.equal((await s.request("INFO", { group: "general" })).lastTs, null, "no message yet");
+    const [, second] = await member(s, "general", randomUUID(), "Ana", ["one", "two"]);
     const info = await s.request<Record<string, unknown>>("INFO", { group: "general" });
     assert.deepEqual(info, {
       id: s.idOf("general"),
@@ -219,11 +304,14 @@ describe("GroupServer on the memory store: HISTORY, INFO, SUBSCRIBE, PING", () =
       created: info.created,
       members: 1,
       last: 2,
+      lastTs: second?.ts,
       address: s.server.address,
+      events: s.server.events,
       owner: null, // a server without keys takes no owner on trust (moderation.test.ts)
       inviteOnly: false,
     });
     assert.ok(typeof info.created === "number" && info.created <= before);
+    assert.match(s.server.events, /^tcp:\/\/127\.0\.0\.1:\d+$/);
     assert.deepEqual(await s.request("PING", {}), { role: "group", groups: ["general", "random"] });
   });
 

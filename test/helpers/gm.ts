@@ -18,7 +18,7 @@ export function tempHome(): { home: string; cleanup: () => void } {
 }
 
 /** A test's gm never sees the developer's GM_SERVER: each test names its directory itself. */
-const baseEnv = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => gmEnv(extra, ["GM_SERVER"]);
+export const baseEnv = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => gmEnv(extra, ["GM_SERVER"]);
 
 /** Runs one gm command to completion (killed after `timeoutMs`, which then fails the caller). */
 export async function gm(

@@ -8,10 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { v7 as uuidv7 } from "uuid";
+import * as zmq from "zeromq";
 import { Directory } from "../../src/directory/directory.js";
 import { GroupServer } from "../../src/group/group-server.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
-import { GmError, TimeoutError } from "../../src/protocol/errors.js";
+import { CancelledError, GmError, TimeoutError } from "../../src/protocol/errors.js";
 import { sqliteStores } from "../../src/store/sqlite.js";
 import { GmClient } from "../../src/user/client.js";
 import { Profile } from "../../src/user/profile.js";
@@ -158,9 +159,23 @@ describe("GmClient", () => {
     );
     assert.deepEqual(
       (await alice.messages("general", { since, limit: 2 })).map((m) => m.text),
-      ["l1", "l2"],
-      "since + limit: the oldest N from that time",
+      ["l3", "l4"],
+      "since + limit: the newest N from that time",
     );
+    assert.deepEqual(
+      (await alice.messages("general", { since, until: later[3]?.ts as number })).map((m) => m.text),
+      ["l1", "l2", "l3"],
+      "since + until: from one time to (not at) another",
+    );
+    const window = await alice.history("general", { until: later[2]?.ts as number, limit: 2 });
+    assert.deepEqual(
+      window.messages.map((m) => m.text),
+      ["l1", "l2"],
+      "until + limit: the newest N before that time",
+    );
+    assert.equal(window.older, true, "older messages exist");
+    const older = await alice.history("general", { before: window.messages[0]?.seq as number, limit: 1000 });
+    assert.deepEqual(older, { messages: earlier, older: false }, "before the first: all the rest");
     assert.deepEqual(
       (await alice.messages("general", { limit: 3 })).map((m) => m.text),
       ["l2", "l3", "l4"],
@@ -204,12 +219,19 @@ describe("GmClient", () => {
       Array.from({ length: 1500 }, (_, i) => 1001 + i),
     );
 
-    const oldest = await alice.messages("big", { since: 0, limit: 1200 });
-    assert.equal(oldest.length, 1200);
+    const oldest = await alice.history("big", { before: 1201 });
+    assert.equal(oldest.messages.length, 1200);
     assert.deepEqual(
-      oldest.map((m) => m.seq),
+      oldest.messages.map((m) => m.seq),
       Array.from({ length: 1200 }, (_, i) => i + 1),
     );
+    assert.equal(oldest.older, false);
+    const middle = await alice.history("big", { before: 2301, limit: 1200 });
+    assert.deepEqual(
+      middle.messages.map((m) => m.seq),
+      Array.from({ length: 1200 }, (_, i) => 1101 + i),
+    );
+    assert.equal(middle.older, true);
 
     const page = await alice.page("big", { after: 2400, limit: 1000 });
     assert.equal(page.messages.length, 100);
@@ -217,14 +239,24 @@ describe("GmClient", () => {
     assert.equal(page.last, 2500);
   });
 
-  test("leave forgets the group; the client then refuses to use it", async () => {
+  test("leave forgets the group; the client then refuses to use it, and leaving again is a no-op", async () => {
     const left = await bob.leave("general");
-    assert.deepEqual(left, { group: "general", members: 1 });
+    assert.deepEqual(
+      { ...left, address: undefined },
+      {
+        group: "general",
+        joined: true,
+        forced: false,
+        members: 1,
+        left: true,
+        address: undefined,
+      },
+    );
     assert.deepEqual(bob.groups(), []);
     assert.deepEqual(Profile.load("bob", home).data.groups, {});
     await assert.rejects(bob.send("general", "still here?"), { code: "NOT_MEMBER" });
     await assert.rejects(bob.messages("general"), { code: "NOT_MEMBER" });
-    await assert.rejects(bob.leave("general"), { code: "NOT_MEMBER" });
+    assert.deepEqual(await bob.leave("general"), { group: "general", joined: false, forced: false });
     // alice is unaffected
     assert.ok((await alice.messages("general")).length > 0);
   });
@@ -310,6 +342,55 @@ describe("GmClient", () => {
   test("an empty or oversized message is refused before it is sent", async () => {
     await assert.rejects(alice.send("general", "   "), { code: "EMPTY_MESSAGE" });
     await assert.rejects(alice.send("general", "x".repeat(64 * 1024 + 1)), { code: "MESSAGE_TOO_LARGE" });
+  });
+});
+
+describe("GmClient cancelled", () => {
+  test("a cancelled send says whether the SEND had gone out; nothing is left waiting", async (t) => {
+    const erin = clientFor("erin", { timeoutMs: 2000, tries: 3 });
+    await erin.join("general");
+    // The group's server, as erin's profile knows it, now takes requests and never answers.
+    const mute = new zmq.Router({ linger: 0 });
+    await mute.bind(LOOPBACK);
+    t.after(() => mute.close());
+    erin.profile.update((d) => {
+      const g = d.groups.general;
+      if (g !== undefined) d.groups.general = { ...g, address: mute.lastEndpoint as string };
+    });
+    const controller = new AbortController();
+    const sending = erin.send("general", "maybe", undefined, { signal: controller.signal });
+    await mute.receive(); // the SEND reached the server
+    controller.abort();
+    await assert.rejects(sending, (err: unknown) => {
+      assert.ok(err instanceof CancelledError);
+      assert.equal(err.sent, true, "the server may have stored it");
+      return true;
+    });
+    await assert.rejects(erin.send("general", "never", undefined, { signal: AbortSignal.abort() }), (err: unknown) => {
+      assert.ok(err instanceof CancelledError);
+      assert.equal(err.sent, false, "it never left");
+      return true;
+    });
+    // A new display name is given to the group (a JOIN) before the message goes: cancelled then,
+    // the message never left.
+    erin.profile.update((d) => {
+      d.name = "Erin Two";
+    });
+    const renamed = new AbortController();
+    const renaming = erin.send("general", "not yet", undefined, { signal: renamed.signal });
+    const [, join] = await mute.receive();
+    assert.match(String(join), / JOIN /);
+    renamed.abort();
+    await assert.rejects(renaming, (err: unknown) => {
+      assert.ok(err instanceof CancelledError);
+      assert.equal(err.sent, false);
+      return true;
+    });
+    const reading = new AbortController();
+    const history = erin.messages("general", { signal: reading.signal });
+    await mute.receive();
+    reading.abort();
+    await assert.rejects(history, CancelledError);
   });
 });
 

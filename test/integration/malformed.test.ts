@@ -353,8 +353,36 @@ for (const secure of [false, true]) {
       reject(grp, "HISTORY", { group: "general", user: USER, limit: 1001 }, "BAD_REQUEST", /1 to 1000/),
     );
     test(
-      "HISTORY with both since and after",
-      reject(grp, "HISTORY", { group: "general", user: USER, since: 1, after: 1 }, "BAD_REQUEST", /at most one/),
+      "HISTORY with both after and before",
+      reject(grp, "HISTORY", { group: "general", user: USER, after: 1, before: 5 }, "BAD_REQUEST", /at most one/),
+    );
+    test(
+      "HISTORY with a negative until",
+      reject(grp, "HISTORY", { group: "general", user: USER, until: -1 }, "BAD_REQUEST", /"until"/),
+    );
+    test(
+      "SEARCH without a query",
+      reject(grp, "SEARCH", { group: "general", user: USER }, "BAD_REQUEST", /"query" must be a non-empty string/),
+    );
+    test(
+      "SEARCH with a query that is not a string",
+      reject(grp, "SEARCH", { group: "general", user: USER, query: ["a"] }, "BAD_REQUEST", /"query"/),
+    );
+    test(
+      "SEARCH with a query of no words",
+      reject(grp, "SEARCH", { group: "general", user: USER, query: ' * " ( ' }, "BAD_REQUEST", /no word/),
+    );
+    test(
+      "SEARCH with a query over 256 characters",
+      reject(grp, "SEARCH", { group: "general", user: USER, query: "a".repeat(257) }, "BAD_REQUEST", /256/),
+    );
+    test(
+      "SEARCH with more than 16 words",
+      reject(grp, "SEARCH", { group: "general", user: USER, query: "w ".repeat(17) }, "BAD_REQUEST", /17 words/),
+    );
+    test(
+      "SEARCH with a lone surrogate",
+      reject(grp, "SEARCH", { group: "general", user: USER, query: "a\ud800" }, "BAD_REQUEST", /well-formed/),
     );
   });
 }

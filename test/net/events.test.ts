@@ -99,6 +99,36 @@ describe("EventPublisher + EventStream", () => {
     assert.ok(Date.now() - started >= 290);
   });
 
+  test("topics re-checked together share one HELLO; a new topic gets one of its own", async (t) => {
+    // A bare XPUB that answers every hello topic and records it: it counts what the stream asks.
+    const xpub = new zmq.XPublisher({ linger: 0 });
+    await xpub.bind(LOOPBACK);
+    t.after(() => xpub.close());
+    const hellos: string[] = [];
+    const answering = (async () => {
+      for await (const [frame] of xpub) {
+        const topic = (frame as Buffer).subarray(1).toString();
+        if ((frame as Buffer)[0] !== 1 || !topic.startsWith("H") || topic.endsWith("/0/")) continue;
+        hellos.push(topic);
+        await xpub.send(encodeEvent(topic, "HELLO", {}));
+      }
+    })().catch(() => {});
+    t.after(() => answering);
+    const { s } = stream(t, xpub.lastEndpoint as string);
+    assert.equal(await s.add("Ma", "a", 5000), true);
+    assert.equal(await s.add("Mb", "b", 5000), true);
+    assert.equal(hellos.length, 2);
+    assert.deepEqual(await Promise.all([s.add("Ma", "a", 5000), s.add("Mb", "b", 5000), s.add("Ma", "a", 5000)]), [
+      true,
+      true,
+      true,
+    ]);
+    assert.equal(hellos.length, 3, "one HELLO for the three checks");
+    // A topic subscribed after a HELLO was asked for is not proved by it.
+    assert.deepEqual(await Promise.all([s.add("Ma", "a", 5000), s.add("Mc", "c", 5000)]), [true, true]);
+    assert.equal(hellos.length, 5);
+  });
+
   test("a publisher restarted on the same endpoint: onReconnect fires and events flow again", async (t) => {
     const first = new EventPublisher({ accepts: anyGroupTopic });
     const endpoint = await first.listen(LOOPBACK);

@@ -4,8 +4,9 @@ import * as zmq from "zeromq";
 import { Exit, exitCode, failureText } from "../../src/cli/errors.js";
 import { RpcClient, type RpcClientOptions } from "../../src/net/rpc-client.js";
 import { type Handler, RpcServer } from "../../src/net/rpc-server.js";
+import { decodeRequest, encodeReply } from "../../src/protocol/codec.js";
 import { ErrorCode, SIGNATURE, Status } from "../../src/protocol/constants.js";
-import { EndpointError, GmError, RemoteError, TimeoutError } from "../../src/protocol/errors.js";
+import { CancelledError, EndpointError, GmError, RemoteError, TimeoutError } from "../../src/protocol/errors.js";
 
 const LOOPBACK = "tcp://127.0.0.1:*";
 
@@ -294,6 +295,110 @@ describe("RpcServer + RpcClient", () => {
     assert.equal(seen[0]?.length, 1);
     assert.deepEqual(seen[1], seen[0]);
     assert.deepEqual(seen[2], seen[0]);
+  });
+
+  test("a request may ask for fewer tries than its client makes", async (t) => {
+    const mute = new zmq.Router({ linger: 0 });
+    await mute.bind(LOOPBACK);
+    t.after(() => mute.close());
+    const c = client(t, mute.lastEndpoint as string, { timeoutMs: 100, tries: 3 });
+    await assert.rejects(c.request("ECHO", {}, { tries: 1 }), (err: unknown) => {
+      assert.ok(err instanceof TimeoutError);
+      assert.equal(err.attempts, 1);
+      return true;
+    });
+  });
+
+  test("connected: true once a handshake succeeded, false once the server went away", async (t) => {
+    const server = new RpcServer({ handlers: echo });
+    const endpoint = await server.listen(LOOPBACK);
+    const c = client(t, endpoint);
+    assert.equal(c.connected, false, "nothing yet");
+    await c.request("ECHO", {});
+    assert.equal(c.connected, true);
+    await server.close(0);
+    const deadline = Date.now() + 5000;
+    while (c.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(c.connected, false, "the server closed its socket");
+    const nobody = client(t, await deadEndpoint());
+    await assert.rejects(nobody.request("ECHO", {}, { timeoutMs: 100 }), TimeoutError);
+    assert.equal(nobody.connected, false, "a refused port never connects");
+  });
+
+  /** A peer that records every request it receives and never answers on its own. */
+  async function mutePeer(t: TestContext) {
+    const socket = new zmq.Router({ linger: 0 });
+    await socket.bind(LOOPBACK);
+    t.after(() => socket.close());
+    const seen: Array<{ envelope: Buffer[]; id: string; body: string }> = [];
+    void (async () => {
+      try {
+        for await (const frames of socket) {
+          const r = decodeRequest(frames);
+          if (!r.ok) continue;
+          const { envelope, id, body } = r.request;
+          seen.push({ envelope: [...envelope], id, body: JSON.stringify(body) });
+        }
+      } catch {
+        // closed
+      }
+    })();
+    return { socket, endpoint: socket.lastEndpoint as string, seen };
+  }
+
+  async function until(condition: () => boolean, what: string): Promise<void> {
+    const deadline = performance.now() + 5000;
+    while (!condition()) {
+      if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  test("a cancelled request rejects at once, is not tried again, and its late reply is dropped", async (t) => {
+    const mute = await mutePeer(t);
+    const c = client(t, mute.endpoint, { timeoutMs: 100, tries: 5 });
+    const controller = new AbortController();
+    const cancelled = c.request("ECHO", { q: 1 }, { signal: controller.signal });
+    await until(() => mute.seen.length === 1, "the first try");
+    controller.abort();
+    await assert.rejects(cancelled, (err: unknown) => {
+      assert.ok(err instanceof CancelledError);
+      assert.equal(err.sent, true, "it had gone out: the server may act on it");
+      assert.equal(err.code, "CANCELLED");
+      return true;
+    });
+    assert.equal(c.inFlight, 0, "no pending entry is left");
+    // A late reply to it is dropped; the next request gets its own answer.
+    const first = mute.seen[0] as (typeof mute.seen)[number];
+    await mute.socket.send(encodeReply(first.envelope, first.id, { late: true }));
+    const next = c.request("ECHO", { q: 2 }, { timeoutMs: 400 });
+    await until(() => mute.seen.length === 2, "the second request");
+    const second = mute.seen[1] as (typeof mute.seen)[number];
+    await mute.socket.send(encodeReply(second.envelope, second.id, { answer: 2 }));
+    assert.deepEqual(await next, { answer: 2 });
+    // Its retries would have come every 100 ms: the third request's 400 ms timeout outlasts them.
+    await assert.rejects(c.request("ECHO", { q: 3 }, { timeoutMs: 400 }), TimeoutError);
+    assert.deepEqual(
+      mute.seen.map((r) => r.body),
+      ['{"q":1}', '{"q":2}', '{"q":3}', '{"q":3}', '{"q":3}', '{"q":3}', '{"q":3}'],
+      "the cancelled request was tried once",
+    );
+  });
+
+  test("a request whose signal fired already is not sent", async (t) => {
+    const mute = await mutePeer(t);
+    const c = client(t, mute.endpoint, { timeoutMs: 100, tries: 1 });
+    await assert.rejects(c.request("ECHO", { q: 1 }, { signal: AbortSignal.abort() }), (err: unknown) => {
+      assert.ok(err instanceof CancelledError);
+      assert.equal(err.sent, false);
+      return true;
+    });
+    assert.equal(c.inFlight, 0);
+    await assert.rejects(c.request("ECHO", { q: 2 }), TimeoutError);
+    assert.deepEqual(
+      mute.seen.map((r) => r.body),
+      ['{"q":2}'],
+    );
   });
 
   test("a plain zeromq REQ socket works against RpcServer (its delimiter is mirrored)", async (t) => {

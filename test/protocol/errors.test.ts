@@ -7,6 +7,8 @@ import {
   GmError,
   isWireCode,
   LocalErrorCode,
+  LockError,
+  NotServedError,
   ProfileError,
   QuoteError,
   RemoteError,
@@ -31,6 +33,8 @@ describe("the error classes", () => {
     [new QuoteError("m", { cause }), "QuoteError", LocalErrorCode.BadQuote],
     [new ProfileError("/p.json", "m", { cause }), "ProfileError", LocalErrorCode.Profile],
     [new StoreError("m", { cause }), "StoreError", LocalErrorCode.Store],
+    [new LockError("/p.json.lock", "m", { cause }), "LockError", LocalErrorCode.Lock],
+    [new NotServedError("general", "tcp://h:1", "m", { cause }), "NotServedError", LocalErrorCode.NotServed],
   ];
   for (const [err, name, code] of cases) {
     test(`${name}: its own name, a code and the cause`, () => {

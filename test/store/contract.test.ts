@@ -12,7 +12,7 @@ import { describe, type TestContext, test } from "node:test";
 import { Limits } from "../../src/protocol/constants.js";
 import { memoryStores } from "../../src/store/memory.js";
 import { sqliteStores } from "../../src/store/sqlite.js";
-import type { GroupStore, HistoryQuery, StoreFactory } from "../../src/store/types.js";
+import type { GroupStore, HistoryQuery, SearchQuery, StoreFactory } from "../../src/store/types.js";
 
 const BACKENDS: Record<string, (t: TestContext) => StoreFactory> = {
   memory: () => memoryStores(),
@@ -24,11 +24,28 @@ const BACKENDS: Record<string, (t: TestContext) => StoreFactory> = {
 };
 
 const USER = randomUUID();
+type StoredSeq = { seq: number };
 const msg = (text: string, id: string = randomUUID()) => ({ id, user: USER, name: "Ana", text });
 const page = (store: GroupStore, query: HistoryQuery) => {
   const p = store.historyJson(query);
   return { seqs: (JSON.parse(p.messages) as Array<{ seq: number }>).map((m) => m.seq), more: p.more };
 };
+
+const found = (store: GroupStore, query: SearchQuery) => {
+  const p = store.searchJson(query);
+  return { texts: (JSON.parse(p.messages) as Array<{ text: string }>).map((m) => m.text), more: p.more };
+};
+
+/** Appends each text in its own millisecond (waiting for the clock to move on), so every ts differs. */
+async function appendApart(store: GroupStore, texts: readonly string[]): Promise<number[]> {
+  const stamps: number[] = [];
+  for (const text of texts) {
+    const last = stamps.at(-1) ?? 0;
+    while (Date.now() <= last) await new Promise((resolve) => setImmediate(resolve));
+    stamps.push((await store.append(msg(text))).ts);
+  }
+  return stamps;
+}
 
 for (const [backend, factoryFor] of Object.entries(BACKENDS)) {
   describe(`GroupStore contract: ${backend}`, () => {
@@ -96,6 +113,113 @@ for (const [backend, factoryFor] of Object.entries(BACKENDS)) {
       assert.deepEqual(page(store, { since: 0, limit: 2 }), { seqs: [1, 2], more: true });
       const last = (sent[9] as { ts: number }).ts;
       assert.deepEqual(page(store, { since: last + 1, limit: 10 }), { seqs: [], more: false });
+    });
+
+    test("history time bounds: until alone and with since, after and before; since with before", async (t) => {
+      const store = await opener(t)();
+      const ts = await appendApart(store, ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"]);
+      const at = (seq: number) => ts[seq - 1] as number;
+      // until: ts < until, so until = ts(5) keeps 1..4.
+      assert.deepEqual(page(store, { until: at(5), limit: 10 }), { seqs: [1, 2, 3, 4], more: false });
+      assert.deepEqual(page(store, { until: at(5), limit: 3 }), { seqs: [1, 2, 3], more: true });
+      assert.deepEqual(page(store, { until: at(5) + 1, limit: 10 }), { seqs: [1, 2, 3, 4, 5], more: false });
+      assert.deepEqual(page(store, { until: at(1), limit: 10 }), { seqs: [], more: false });
+      assert.deepEqual(page(store, { until: 0, limit: 10 }), { seqs: [], more: false });
+      // A range: since <= ts < until.
+      assert.deepEqual(page(store, { since: at(3), until: at(7), limit: 10 }), { seqs: [3, 4, 5, 6], more: false });
+      assert.deepEqual(page(store, { since: at(3), until: at(7), limit: 2 }), { seqs: [3, 4], more: true });
+      assert.deepEqual(page(store, { since: at(6), until: at(3), limit: 10 }), { seqs: [], more: false });
+      // With a cursor: after pages on inside the bounds, before pages down from the newest of them.
+      assert.deepEqual(page(store, { after: 4, until: at(7), limit: 10 }), { seqs: [5, 6], more: false });
+      assert.deepEqual(page(store, { before: 1e15, until: at(7), limit: 2 }), { seqs: [5, 6], more: true });
+      assert.deepEqual(page(store, { before: 5, until: at(7), limit: 2 }), { seqs: [3, 4], more: true });
+      assert.deepEqual(page(store, { before: 1e15, since: at(6), limit: 2 }), { seqs: [7, 8], more: true });
+      assert.deepEqual(page(store, { before: 1e15, since: at(6), limit: 3 }), { seqs: [6, 7, 8], more: false });
+      assert.deepEqual(page(store, { before: 7, since: at(4), until: at(6), limit: 5 }), { seqs: [4, 5], more: false });
+      assert.deepEqual(page(store, { after: 2, since: at(5), limit: 2 }), { seqs: [5, 6], more: true });
+    });
+
+    test("search: every word, newest first, regardless of case and diacritics, paged with before", async (t) => {
+      const store = await opener(t)();
+      await appendApart(store, [
+        "Lunch at the Café?", // 1
+        "the cafe is closed today", // 2
+        "send me an E-Mail", // 3
+        "e mail is fine", // 4
+        "emailing now", // 5
+        "CAFE again, closed", // 6
+      ]);
+      const q = (words: string[], extra: Partial<SearchQuery> = {}) => found(store, { words, limit: 10, ...extra });
+      assert.deepEqual(q(["cafe"]), {
+        texts: ["CAFE again, closed", "the cafe is closed today", "Lunch at the Café?"],
+        more: false,
+      });
+      assert.deepEqual(q(["café", "CLOSED"]), {
+        texts: ["CAFE again, closed", "the cafe is closed today"],
+        more: false,
+      });
+      // A word of several parts matches them in a row; no prefix or substring matching.
+      assert.deepEqual(q(["e-mail"]), { texts: ["e mail is fine", "send me an E-Mail"], more: false });
+      assert.deepEqual(q(["mail", "e"]), { texts: ["e mail is fine", "send me an E-Mail"], more: false });
+      assert.deepEqual(q(["emai"]), { texts: [], more: false });
+      assert.deepEqual(q(["cafe", "nowhere"]), { texts: [], more: false });
+      // Paging: the newest `limit`, then below the last seq seen.
+      assert.deepEqual(q(["cafe"], { limit: 2 }), {
+        texts: ["CAFE again, closed", "the cafe is closed today"],
+        more: true,
+      });
+      assert.deepEqual(q(["cafe"], { limit: 2, before: 2 }), { texts: ["Lunch at the Café?"], more: false });
+      const seqs = JSON.parse(store.searchJson({ words: ["cafe"], limit: 10 }).messages).map((m: StoredSeq) => m.seq);
+      assert.deepEqual(seqs, [6, 2, 1]);
+    });
+
+    test("search: time bounds and the byte budget", async (t) => {
+      const store = await opener(t)();
+      const ts = await appendApart(store, ["word one", "word two", "word three", "word four"]);
+      const q = (extra: Partial<SearchQuery>) => found(store, { words: ["word"], limit: 10, ...extra });
+      assert.deepEqual(q({ since: ts[1] as number }), { texts: ["word four", "word three", "word two"], more: false });
+      assert.deepEqual(q({ until: ts[1] as number }), { texts: ["word one"], more: false });
+      assert.deepEqual(q({ since: ts[1] as number, until: ts[3] as number }), {
+        texts: ["word three", "word two"],
+        more: false,
+      });
+      const row = Buffer.byteLength(store.searchJson({ words: ["four"], limit: 1 }).messages) - 2;
+      assert.deepEqual(q({ maxBytes: row + 4 }), { texts: ["word four"], more: true }, "one fits, two do not");
+      assert.deepEqual(q({ maxBytes: 1 }), { texts: ["word four"], more: true }, "a page always holds one");
+    });
+
+    test("search words are words, never query syntax: FTS5 operators find messages or nothing, never fail", async (t) => {
+      const store = await opener(t)();
+      await appendApart(store, ["a or b", "near the station", "x AND y", 'say "hello" (twice)', "c:d e*f"]);
+      const texts = (words: string[]) => found(store, { words, limit: 10 }).texts;
+      assert.deepEqual(texts(['"a"', "OR", "b*"]), ["a or b"]);
+      assert.deepEqual(texts(["NEAR("]), ["near the station"]);
+      assert.deepEqual(texts(["NEAR(the", "station)"]), ["near the station"]);
+      assert.deepEqual(texts(["NEAR(station"]), [], '"near station" is not in a row in the text');
+      assert.deepEqual(texts(["AND"]), ["x AND y"]);
+      assert.deepEqual(texts(['"hello"', "(twice)"]), ['say "hello" (twice)']);
+      assert.deepEqual(texts(["c:d"]), ["c:d e*f"]);
+      assert.deepEqual(texts(["e*f"]), ["c:d e*f"]);
+      assert.deepEqual(texts(["b*"]), ["a or b"], "not a prefix search");
+      for (const hostile of [
+        ['"'],
+        ['""'],
+        ['a"'],
+        ["NOT"],
+        ["-a"],
+        ["^a"],
+        ["{text}:a"],
+        ["text:a"],
+        ["a", "OR", "NOT", "b"],
+        ["NEAR(a", "b,", "2)"],
+        ["'a'"],
+        ["a\\"],
+        ["*a*"],
+        ["a+b"],
+        ["🙂a"],
+      ]) {
+        assert.doesNotThrow(() => store.searchJson({ words: hostile, limit: 10 }), JSON.stringify(hostile));
+      }
     });
 
     test("a page ends at its byte budget, with `more`, and always holds one message", async (t) => {

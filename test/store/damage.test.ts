@@ -155,10 +155,17 @@ describe("SqliteGroupStore: damaged stores", () => {
       assert.match(warnings.join("\n"), /ACCEPTED LOSS: .* lost seqs \d+\.\.350/);
       const next = await store.append(msg("after the loss"));
       assert.equal(next.seq, 351, "numbering continues after the mark");
+      while (Date.now() <= next.ts) await new Promise((r) => setImmediate(r));
+      const later = await store.append(msg("later"));
+      // Time bounds are found by bisecting seqs: the gap's seqs count as older than what follows.
+      const since = store.history({ since: later.ts, limit: 10 }).messages.map((m) => m.text);
+      assert.deepEqual(since, ["later"], "since the last message: the gap is not taken for a later time");
+      const until = store.history({ before: 1e15, until: later.ts, limit: 1 }).messages.map((m) => m.seq);
+      assert.deepEqual(until, [351]);
       await store.close();
       const reopened = SqliteGroupStore.open(s.dir, "general");
       t.after(() => reopened.close());
-      assert.equal(reopened.durableSeq, 351, "an accepted loss is not refused again");
+      assert.equal(reopened.durableSeq, 352, "an accepted loss is not refused again");
       await reopened.close();
       const after = checkStore(s.dir, "general");
       assert.ok(after.ok, after.lines.map((l) => l.text).join("\n"));
@@ -233,16 +240,48 @@ describe("SqliteGroupStore: damaged stores", () => {
     assert.ok(checkStore(s.dir, "general").lines.some((l) => !l.ok && /was replaced/.test(l.text)));
   });
 
+  test("--check checks the search index against the messages and says how to rebuild it", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "gm-damage-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = SqliteGroupStore.open(dir, "general");
+    await Promise.all(["one cafe", "two cafes", "three"].map((text) => store.append(msg(text))));
+    await store.close();
+    const report = checkStore(dir, "general");
+    assert.ok(report.ok, report.lines.map((l) => l.text).join("\n"));
+    assert.ok(report.lines.some((l) => l.ok && l.text === "search index matches the messages"));
+
+    // Message 1 taken out of the index behind gm's back: the messages are whole, the index is not.
+    const file = join(dir, "general.db");
+    const db = new Database(file);
+    db.prepare("INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', 1, 'one cafe')").run();
+    db.close();
+    const damaged = checkStore(dir, "general");
+    assert.equal(damaged.ok, false);
+    const line = damaged.lines.find((l) => !l.ok)?.text ?? "";
+    assert.match(line, /the search index does not match the messages/);
+    assert.ok(line.includes(`sqlite3 ${file} "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')"`), line);
+    const again = new Database(file);
+    again.prepare("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')").run();
+    again.close();
+    assert.ok(checkStore(dir, "general").ok, "the command it gives repairs it");
+  });
+
   test("a garbled page is refused naming the file, and --check reports it", async (t) => {
     const s = await crashedStore(t, 400, 3);
     const clean = SqliteGroupStore.open(s.dir, "general");
     await clean.close(); // checkpoints the WAL into the database
-    const size = statSync(s.file).size;
     const page = 4096;
+    // The rightmost leaf of messages holds the newest messages, which every open reads (it is no
+    // longer the file's last page once the search index has pages too).
+    const probe = new Database(s.file, { readonly: true });
+    const newest = probe
+      .prepare<[], number>("SELECT pageno FROM dbstat WHERE name = 'messages' ORDER BY path DESC LIMIT 1")
+      .pluck()
+      .get() as number;
+    probe.close();
     const fd = openSync(s.file, "r+");
     try {
-      // The last page holds the newest messages, which every open reads.
-      writeSync(fd, Buffer.alloc(page, 0x5a), 0, page, size - page);
+      writeSync(fd, Buffer.alloc(page, 0x5a), 0, page, (newest - 1) * page);
     } finally {
       closeSync(fd);
     }

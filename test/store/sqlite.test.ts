@@ -20,6 +20,7 @@ import { describe, type TestContext, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
 import { StoreError } from "../../src/protocol/errors.js";
+import { checkStore } from "../../src/store/check.js";
 import { SCHEMA_VERSION, SqliteGroupStore } from "../../src/store/sqlite.js";
 
 const STORE_MODULE = pathToFileURL(resolve(import.meta.dirname, "../../src/store/sqlite.ts")).href;
@@ -484,6 +485,59 @@ describe("SqliteGroupStore: durability and identity", () => {
   });
 });
 
+/** The store's search index (private): how many stored messages wait for it. */
+const waiting = (store: SqliteGroupStore) => (store as unknown as { search: { waiting: number } }).search.waiting;
+const searched = (store: SqliteGroupStore, word: string) =>
+  (JSON.parse(store.searchJson({ words: [word], limit: 1000 }).messages) as Array<{ seq: number }>).map((m) => m.seq);
+
+describe("SqliteGroupStore: the search index", () => {
+  test("follows the log: not in a SEND's batch, in chunks after it, and a search first takes what waits", async (t) => {
+    const env = setup(t);
+    const store = env.open();
+    await appendMany(store, 10, "word ");
+    assert.equal(waiting(store), 10, "acknowledged before they were indexed");
+    assert.deepEqual(searched(store, "word").length, 10, "a search sees them all the same");
+    assert.equal(waiting(store), 0);
+    await appendMany(store, 300, "word ");
+    // A chunk waits: it is indexed on the next turn of the event loop, not before the replies.
+    const deadline = performance.now() + 5000;
+    while (waiting(store) > 0 && performance.now() < deadline) await new Promise((r) => setImmediate(r));
+    assert.equal(waiting(store), 0, "a full chunk is indexed at once");
+    await appendMany(store, 3, "last ");
+    await store.close();
+    const db = new Database(join(env.dir, "general.db"), { readonly: true });
+    const indexed = db.prepare("SELECT value FROM meta WHERE key = 'indexed'").pluck().get();
+    db.close();
+    assert.equal(indexed, "313", "a clean close leaves nothing waiting");
+  });
+
+  test("what a crash left unindexed is indexed when the store opens again", { timeout: 30_000 }, async (t) => {
+    const env = setup(t);
+    const child = runChild(
+      t,
+      env.dir,
+      `const s = SqliteGroupStore.open(${JSON.stringify(env.dir)}, "general");
+       await Promise.all(Array.from({ length: 100 }, (_, i) =>
+         s.append({ id: crypto.randomUUID(), user: "${USER}", name: "Ana", text: "crash " + i })));
+       s.search.cancel(); // killed before the index's timer fires
+       console.log("acked " + s.durableSeq + ", waiting " + s.search.waiting);
+       setInterval(() => {}, 1000);`,
+    );
+    assert.equal(await child.line(/acked \d+, waiting \d+/), "acked 100, waiting 100");
+    child.kill();
+    await child.done;
+    const report = checkStore(env.dir, "general");
+    assert.ok(report.ok, report.lines.map((l) => l.text).join("\n"));
+    assert.ok(report.lines.some((l) => /the newest 100 wait to be indexed/.test(l.text)));
+
+    const store = env.open();
+    assert.equal(waiting(store), 0, "indexed at open, before any search");
+    assert.equal(searched(store, "crash").length, 100);
+    await store.close();
+    assert.ok(checkStore(env.dir, "general").lines.some((l) => l.text === "search index matches the messages"));
+  });
+});
+
 describe("SqliteGroupStore: exclusive ownership", () => {
   test("a second open of the same group in this process fails with a clear StoreError", async (t) => {
     const env = setup(t);
@@ -619,7 +673,7 @@ describe("SqliteGroupStore: schema migrations", () => {
   test("a new store is made at the current schema version, without a ts index", async (t) => {
     const env = setup(t);
     await env.open("general").close();
-    assert.equal(SCHEMA_VERSION, 3);
+    assert.equal(SCHEMA_VERSION, 4);
     const file = join(env.dir, "general.db");
     assert.deepEqual(inspect(file), { version: SCHEMA_VERSION, indexes: ["sqlite_autoindex_messages_1"], messages: 0 });
   });
@@ -695,8 +749,11 @@ describe("SqliteGroupStore: schema migrations", () => {
     assert.deepEqual(await store.join(bo, "Bo"), { joined: false, refused: "barred" });
     await store.close();
 
-    assert.deepEqual(tables(file), ["barred", "invites", "members", "messages", "meta"]);
-    assert.deepEqual(inspect(file), { version: 3, indexes: ["sqlite_autoindex_messages_1"], messages: 2 });
+    assert.deepEqual(
+      tables(file).filter((name) => !name.startsWith("messages_fts")),
+      ["barred", "invites", "members", "messages", "meta"],
+    );
+    assert.deepEqual(inspect(file), { version: SCHEMA_VERSION, indexes: ["sqlite_autoindex_messages_1"], messages: 2 });
     const again = env.open("general");
     assert.equal(again.owner, USER);
     assert.equal(again.inviteOnly, true);
@@ -714,6 +771,51 @@ describe("SqliteGroupStore: schema migrations", () => {
           row.key,
         );
     }
+  });
+
+  test("a store made by schema version 3 gets its messages indexed for search once, and new ones as they come", async (t) => {
+    const env = setup(t);
+    const file = join(env.dir, "general.db");
+    const old = oldStore(file, "general", ["the old cafe", "nothing here", "Café, again"]);
+    // What gm wrote at version 3: version 2's tables and the moderation ones, no search index.
+    const v3 = new Database(file);
+    v3.exec(`DROP INDEX messages_ts;
+      CREATE TABLE barred (user TEXT PRIMARY KEY) WITHOUT ROWID;
+      CREATE TABLE invites (entry TEXT PRIMARY KEY) WITHOUT ROWID;`);
+    v3.pragma("user_version = 3");
+    v3.close();
+    const fts = (f: string) => {
+      const db = new Database(f, { readonly: true });
+      try {
+        return db
+          .prepare<[], string>("SELECT name FROM sqlite_master WHERE name LIKE 'messages_fts%' ORDER BY name")
+          .pluck()
+          .all();
+      } finally {
+        db.close();
+      }
+    };
+    assert.deepEqual(fts(file), []);
+
+    const store = env.open("general");
+    const texts = (words: string[]) =>
+      (JSON.parse(store.searchJson({ words, limit: 10 }).messages) as Array<{ text: string }>).map((m) => m.text);
+    assert.deepEqual(texts(["cafe"]), ["Café, again", "the old cafe"], "the old messages are indexed");
+    assert.deepEqual(store.history({ limit: 10 }).messages, old.messages);
+    await store.append(msg("a new cafe"));
+    assert.deepEqual(texts(["cafe"]), ["a new cafe", "Café, again", "the old cafe"]);
+    await store.close();
+
+    assert.deepEqual(fts(file), ["messages_fts", "messages_fts_config", "messages_fts_data", "messages_fts_idx"]);
+    assert.equal(inspect(file).version, 4);
+    const again = env.open("general");
+    assert.deepEqual(
+      (JSON.parse(again.searchJson({ words: ["CAFE"], limit: 10 }).messages) as Array<{ seq: number }>).map(
+        (m) => m.seq,
+      ),
+      [4, 3, 1],
+      "indexed once: no message twice after the reopen",
+    );
   });
 
   test("the migrations and the identity check are one transaction: a refused old store is not migrated", (t) => {

@@ -24,7 +24,7 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 class FakeSource implements FeedSource {
   stored: StoredMessage[] = [];
   events = "tcp://127.0.0.1:7001";
-  readonly topic = "M0193a000-0000-7000-8000-0000000000aa";
+  topic = "M0193a000-0000-7000-8000-0000000000aa";
   /** Whether the publisher confirms a subscription. */
   confirm = true;
   /** Errors the next SUBSCRIBEs and pages throw, one per call. */
@@ -34,6 +34,8 @@ class FakeSource implements FeedSource {
   readonly calls: string[] = [];
   /** While set, SUBSCRIBE waits for it. */
   hold: Promise<void> | undefined;
+  /** The timer the feed waits on; unset, it keeps its own. */
+  after?: (ms: number, run: () => void) => () => void;
 
   store(...seqs: number[]): void {
     this.stored.push(...seqs.map((s) => message(s)));
@@ -56,8 +58,11 @@ class FakeSource implements FeedSource {
     this.calls.push(`page ${JSON.stringify(query)}`);
     const err = this.pageErrors.shift();
     if (err !== undefined) throw err;
-    const { since, after = 0, limit } = query;
-    const matching = this.stored.filter((m) => (since === undefined ? m.seq > after : m.ts >= since));
+    const { since, after = 0, before, limit } = query;
+    const matching = this.stored.filter(
+      (m) => m.seq > after && (before === undefined || m.seq < before) && (since === undefined || m.ts >= since),
+    );
+    if (before !== undefined) return { messages: matching.slice(-limit), more: matching.length > limit };
     return { messages: matching.slice(0, limit), more: matching.length > limit };
   }
 }
@@ -140,7 +145,7 @@ describe("Feed", () => {
     assert.deepEqual(f.events, [], "nothing to report");
   });
 
-  test("starts from the newest `limit`, or from `since`, then goes live from what was durable", async () => {
+  test("starts from the newest `limit` (since a time), or from `since`, then goes live from what was durable", async () => {
     const source = new FakeSource();
     source.store(...range(1, 5));
     const newest = follower(source, { limit: 2 });
@@ -151,13 +156,21 @@ describe("Feed", () => {
     await since.feed.start();
     assert.deepEqual(since.seqs, [3, 4, 5]);
 
-    // The oldest `limit` from `since`; what lies between them and the start is not wanted.
+    // The newest `limit` from `since`, as `gm user messages --since --limit` prints them.
     const window = follower(source, { since: 20, limit: 2 });
     await window.feed.start();
-    assert.deepEqual(window.seqs, [2, 3]);
+    assert.deepEqual(window.seqs, [4, 5]);
     source.store(6);
     window.feed.receive(message(6));
-    assert.deepEqual(window.seqs, [2, 3, 6]);
+    assert.deepEqual(window.seqs, [4, 5, 6]);
+    // Fewer since then than `limit`: those there are; and over several pages.
+    const few = follower(source, { since: 50, limit: 3 });
+    await few.feed.start();
+    assert.deepEqual(few.seqs, [5, 6]);
+    source.store(...range(7, 2600));
+    const many = follower(source, { since: 20, limit: 2500 });
+    await many.feed.start();
+    assert.deepEqual(many.seqs, range(101, 2600));
   });
 
   test("a jump in seq is repaired from history, across several pages", async () => {
@@ -276,6 +289,62 @@ describe("Feed", () => {
     await f.until("the missed messages", () => f.seqs.length === 4);
     assert.deepEqual(f.seqs, [1, 2, 3, 4]);
     assert.deepEqual(source.calls.slice(requests, requests + 2), ["subscribe", `listen ${source.events}`]);
+  });
+
+  test("a check-in that finds nothing new asks for no history; one that finds more pages it", async () => {
+    const source = new FakeSource();
+    source.store(1, 2);
+    const f = follower(source);
+    await f.feed.start();
+    let requests = source.calls.length;
+    f.feed.resume(); // what the periodic check does
+    await settled();
+    assert.equal(f.feed.status, "live");
+    assert.deepEqual(source.calls.slice(requests), ["subscribe", `listen ${source.events}`], "SUBSCRIBE alone");
+    // Published at the end of a burst and dropped: only SUBSCRIBE's `last` shows it.
+    source.store(3);
+    requests = source.calls.length;
+    f.feed.resume();
+    await f.until("the dropped message", () => f.seqs.length === 3);
+    assert.deepEqual(source.calls.slice(requests), [
+      "subscribe",
+      `listen ${source.events}`,
+      `page ${JSON.stringify({ after: 2, limit: 1000 })}`,
+    ]);
+    // A new topic (another member left): what was published meanwhile went to the old one.
+    source.topic = "M0193a000-0000-7000-8000-0000000000bb";
+    requests = source.calls.length;
+    f.feed.resume();
+    await settled();
+    assert.ok(
+      source.calls.slice(requests).some((c) => c.startsWith("page")),
+      "a moved subscription pages history",
+    );
+  });
+
+  test("waits for its next check-in and its retries on the source's timer, and cancels it when stopped", async () => {
+    const source = new FakeSource();
+    const waits: number[] = [];
+    let pending = 0;
+    source.after = (ms, run) => {
+      waits.push(ms);
+      pending++;
+      const timer = setTimeout(run, ms);
+      return () => {
+        pending--;
+        clearTimeout(timer);
+      };
+    };
+    const f = follower(source);
+    await f.feed.start();
+    assert.deepEqual(waits, [60_000], "the refresh SUBSCRIBE asked for");
+    source.pageErrors.push(new TimeoutError("tcp://127.0.0.1:7000", 3, 7500));
+    f.feed.receive(message(2));
+    await f.until("the failure", () => f.kinds().includes("lost"));
+    assert.deepEqual(waits, [60_000, 5], "then the retry");
+    assert.equal(pending, 1, "the check-in was cancelled when the repair began");
+    f.feed.stop();
+    assert.equal(pending, 0);
   });
 
   test("a resume while starting (a topic retired meanwhile) makes the start check in again", async () => {

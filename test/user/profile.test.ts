@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { ProfileError } from "../../src/protocol/errors.js";
 import { userIdOf } from "../../src/protocol/keys.js";
 import { Profile } from "../../src/user/profile.js";
+import { GmProcess } from "../helpers/gm.js";
+
+const WRITER = resolve(import.meta.dirname, "../helpers/profile-writer.ts");
 
 const home = mkdtempSync(join(tmpdir(), "gm-profile-"));
 after(() => rmSync(home, { recursive: true, force: true }));
@@ -39,6 +42,40 @@ describe("Profile shared by several processes", () => {
       ["random"],
       "a leave elsewhere shows up in show_groups",
     );
+  });
+
+  test("processes changing it at once lose no join and no read marker", { timeout: 120_000 }, async () => {
+    const setup = Profile.load("many", home);
+    const count = 4;
+    const times = 40;
+    setup.update((d) => {
+      d.groups.shared = { ...group("tcp://127.0.0.1:6001"), read: 0 };
+      for (let i = 0; i < count; i++) d.groups[`own${i}`] = { ...group("tcp://127.0.0.1:6001"), read: 0 };
+    });
+    const writers = Array.from(
+      { length: count },
+      (_, i) => new GmProcess([home, "many", String(i), String(times)], {}, { script: WRITER }),
+    );
+    try {
+      await Promise.all(writers.map((w) => w.waitFor(/ready/, 60_000)));
+      for (const w of writers) w.write("go");
+      const codes = await Promise.all(writers.map((w) => w.exited));
+      assert.deepEqual(
+        codes,
+        writers.map(() => 0),
+        writers.map((w) => w.stderr).join("\n"),
+      );
+    } finally {
+      await Promise.all(writers.map((w) => w.stop("SIGKILL")));
+    }
+    const groups = Profile.load("many", home).data.groups;
+    const lost = [];
+    for (let i = 0; i < count; i++) {
+      for (let k = 0; k < times; k++) if (groups[`w${i}-${k}`] === undefined) lost.push(`w${i}-${k}`);
+    }
+    assert.deepEqual(lost, [], "every join is kept");
+    for (let i = 0; i < count; i++) assert.equal(groups[`own${i}`]?.read, times, `own${i}'s marker`);
+    assert.equal(groups.shared?.read, (count - 1) * 1000 + times - 1, "the shared marker is the highest written");
   });
 
   test("refresh keeps the in-memory identity if the file was replaced by another one", () => {
@@ -86,5 +123,53 @@ describe("a profile is its key", () => {
     const p = Profile.load("old", home);
     assert.equal(p.data.legacyUuid, legacy);
     assert.equal(p.data.uuid, userIdOf(p.keys.publicKey));
+  });
+});
+
+describe("watching the profile file", () => {
+  /** Resolves once `condition` holds (checked every 10 ms), failing after 5 s. */
+  const until = async (what: string, condition: () => boolean): Promise<void> => {
+    for (const deadline = Date.now() + 5000; !condition(); ) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  test("sees each save by another instance, even of the same size at once, until stopped", async () => {
+    const shell = Profile.load("wat", home);
+    const oneShot = Profile.load("wat", home);
+    let seen = 0;
+    const stop = shell.watch(() => seen++, 20);
+    try {
+      oneShot.update((d) => {
+        d.groups.aaaa = group("tcp://127.0.0.1:6001");
+      });
+      await until("the join", () => seen >= 1);
+      assert.deepEqual(
+        shell.joined().map((g) => g.name),
+        ["aaaa"],
+      );
+      // Same size, written within the same mtime tick as can be: only the inode tells them apart.
+      const before = seen;
+      oneShot.update((d) => {
+        delete d.groups.aaaa;
+        d.groups.bbbb = group("tcp://127.0.0.1:6001");
+      });
+      await until("the same-size save", () => seen > before);
+    } finally {
+      stop();
+    }
+    const stopped = seen;
+    let control = 0;
+    const stopControl = shell.watch(() => control++, 20);
+    try {
+      oneShot.update((d) => {
+        delete d.groups.bbbb;
+      });
+      await until("the control watcher to see the leave", () => control >= 1);
+      assert.equal(seen, stopped, "a stopped watch is not called");
+    } finally {
+      stopControl();
+    }
   });
 });

@@ -12,16 +12,17 @@ export default class Send extends UserCommand<typeof Send> {
   static override examples = [
     '<%= config.bin %> user send general "hello everyone"',
     "<%= config.bin %> user send general hello everyone",
+    "<%= config.bin %> user send general -- -x marks the spot   # after --, a word may start with -",
   ];
-  static override strict = false;
   static override args = {
     group: groupArg(),
-    message: Args.string({ description: "the message (the remaining words)", required: true }),
+    // Variadic: the words after the group, joined by spaces (after `--` a word may start with "-").
+    message: Args.string({ description: "the message (the remaining words)", required: true, multiple: true }),
   };
 
   async run(): Promise<void> {
-    const { args, argv } = await this.parse(Send);
-    const text = (argv as string[]).slice(1).join(" ");
+    const { args } = await this.parse(Send);
+    const text = args.message.join(" ");
     const result = await (await this.connect()).send(args.group, text);
     if (this.flags.json) return this.json(result);
     const note = result.duplicate ? " (already stored)" : "";
