@@ -1,5 +1,5 @@
 import * as zmq from "zeromq";
-import { EventKind, encodeEvent, type Frame, HEARTBEAT, Limits, Topic } from "../protocol/index.js";
+import { EventKind, encodeEvent, type Frame, Limits, Topic } from "../protocol/index.js";
 import type { Key, KeyPair } from "../protocol/keys.js";
 import { LogLimiter } from "../util/log-limiter.js";
 import { bindSocket } from "./bind.js";
@@ -7,6 +7,7 @@ import { refusalLog, watchConnections } from "./connections.js";
 import { Outbox } from "./outbox.js";
 import { serverOptions } from "./security.js";
 import { openZapGate, type ZapGate } from "./zap.js";
+import { readInSmallBatches, SERVER_KEEPALIVE } from "./zmtp-guard.js";
 
 const SUBSCRIBE = 1;
 const UNSUBSCRIBE = 0;
@@ -55,6 +56,11 @@ class ManualPublisher extends zmq.XPublisher {
 
   cancel(topic: Buffer): void {
     this.setStringOption(ZMQ_UNSUBSCRIBE, topic);
+  }
+
+  /** See zmtp-guard.ts. */
+  guardInput(): boolean {
+    return readInSmallBatches((option, value) => this.setInt32Option(option, value));
   }
 }
 
@@ -157,7 +163,7 @@ export class EventPublisher {
   }
 
   private static makeSocket(options: EventPublisherOptions): ManualPublisher {
-    return new ManualPublisher({
+    const socket = new ManualPublisher({
       linger: 0,
       // Events waiting for one subscriber; beyond this ZeroMQ drops that subscriber's events (it
       // sees a jump in seq and fills it from history) instead of buffering without bound.
@@ -178,10 +184,14 @@ export class EventPublisher {
       manual: true,
       // Every subscription and unsubscription reaches us (manual mode passes them all up anyway).
       verbosity: "allSubs",
-      ...HEARTBEAT,
+      // No ZMTP heartbeats of our own (zmtp-guard.ts): TCP keepalive finds a subscriber that
+      // vanished, and one that does not read only loses events (the send high-water mark).
+      ...SERVER_KEEPALIVE,
       sendTimeout: 0,
       ...serverOptions(options.keys),
     });
+    socket.guardInput();
+    return socket;
   }
 
   /** Binds; resolves with the bound endpoint (the real port for `:*`). */

@@ -18,6 +18,7 @@ import { refusalLog, watchConnections } from "./connections.js";
 import { type BacklogLimits, frameBytes, Outbox, type ReplyBudget } from "./outbox.js";
 import { serverOptions } from "./security.js";
 import { openZapGate, type ZapGate } from "./zap.js";
+import { readInSmallBatches, SERVER_KEEPALIVE } from "./zmtp-guard.js";
 
 /** Replies ZeroMQ may hold for one peer that is not reading (its send high-water mark). */
 export const PEER_QUEUED_REPLIES = 16;
@@ -53,14 +54,6 @@ const BUSY_FLOOD = 32;
 const BUSY_WINDOW_MS = 1000;
 const BUSY_PAUSE_MS = 1000;
 
-/** TCP keepalive on a server socket: an idle peer that vanished is dropped within ~8 s. */
-export const KEEPALIVE = {
-  tcpKeepalive: 1,
-  tcpKeepaliveIdle: 5,
-  tcpKeepaliveInterval: 1,
-  tcpKeepaliveCount: 3,
-} as const;
-
 /** The receive loop lets the rest of the event loop run at least this often, in ms. */
 const YIELD_EVERY_MS = 5;
 
@@ -83,6 +76,11 @@ class NotifyingRouter extends zmq.Router {
     } catch {
       return false;
     }
+  }
+
+  /** See zmtp-guard.ts. */
+  guardInput(): boolean {
+    return readInSmallBatches((option, value) => this.setInt32Option(option, value));
   }
 }
 
@@ -161,16 +159,15 @@ export class RpcServer {
       // Requests wait in ZeroMQ for the receive loop at most PEER_QUEUED_REQUESTS per peer; then
       // libzmq stops reading that connection and TCP holds the rest back.
       receiveHighWaterMark: PEER_QUEUED_REQUESTS,
-      // No ZMTP heartbeats of our own (clients send theirs, and are answered): libzmq 4.3.5 aborts
-      // the process when a heartbeat falls due on a connection it stopped reading (its queue full)
-      // whose peer then reset it (stream_engine_base.cpp: "!_io_error"). A peer that vanished is
-      // found by TCP keepalive instead, and one that does not read by TCP_USER_TIMEOUT.
-      ...KEEPALIVE,
+      // No ZMTP heartbeats of our own (zmtp-guard.ts): a peer that vanished is found by TCP
+      // keepalive instead, and one that does not read by TCP_USER_TIMEOUT.
+      ...SERVER_KEEPALIVE,
       // A ROUTER without ROUTER_MANDATORY never blocks on send; with no timeout zeromq.js also skips
       // a readiness poll before every send.
       sendTimeout: 0,
       ...serverOptions(options.keys),
     });
+    this.socket.guardInput();
     this.verifier = options.keys === undefined ? undefined : new ProofVerifier(options.keys);
     this.limits = new LogLimiter((l) => this.log(l), options.logPeriodMs);
     this.requestLimits = new LogLimiter(options.requests ?? ((l) => this.log(l)), options.logPeriodMs);
