@@ -177,8 +177,13 @@ export class GroupServer {
       log: options.serverLog ?? log,
       requests: log,
       deny,
-      // A page is at most Limits.historyBytes of messages, and the few fields around them.
-      largeReplies: { [GroupCommand.History]: Limits.historyBytes + 1024 },
+      // A page is at most Limits.historyBytes of messages (a search's as a history page's, a
+      // members page Limits.membersBytes of entries), and the few fields around them.
+      largeReplies: {
+        [GroupCommand.History]: Limits.historyBytes + 1024,
+        [GroupCommand.Search]: Limits.historyBytes + 1024,
+        [GroupCommand.Members]: Limits.membersBytes + 1024,
+      },
       ...(options.keys && { keys: options.keys }),
     });
     const server = new GroupServer(stores, rpc, log, options.keys, deny);
