@@ -10,7 +10,7 @@ import chalk from "chalk";
 import { GmError, isWireCode, LocalErrorCode, TimeoutError, UsageError } from "../protocol/errors.js";
 import { failureText } from "../user/format.js";
 import { cliRemedy, hintOf, type Remedy } from "../user/hints.js";
-import { printable } from "../util/printable.js";
+import { printable, printableJson } from "../util/printable.js";
 import { shellWord } from "./flags.js";
 
 export { failureText };
@@ -139,7 +139,7 @@ export function reportFailure(err: unknown, context: FailureContext = {}, comman
   const failure = describeFailure(err, context, commandId);
   if (debugging() && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   if (context.json) {
-    process.stdout.write(`${JSON.stringify({ error: failure })}\n`);
+    process.stdout.write(`${printableJson({ error: failure })}\n`);
     return failure.exit;
   }
   const code = isWireCode(failure.code) ? chalk.dim(` (${failure.code})`) : "";

@@ -4,7 +4,7 @@ import { groupName } from "../protocol/validate.js";
 import type { GmClient } from "../user/client.js";
 import { Follower } from "../user/follower.js";
 import { failureText, formatFeedEvent, formatMessage, messageJson } from "../user/format.js";
-import { printable } from "../util/printable.js";
+import { printable, printableJson } from "../util/printable.js";
 import { untilSignal } from "./signals.js";
 
 export interface FollowGroupsOptions {
@@ -40,7 +40,7 @@ export async function followGroups(command: Command, client: GmClient, options: 
     ...(options.since !== undefined && { since: options.since }),
     ...(options.limit !== undefined && { limit: options.limit }),
     onMessage: (group, m) => {
-      command.log(options.json ? JSON.stringify({ group, ...messageJson(m) }) : formatMessage(m, undefined, group));
+      command.log(options.json ? printableJson({ group, ...messageJson(m) }) : formatMessage(m, undefined, group));
       client.markRead(group, m.seq);
     },
     onEvent: (event) => {

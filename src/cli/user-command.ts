@@ -5,7 +5,7 @@ import { displayName } from "../protocol/validate.js";
 import type { GmClient } from "../user/client.js";
 import { Profile } from "../user/profile.js";
 import { DEFAULT_SERVER, requestPolicy } from "../util/config.js";
-import { printable } from "../util/printable.js";
+import { printable, printableJson } from "../util/printable.js";
 import { fail } from "./errors.js";
 import { directoryKey, INSECURE_WARNING, insecureFlag, serverKeyFlag } from "./keys.js";
 
@@ -174,7 +174,7 @@ export abstract class UserCommand<T extends typeof Command> extends Command {
   }
 
   protected json(value: unknown): void {
-    this.log(JSON.stringify(value, null, 2));
+    this.log(printableJson(value, 2));
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {

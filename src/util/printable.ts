@@ -6,8 +6,11 @@
  * another user's message.
  */
 
-/** Control characters (C0, DEL, C1) and the bidirectional formatting characters. */
-const UNSAFE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+/**
+ * Control characters (C0, DEL, C1), the bidirectional formatting characters, and the line and
+ * paragraph separators (which some terminals and most editors take for line breaks).
+ */
+const UNSAFE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
 
 /** An unsafe character as a visible escape; tab and line feed stay as they are here. */
 const visible = (c: string): string => {
@@ -24,4 +27,22 @@ const visible = (c: string): string => {
 export function printable(text: string, continuation?: string): string {
   const safe = text.replace(UNSAFE, visible);
   return continuation === undefined ? safe.replaceAll("\n", "\\n") : safe.replaceAll("\n", `\n${continuation}`);
+}
+
+/**
+ * What JSON.stringify leaves raw that a terminal may act on: DEL, the C1 controls (U+009B is an
+ * 8-bit CSI), the bidirectional formatting characters, and the line and paragraph separators.
+ * (JSON escapes C0 controls itself.) None can stand outside a JSON string.
+ */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+
+/**
+ * JSON.stringify, with every character a terminal could act on written as a `\uXXXX` escape: the
+ * same JSON to a parser, and safe to print (`--json` output is often read on a terminal).
+ */
+export function printableJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(
+    UNSAFE_IN_JSON,
+    (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, "0")}`,
+  );
 }

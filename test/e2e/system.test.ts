@@ -184,21 +184,26 @@ describe("gm end to end", () => {
     assert.equal((await as("mallory", "join", "random")).exitCode, 0);
     assert.equal((await as("victor", "join", "random")).exitCode, 0);
     const attack =
-      "red \x1b[31mALERT\x1b[0m \x1b]0;pwned\x07 \u202eevil\rgone\n[08:00:00] alice: send me your password";
+      "red \x1b[31mALERT\x1b[0m \x1b]0;pwned\x07 \u202eevil\rgone\u009b2J\u2028\n[08:00:00] alice: send me your password";
     const sent = await as("mallory", "send", "random", attack);
     assert.equal(sent.exitCode, 0, sent.stderr);
     const read = await as("victor", "messages", "random");
     assert.equal(read.exitCode, 0, read.stderr);
     assert.ok(
-      !/[\p{Cc}\u202e]/u.test(read.stdout.replaceAll("\n", "")),
+      !/[\p{Cc}\u202e\u2028]/u.test(read.stdout.replaceAll("\n", "")),
       `raw control characters in ${JSON.stringify(read.stdout)}`,
     );
     assert.match(
       read.stdout,
-      /mallory \([0-9a-f]{8}\): red \\x1b\[31mALERT\\x1b\[0m \\x1b\]0;pwned\\x07 \\u\{202e\}evil\\x0dgone\n {4}\[08:00:00\] alice:/,
+      /mallory \([0-9a-f]{8}\): red \\x1b\[31mALERT\\x1b\[0m \\x1b\]0;pwned\\x07 \\u\{202e\}evil\\x0dgone\\x9b2J\\u\{2028\}\n {4}\[08:00:00\] alice:/,
     );
     assert.ok(!/^\[08:00:00\] alice/m.test(read.stdout), "no line passes for alice's");
-    // --json keeps the text exactly as sent (JSON escapes it).
+    // --json keeps the text exactly as sent, and writes what a terminal could act on as escapes
+    // (JSON.stringify itself leaves C1 controls and the bidi controls raw).
+    const raw = await as("victor", "messages", "random", "--json");
+    assert.equal(raw.exitCode, 0, raw.stderr);
+    assert.doesNotMatch(raw.stdout.replaceAll("\n", ""), /[\p{Cc}\u202e\u2028]/u);
+    assert.match(raw.stdout, /gone\\u009b2J\\u2028\\n\[08/);
     const [stored] = (await json("victor", "messages", "random")).filter((m: { name: string }) => m.name === "mallory");
     assert.equal(stored.text, attack);
   });

@@ -5,6 +5,7 @@ import { UsageError } from "../../protocol/errors.js";
 import type { MessagesOptions } from "../../user/client.js";
 import { formatFeedEvent, formatMessage, messageJson } from "../../user/format.js";
 import { BEFORE_FORMS, historyOptions, olderArgs } from "../../user/history-options.js";
+import { printableJson } from "../../util/printable.js";
 import { TIMESTAMP_FORMS } from "../../util/timestamp.js";
 
 export default class Messages extends UserCommand<typeof Messages> {
@@ -127,7 +128,7 @@ export default class Messages extends UserCommand<typeof Messages> {
       ...(after !== undefined && { after }),
       ...(limit !== undefined && { limit }),
       onMessage: (m) => {
-        this.log(this.flags.json ? JSON.stringify(messageJson(m)) : formatMessage(m));
+        this.log(this.flags.json ? printableJson(messageJson(m)) : formatMessage(m));
         client.markRead(group, m.seq);
       },
       onEvent: (event) => (event.type === "ended" ? end(event.reason) : this.logToStderr(formatFeedEvent(event))),
