@@ -432,6 +432,17 @@ export class GmClient {
           options,
         );
       } catch (err) {
+        if (err instanceof RemoteError && err.code === ErrorCode.NotMember) {
+          throw withHint(
+            new GmError(
+              ErrorCode.NotMember,
+              `you are not a member of "${asked}": only its members and its owner see who is in it`,
+              err.status,
+              { cause: err },
+            ),
+            joinFirst(asked),
+          );
+        }
         if (!(err instanceof RemoteError && err.code === ErrorCode.UnknownCommand)) throw err;
         throw new GmError(
           ErrorCode.UnknownCommand,

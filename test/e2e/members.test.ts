@@ -90,7 +90,10 @@ describe("gm user members", () => {
   it("refuses a user who is not a member, with exit code 1", async () => {
     const r = await user("carol", "members", "general");
     assert.equal(r.exitCode, 1, r.stdout);
-    assert.match(r.stderr, /^Error: you are not a member of "general"; join it first \(NOT_MEMBER\)$/m);
+    assert.match(
+      r.stderr,
+      /^Error: you are not a member of "general": only its members and its owner see who is in it \(NOT_MEMBER\)\nHint: join it first: gm user join general --profile carol --server tcp:\/\/127\.0\.0\.1:\d+$/m,
+    );
     assert.equal(r.stdout, "");
     const unknown = await user("carol", "members", "nowhere");
     assert.equal(unknown.exitCode, 1);
