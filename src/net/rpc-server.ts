@@ -257,6 +257,8 @@ export class RpcServer {
       : undefined;
     if (handler === undefined) {
       const known = Object.keys(this.options.handlers).join(", ");
+      // The command is printable ASCII of at most 32 characters (decodeRequest checked it).
+      this.requestLimits.line("unknown commands", `rejected an unknown command: ${request.command}`);
       fail(new GmError(ErrorCode.UnknownCommand, `unknown command "${request.command}"; this server knows ${known}`));
       return;
     }

@@ -24,12 +24,12 @@ async function call(endpoint: string, frame: string): Promise<{ status: string; 
   }
 }
 
-/** Sends `n` malformed requests (bad JSON) on one socket and waits for every reply. */
-async function flood(endpoint: string, n: number): Promise<void> {
+/** Sends `n` malformed requests (bad JSON, or `request`) on one socket and waits for every reply. */
+async function flood(endpoint: string, n: number, request = (i: number) => `${SIGNATURE} PING f${i}\n{not json`) {
   const socket = new zmq.Dealer({ linger: 0, receiveTimeout: 10_000 });
   socket.connect(endpoint);
   try {
-    for (let i = 0; i < n; i++) await socket.send(`${SIGNATURE} PING f${i}\n{not json`);
+    for (let i = 0; i < n; i++) await socket.send(request(i));
     for (let i = 0; i < n; i++) await socket.receive();
   } finally {
     socket.close();
@@ -98,10 +98,21 @@ describe("server logs", () => {
     assert.ok(written.length < 300, `${written.length} bytes of log for 500 malformed requests`);
   });
 
+  it("300 unknown commands cost the log one line, naming the command", async () => {
+    const before = loud.proc.stdout.length;
+    await flood(loud.endpoint, 300, (i) => `${SIGNATURE} FROB u${i}\n{}`);
+    await ping(loud.endpoint);
+    const written = loud.proc.stdout.slice(before);
+    const lines = written.split("\n").filter((l) => l.includes("unknown command"));
+    assert.equal(lines.length, 1, written);
+    assert.match(lines[0] as string, /rejected an unknown command: FROB/);
+  });
+
   it("gm server --quiet and gm group --quiet log nothing for malformed requests", async () => {
     for (const server of [quiet, quietGroup]) {
       const before = server.proc.stdout.length;
       await flood(server.endpoint, 200);
+      await flood(server.endpoint, 200, (i) => `${SIGNATURE} FROB q${i}\n{}`);
       await ping(server.endpoint);
       assert.equal(server.proc.stdout.slice(before), "", `${server.endpoint} logged under --quiet`);
     }
