@@ -16,6 +16,7 @@ import { type Running, ServerCommand } from "../cli/server-command.js";
 import { GmError, type RemoteError, UsageError } from "../protocol/errors.js";
 import { parseKey, userIdOf } from "../protocol/keys.js";
 import { groupName, repeatedGroupName, uuid } from "../protocol/validate.js";
+import type { SyncCounts } from "../store/types.js";
 import { DEFAULT_SERVER, defaultDataDir } from "../util/config.js";
 import type { Logger } from "../util/log.js";
 import { printable } from "../util/printable.js";
@@ -192,7 +193,7 @@ export default class Group extends ServerCommand<typeof Group> {
         .join(", ")} on ${server.endpoint} (pid ${process.pid}); ` +
         (keys ? `public key ${keys.publicKey}` : "INSECURE: plain text"),
     );
-    return server;
+    return process.env.GM_SYNC_COUNTS === "1" ? reportSyncCounts(server, log) : server;
   }
 
   /**
@@ -230,6 +231,24 @@ export default class Group extends ServerCommand<typeof Group> {
       rl.close();
     }
   }
+}
+
+/**
+ * For `npm run bench` (GM_SYNC_COUNTS=1): logs what the stores' syncs have done so far on each
+ * SIGUSR2, as `sync counts: writes=W syncs=S markSyncs=M` (docs/PERFORMANCE.md), until closed.
+ */
+function reportSyncCounts(server: Running & { syncCounts(): SyncCounts | undefined }, log: Logger): Running {
+  const report = (): void => {
+    const c = server.syncCounts() ?? { writes: 0, syncs: 0, markSyncs: 0 };
+    log(`sync counts: writes=${c.writes} syncs=${c.syncs} markSyncs=${c.markSyncs}`);
+  };
+  process.on("SIGUSR2", report);
+  return {
+    close: () => {
+      process.off("SIGUSR2", report);
+      return server.close();
+    },
+  };
 }
 
 /** `--owner`: a public key (Z85 or hex) as its user id, or a user id as it is. */

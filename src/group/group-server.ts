@@ -34,7 +34,7 @@ import {
   uuid,
 } from "../protocol/validate.js";
 import { hexOf } from "../store/admission.js";
-import type { GroupStore, HistoryPageJson, StoreFactory } from "../store/types.js";
+import type { GroupStore, HistoryPageJson, StoreFactory, SyncCounts } from "../store/types.js";
 import { type Logger, silent } from "../util/log.js";
 import { isOnline, membersPage, Presence } from "./members.js";
 import { Registrar, type RegistrationState } from "./registrar.js";
@@ -235,6 +235,24 @@ export class GroupServer {
     if (eldest === undefined) return;
     await store.setOwner(eldest.user, true);
     log(`OWNER OF ${store.name} IS ${eldest.user} (its longest-standing member)`);
+  }
+
+  /**
+   * What the stores' syncs have done since they were opened, summed over the groups (`gm group`
+   * prints it on SIGUSR2 with GM_SYNC_COUNTS=1, for the bench); undefined if no store syncs.
+   */
+  syncCounts(): SyncCounts | undefined {
+    let sum: SyncCounts | undefined;
+    for (const s of this.stores.values()) {
+      const c = s.syncCounts?.();
+      if (c === undefined) continue;
+      sum = {
+        writes: (sum?.writes ?? 0) + c.writes,
+        syncs: (sum?.syncs ?? 0) + c.syncs,
+        markSyncs: (sum?.markSyncs ?? 0) + c.markSyncs,
+      };
+    }
+    return sum;
   }
 
   /** What `gm group` prints at start (the original print_group_details). */

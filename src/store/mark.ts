@@ -85,6 +85,8 @@ export class HighWaterMark {
   private written: number;
   /** The seq known to be on disk. */
   private synced: number;
+  /** fdatasyncs of the mark file that ended well (see note()). */
+  private syncCount = 0;
 
   private constructor(
     readonly file: string,
@@ -157,9 +159,17 @@ export class HighWaterMark {
     const seq = this.written;
     fdatasync(this.fd, (err) => {
       this.syncing = false;
-      if (err === null) this.synced = Math.max(this.synced, seq);
+      if (err === null) {
+        this.synced = Math.max(this.synced, seq);
+        this.syncCount++;
+      }
       if (!this.closed) this.note(this.written);
     });
+  }
+
+  /** How many times the mark file was synced while open (at most one per MARK_SYNC_MS). */
+  get syncs(): number {
+    return this.syncCount;
   }
 
   /** Syncs what was noted and closes the file. */

@@ -21,7 +21,15 @@ import { fillPage } from "./page.js";
 import { SearchIndex } from "./search-index.js";
 import { storeSpelling } from "./spelling.js";
 import { type CommittedBatch, SyncPolicy } from "./sync-policy.js";
-import type { GroupStore, HistoryPageJson, HistoryQuery, Member, SearchQuery, StoreFactory } from "./types.js";
+import type {
+  GroupStore,
+  HistoryPageJson,
+  HistoryQuery,
+  Member,
+  SearchQuery,
+  StoreFactory,
+  SyncCounts,
+} from "./types.js";
 
 /**
  * The schema's history: migration n takes a database from `PRAGMA user_version` n-1 to n. All
@@ -564,6 +572,10 @@ export class SqliteGroupStore implements GroupStore {
 
   get durableSeq(): number {
     return this.durable;
+  }
+
+  syncCounts(): SyncCounts {
+    return { ...this.sync.counts, markSyncs: this.mark.syncs };
   }
 
   get members(): ReadonlyMap<string, Member> {

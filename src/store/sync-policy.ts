@@ -77,6 +77,8 @@ export class SyncPolicy {
   private syncCost = 0;
   private readonly recent = new Float64Array(RECENT_SYNCS);
   private syncs = 0;
+  /** Writes acknowledged as durable so far (the sum of the durable batches' `writes`). */
+  private durableWrites = 0;
   /** When the newest sync on the pool started, and when the last one ended (clock ms). */
   private lastSyncStart = 0;
   private lastSyncEnd = 0;
@@ -93,6 +95,14 @@ export class SyncPolicy {
   /** The error writes are refused with since a sync failed, if one did. */
   get failed(): Error | undefined {
     return this.broken;
+  }
+
+  /**
+   * Syncs ended so far (well or not) and the writes they made durable: writes / syncs is how many
+   * writes each sync carried on average (docs/PERFORMANCE.md, "messages per fsync").
+   */
+  get counts(): { syncs: number; writes: number } {
+    return { syncs: this.syncs, writes: this.durableWrites };
   }
 
   /** Whether a batch is waiting or a sync is running (then idle() waits for them). */
@@ -174,7 +184,10 @@ export class SyncPolicy {
     while (this.waiting.length > 0 && (this.waiting[0] as { commit: number }).commit <= covers) {
       const { batch } = this.waiting.shift() as { batch: CommittedBatch };
       if (this.broken !== undefined) batch.refuse(this.broken);
-      else batch.durable();
+      else {
+        this.durableWrites += batch.writes;
+        batch.durable();
+      }
     }
   }
 }

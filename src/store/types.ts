@@ -158,6 +158,18 @@ export interface GroupStore {
    * whose start failed leaves nothing behind; a store that existed is only closed.
    */
   discard?(): Promise<void>;
+  /** For a store that syncs a file: how often it has so far, and how many writes that made durable. */
+  syncCounts?(): SyncCounts;
+}
+
+/** What a group-commit store's syncs have done since it was opened (docs/PERFORMANCE.md). */
+export interface SyncCounts {
+  /** Writes acknowledged as durable (SENDs, JOINs, ...). */
+  writes: number;
+  /** fdatasyncs of the log (the WAL) that acknowledged them, one per group commit at most. */
+  syncs: number;
+  /** fdatasyncs of the high-water mark, at most a few per second, acknowledging nothing. */
+  markSyncs: number;
 }
 
 /**

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as zmq from "zeromq";
 import { SIGNATURE } from "../../src/protocol/constants.js";
-import { type GmProcess, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
+import { type GmProcess, gm, startDirectory, startGroup, tempHome } from "../helpers/gm.js";
 
 /** A raw plain-text DEALER: sends one request frame and returns the reply's status and body. */
 async function call(endpoint: string, frame: string): Promise<{ status: string; body: { code?: string } }> {
@@ -116,5 +116,48 @@ describe("server logs", () => {
       await ping(server.endpoint);
       assert.equal(server.proc.stdout.slice(before), "", `${server.endpoint} logged under --quiet`);
     }
+  });
+});
+
+describe("gm group with GM_SYNC_COUNTS=1 (for the bench)", () => {
+  const { home, cleanup } = tempHome();
+  const env = { GM_HOME: home };
+  let directory: { proc: GmProcess; endpoint: string } | undefined;
+  let group: { proc: GmProcess; endpoint: string } | undefined;
+
+  after(async () => {
+    await Promise.all([group?.proc.stop(), directory?.proc.stop()]);
+    cleanup();
+  });
+
+  it("logs the writes its syncs made durable, and the syncs, on each SIGUSR2", async () => {
+    directory = await startDirectory(env, ["--insecure", "--quiet"]);
+    group = await startGroup(["general"], {
+      env: { ...env, GM_SYNC_COUNTS: "1" },
+      server: directory.endpoint,
+      dataDir: join(home, "data"),
+      extra: ["--insecure", "--quiet"],
+    });
+    const proc = group.proc;
+    const counts = async (n: number) => {
+      proc.child.kill("SIGUSR2");
+      const all = await proc.waitFor(new RegExp(`(?:sync counts: .*\\n[^]*?){${n}}`));
+      const line = all[0].trim().split("\n").at(-1) as string;
+      const m = /sync counts: writes=(\d+) syncs=(\d+) markSyncs=(\d+)$/.exec(line);
+      assert.ok(m !== null, line);
+      return { writes: Number(m[1]), syncs: Number(m[2]) };
+    };
+    assert.deepEqual(await counts(1), { writes: 0, syncs: 0 });
+    const server = ["--server", directory.endpoint];
+    for (const args of [
+      ["user", "join", "general", ...server],
+      ["user", "send", "general", "hello", ...server],
+    ]) {
+      const r = await gm(args, { env: { ...env, GM_INSECURE: "1" } });
+      assert.equal(r.exitCode, 0, r.stderr);
+    }
+    // A JOIN and a SEND, one after the other: two writes, each its own sync.
+    assert.deepEqual(await counts(2), { writes: 2, syncs: 2 });
+    assert.ok(proc.running, "SIGUSR2 does not stop it");
   });
 });

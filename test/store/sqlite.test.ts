@@ -136,6 +136,24 @@ describe("SqliteGroupStore: appends", () => {
     assert.equal(store.count(), 25);
   });
 
+  test("syncCounts: the writes acknowledged and the fdatasyncs that carried them", async (t) => {
+    const store = setup(t).open();
+    const before = store.syncCounts();
+    assert.equal(before.writes, 0);
+    await store.append(msg("alone"));
+    const one = store.syncCounts();
+    assert.deepEqual([one.writes, one.syncs], [1, before.syncs + 1], "a lone write: one sync");
+    await appendMany(store, 50);
+    const after = store.syncCounts();
+    assert.equal(after.writes, 51);
+    // Concurrent appends share group commits: fewer syncs than writes, at least one.
+    assert.ok(after.syncs > one.syncs && after.syncs - one.syncs < 50, `syncs ${after.syncs - one.syncs} for 50`);
+    // The high-water mark is synced apart, on the pool, a little after the writes (mark.ts).
+    const deadline = Date.now() + 10_000;
+    while (store.syncCounts().markSyncs === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(store.syncCounts().markSyncs >= 1, "the mark was synced");
+  });
+
   test("stores exactly what was sent", async (t) => {
     const store = setup(t).open();
     const id = randomUUID();

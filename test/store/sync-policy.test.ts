@@ -264,3 +264,21 @@ describe("SyncPolicy: a failed sync stops the store", () => {
     assert.equal(h.policy.failed?.message, "stopped (EIO: i/o error)");
   });
 });
+
+describe("SyncPolicy: counts (the bench's messages per fsync)", () => {
+  test("counts the syncs that ended and the writes they made durable, not those refused", () => {
+    const h = harness({ loopSyncMaxMs: 0 });
+    assert.deepEqual(h.policy.counts, { syncs: 0, writes: 0 });
+    h.commit(3); // pool sync 1
+    h.commit(2); // waits for the next sync
+    h.commit(4); // waits too
+    assert.deepEqual(h.policy.counts, { syncs: 0, writes: 0 }, "nothing is durable before a sync ends");
+    h.finish(0, 1);
+    assert.deepEqual(h.policy.counts, { syncs: 1, writes: 3 });
+    h.finish(1, 1); // one sync carries both batches that waited
+    assert.deepEqual(h.policy.counts, { syncs: 2, writes: 9 });
+    h.commit(5);
+    h.finish(2, 1, new Error("EIO: i/o error"));
+    assert.deepEqual(h.policy.counts, { syncs: 3, writes: 9 }, "a failed sync counts, its refused writes do not");
+  });
+});
