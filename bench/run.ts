@@ -29,7 +29,18 @@
  *   npm run bench -- --security curve   only the rows of these security modes (insecure,curve; default
  *                                       both)
  *
- * Workload keys: send32 window latency live history ingest memory disk oneshot help.
+ * Workload keys: send32 window latency bound32 bound1 live history ingest memory disk oneshot help.
+ *
+ * Server-bound layout (bound32, bound1): ONE client process holding N DEALER sockets (32, or 1),
+ * one SEND outstanding on each, against gm and against the raw echo in the same layout, so that
+ * the clients take little of the 2 cores and the group server's own cost shows. bound1 is the
+ * latency row's measurement (one process, one socket, one at a time) held to the issue's tighter
+ * target; the window row (one process, one socket, 100 in flight) is the layout's third case.
+ *
+ * Every send row also reports the group server's CPU time per acknowledged message (user +
+ * system from /proc/<pid>/stat, read right before and right after the measured phase) and the
+ * messages each fdatasync of its store made durable over that phase (GM_SYNC_COUNTS=1: the
+ * server logs its counts on SIGUSR2).
  *
  * Security: the send, live, history and one-shot rows are measured twice, against gm running
  * `--insecure` (plain text, beside raw zeromq) and against gm as it runs by default (CURVE, every
@@ -65,7 +76,20 @@ import { summarize } from "./lib/stats.js";
 import { sleep } from "./lib/time.js";
 
 /** Workload keys, in the order of the printed table and of the JSON's results. */
-const KEYS = ["send32", "window", "latency", "live", "history", "ingest", "memory", "disk", "oneshot", "help"] as const;
+const KEYS = [
+  "send32",
+  "window",
+  "latency",
+  "bound32",
+  "bound1",
+  "live",
+  "history",
+  "ingest",
+  "memory",
+  "disk",
+  "oneshot",
+  "help",
+] as const;
 type Key = (typeof KEYS)[number];
 
 const { values } = parseArgs({
@@ -163,7 +187,22 @@ interface Measured {
   loss?: number;
   /** For rows measured in both security modes, when both were. */
   securityCost?: SecurityCost | undefined;
+  /** Send rows: the server figures of the measured phase (serverFigures()). */
+  server?: ServerFigures | undefined;
   details?: Record<string, unknown>;
+}
+
+/** A send row's group server over the measured phase (the figures to drive down, issue 17). */
+interface ServerFigures {
+  /** CPU time (user + system) of the `gm group` process per acknowledged message, us. */
+  cpuUsPerMessage: number;
+  /** Writes made durable per fdatasync of the store's log (null when the server did not say). */
+  messagesPerFsync: number | null;
+  /** The counts behind it: writes made durable, log fdatasyncs, mark fdatasyncs, acknowledged messages. */
+  writes: number | null;
+  fsyncs: number | null;
+  markSyncs: number | null;
+  acknowledged: number;
 }
 
 interface Workload {
@@ -237,6 +276,34 @@ const WORKLOADS: Workload[] = [
     unit: "us",
     baselineOf: (c) => `raw echo${c} p50 (1 client) + raw SQLite one-row fsync'd commit p50`,
     target: { kind: "max-ratio", ratio: 1.5 },
+    run: (s) => pick(sendLatency(), s),
+  }),
+  ...paired({
+    key: "bound32",
+    label: (m) => `durable send, 1 client process, 32 sockets, 1 outstanding each${m}`,
+    unit: "msg/s",
+    baselineOf: (c) => `raw ROUTER/DEALER echo${c}, 1 client process, 32 sockets, 1 outstanding each`,
+    target: { kind: "min-ratio", ratio: 0.9 },
+    run: (s) => pick(bound32(), s),
+  }),
+  ...paired({
+    key: "bound32",
+    label: (m) => `group server CPU per acked message, 1 client process, 32 sockets${m}`,
+    unit: "us",
+    baselineOf: () => "",
+    target: { kind: "max-value", value: 25 },
+    run: async (s) => {
+      const m = await pick(bound32(), s);
+      return { value: m.server?.cpuUsPerMessage ?? Number.NaN, baseline: null, server: m.server };
+    },
+  }),
+  ...paired({
+    key: "bound1",
+    label: (m) => `durable send, 1 client process, 1 socket, one at a time${m}: p50`,
+    unit: "us",
+    baselineOf: (c) =>
+      `raw echo${c} p50 (1 client) + raw SQLite one-row fsync'd commit p50 (the latency row's measurement)`,
+    target: { kind: "max-ratio", ratio: 1.15 },
     run: (s) => pick(sendLatency(), s),
   }),
   ...paired({
@@ -331,6 +398,8 @@ export interface Row {
   security?: Security;
   /** Secure gm / insecure gm (and raw CURVE / raw plain), for rows measured in both modes. */
   securityCost?: SecurityCost;
+  /** Send rows: the group server's CPU per acknowledged message and messages per fsync, measured phase only. */
+  server?: ServerFigures;
   details?: Record<string, unknown>;
   /** value / baseline. */
   ratio: number | null;
@@ -392,6 +461,7 @@ function record(w: Workload, m: Measured): void {
     ...(w.stored && REDUCED !== undefined && { reduced: REDUCED }),
     ...(w.security !== undefined && { security: w.security }),
     ...(m.securityCost !== undefined && { securityCost: m.securityCost }),
+    ...(m.server !== undefined && { server: m.server }),
     ...(m.details !== undefined && { details: m.details }),
     ratio,
     target: targetText(t, w.unit),
@@ -473,8 +543,11 @@ const benchTempEntries = (): string[] => fs.readdirSync(os.tmpdir()).filter((n) 
 // Taken before this run makes any, so a directory a worker fails to remove shows up as a leak.
 const tempBefore = new Set(benchTempEntries());
 const root = makeTempDir("gm-bench-");
-/** The servers' GM_HOME: secure ones leave their public keys in it, where the others find them. */
-const env: NodeJS.ProcessEnv = { GM_HOME: path.join(root, "home") };
+/**
+ * The servers' GM_HOME: secure ones leave their public keys in it, where the others find them.
+ * GM_SYNC_COUNTS: each `gm group` logs its store's sync counts on SIGUSR2 (GmProcess.syncCounts).
+ */
+const env: NodeJS.ProcessEnv = { GM_HOME: path.join(root, "home"), GM_SYNC_COUNTS: "1" };
 /** One `gm server` per measured security mode, for the whole run. */
 const directories: BySecurity<GmProcess> = {};
 
@@ -675,11 +748,25 @@ function only1<T>(by: BySecurity<T>, s: Security): T {
 /** The send workloads, each in every mode (a row per mode), and measured on first use. */
 const send32 = lazy(() => sendThroughput("send32", { clients: 32, window: 1 }));
 const sendWindow = lazy(() => sendThroughput("window", { clients: 1, window: 100 }));
+/** The server-bound layout: one client process with 32 sockets. */
+const bound32 = lazy(() => sendThroughput("bound32", { clients: 1, sockets: 32, window: 1 }));
 
-/** A durable-send throughput workload against echo (with CURVE when gm has it), same clients and window. */
+/** A send row's server figures from its gm measurement (null counts: the server did not report them). */
+function serverFigures(g: Awaited<ReturnType<typeof gmRequests>>): ServerFigures {
+  return {
+    cpuUsPerMessage: g.serverCpuUsPerRequest,
+    messagesPerFsync: g.sync?.writesPerSync ?? null,
+    writes: g.sync?.writes ?? null,
+    fsyncs: g.sync?.syncs ?? null,
+    markSyncs: g.sync?.markSyncs ?? null,
+    acknowledged: g.count,
+  };
+}
+
+/** A durable-send throughput workload against echo (with CURVE when gm has it), same clients, sockets and window. */
 async function sendThroughput(
-  key: "send32" | "window",
-  layout: { clients: number; window: number },
+  key: "send32" | "window" | "bound32",
+  layout: { clients: number; sockets?: number; window: number },
 ): Promise<BySecurity<Measured>> {
   const r = await rounds(
     key,
@@ -694,6 +781,7 @@ async function sendThroughput(
     value: gm.value,
     baseline: base.value,
     securityCost: r.cost,
+    server: serverFigures(gm),
     details: {
       rounds,
       processes: { gm: gm.processes, baseline: base.processes },
@@ -720,7 +808,10 @@ async function sendThroughput(
  * text. A reference for gm's insecure row: what a server that syncs before it answers, and does
  * nothing else, gets on this machine.
  */
-async function durableEchoFloor(key: string, layout: { clients: number; window: number }): Promise<EchoResult> {
+async function durableEchoFloor(
+  key: string,
+  layout: { clients: number; sockets?: number; window: number },
+): Promise<EchoResult> {
   progress(`${key}: durable echo (write + fdatasync per batch, no gm code)`);
   return echo({ ...layout, seconds: SECONDS, durable: true });
 }
@@ -751,6 +842,7 @@ const sendLatency = lazy(async (): Promise<BySecurity<Measured>> => {
       value: gm.p50,
       baseline,
       securityCost: r.cost,
+      server: serverFigures(gm),
       details: {
         rounds,
         gmP99: gm.p99,
@@ -1051,6 +1143,7 @@ const bigGroupSession = lazy(async () => {
           return {
             value: r.value,
             baseline: base.value,
+            server: serverFigures(r),
             details: { rounds: each, p50: r.p50, p99: r.p99, serverCpuUsPerMessage: r.serverCpuUsPerRequest },
           };
         })
@@ -1140,10 +1233,17 @@ async function main(): Promise<void> {
     r.target,
     r.error !== undefined ? "error" : r.pass ? "pass" : "FAIL",
     r.securityCost === undefined ? "" : costText(r.securityCost),
+    r.server === undefined ? "" : `${fmt(r.server.cpuUsPerMessage)} us`,
+    r.server?.messagesPerFsync == null ? "" : fmt(r.server.messagesPerFsync),
   ]);
   const out: string[] = [];
   out.push("");
-  out.push(table(["workload", "gm", "baseline", "ratio", "target", "pass", "CURVE/insecure"], lines));
+  out.push(
+    table(
+      ["workload", "gm", "baseline", "ratio", "target", "pass", "CURVE/insecure", "server CPU/msg", "msg/fsync"],
+      lines,
+    ),
+  );
   out.push("");
   out.push("baselines (same machine, same run):");
   for (const r of rows) if (r.baselineOf !== "") out.push(`  ${r.workload}: ${r.baselineOf}`);
@@ -1152,6 +1252,11 @@ async function main(): Promise<void> {
   if (rows.some((r) => r.securityCost !== undefined)) {
     out.push(
       "CURVE/insecure: the cost of security, secure gm's number over insecure gm's in the same run (median of the rounds' ratios); raw: the same for raw zeromq, CURVE over plain",
+    );
+  }
+  if (rows.some((r) => r.server !== undefined)) {
+    out.push(
+      "server CPU/msg: the gm group process's user + system CPU over the measured phase per acknowledged message; msg/fsync: the messages each fdatasync of its store made durable, on average over that phase",
     );
   }
   if (quick) out.push(`* --quick: ${SIZE} stored messages instead of 1,000,000; ~1 s per workload`);

@@ -32,9 +32,11 @@ export interface BenchResult {
 }
 
 export interface EchoOptions {
-  /** Client processes (one DEALER each), all talking to one ROUTER process. */
+  /** Client processes, all talking to one ROUTER process. */
   clients: number;
-  /** Requests in flight per client; 1 = strict request/reply. */
+  /** DEALERs in each client process (default 1): the server-bound layout is 1 process with 32. */
+  sockets?: number;
+  /** Requests in flight per socket; 1 = strict request/reply. */
   window: number;
   seconds: number;
   /** Echo only after writing and fdatasync'ing each batch (echo-server.ts --durable). */
@@ -48,6 +50,7 @@ export interface EchoResult extends BenchResult {
   /** Round trips completed, all clients. */
   count: number;
   clients: number;
+  sockets: number;
   window: number;
   processes: number;
   /** CPU used over the measured phase, in cores (1 = one core busy): server, and all clients. */
@@ -57,6 +60,7 @@ export interface EchoResult extends BenchResult {
 /** Echo round trips over ROUTER/DEALER; value = total round trips per second. */
 export async function echo(opts: EchoOptions): Promise<EchoResult> {
   const { clients, window, seconds } = opts;
+  const sockets = opts.sockets ?? 1;
   const group = new WorkerGroup();
   const resultTimeoutMs = (seconds + 30) * 1000;
   return group.run(async () => {
@@ -71,7 +75,17 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
     const workers = Array.from({ length: clients }, (_, i) =>
       group.spawn<{ endpoint: string }, EchoClientResult>(
         benchPath("baseline/echo-client.ts"),
-        ["--endpoint", endpoint, "--window", String(window), "--seconds", String(seconds), ...key],
+        [
+          "--endpoint",
+          endpoint,
+          "--sockets",
+          String(sockets),
+          "--window",
+          String(window),
+          "--seconds",
+          String(seconds),
+          ...key,
+        ],
         { label: `echo-client#${i}`, resultTimeoutMs },
       ),
     );
@@ -88,7 +102,7 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
     const latencies = results.flatMap((r) => r.latenciesUs);
     const s = summarize(latencies);
     return {
-      name: `echo c=${clients} w=${window}${opts.durable ? " durable" : ""}${opts.curve ? " curve" : ""}`,
+      name: `echo c=${clients}${sockets > 1 ? ` s=${sockets}` : ""} w=${window}${opts.durable ? " durable" : ""}${opts.curve ? " curve" : ""}`,
       value: results.reduce((a, r) => a + r.rate, 0),
       unit: "msg/s",
       p50: s.p50,
@@ -96,6 +110,7 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
       latencyUnit: "us",
       count: results.reduce((a, r) => a + r.count, 0),
       clients,
+      sockets,
       window,
       processes: group.size,
       cpuCores: {

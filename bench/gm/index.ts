@@ -17,15 +17,17 @@ import { WorkerGroup } from "../lib/worker.js";
 import type { LiveMemberResult } from "./live-member.js";
 import type { LiveSenderResult } from "./live-sender.js";
 import type { PrefillResult } from "./prefill.js";
-import type { GmProcess } from "./procs.js";
+import type { GmProcess, SyncCounts } from "./procs.js";
 import type { SendClientResult } from "./send-client.js";
 
 export interface GmRequestOptions {
   endpoint: string;
   group: string;
-  /** Client processes, one DEALER each (as the baseline echo clients). */
+  /** Client processes (as the baseline echo clients). */
   clients: number;
-  /** Requests in flight per client. */
+  /** DEALERs in each client process, each its own connection and user (default 1). */
+  sockets?: number;
+  /** Requests in flight per socket. */
   window: number;
   seconds: number;
   mode?: "send" | "history";
@@ -47,9 +49,17 @@ export interface GmRequestResult {
   p99: number;
   count: number;
   processes: number;
-  /** CPU time of the group server process per request, us (NaN without `server`). */
+  /**
+   * CPU time (user + system) of the group server process over the measured phase, per request
+   * answered in it, us (NaN without `server`).
+   */
   serverCpuUsPerRequest: number;
-  /** CPU used over the measured phase (warm-up included), in cores: group server, all clients. */
+  /**
+   * What the server's store syncs did over the measured phase, and the writes per log sync
+   * (undefined when the server does not report them: see GmProcess.syncCounts).
+   */
+  sync: (SyncCounts & { writesPerSync: number }) | undefined;
+  /** CPU used over the measured phase, in cores: group server, all clients. */
   cpuCores: { server: number; clients: number };
 }
 
@@ -63,9 +73,10 @@ const keyArgs = (serverKey: string | undefined): string[] =>
 /** SEND (durable) or HISTORY round trips from `clients` processes; value = replies per second. */
 export async function gmRequests(opts: GmRequestOptions): Promise<GmRequestResult> {
   const { clients, window, seconds } = opts;
+  const sockets = opts.sockets ?? 1;
   const mode = opts.mode ?? "send";
   const group = new WorkerGroup();
-  const readyTimeoutMs = 20_000 + 1_000 * clients;
+  const readyTimeoutMs = 20_000 + 1_000 * clients + 200 * sockets;
   const resultTimeoutMs = readyTimeoutMs + (seconds + 30) * 1000;
   return group.run(async () => {
     const args = [
@@ -75,6 +86,8 @@ export async function gmRequests(opts: GmRequestOptions): Promise<GmRequestResul
       opts.group,
       "--mode",
       mode,
+      "--sockets",
+      String(sockets),
       "--window",
       String(window),
       "--seconds",
@@ -93,26 +106,42 @@ export async function gmRequests(opts: GmRequestOptions): Promise<GmRequestResul
       }),
     );
     await Promise.all(workers.map((w) => w.ready));
+    for (const w of workers) w.send({ type: "start" });
+    // Every client has warmed up and has nothing in flight: the measured phase starts now.
+    await Promise.all(workers.map((w) => w.warm));
+    const sync0 = await opts.server?.syncCounts();
     const cpu0 = opts.server?.cpuMs() ?? Number.NaN;
     const clients0 = group.cpuMs();
     const t0 = Date.now();
-    for (const w of workers) w.send({ type: "start" });
+    for (const w of workers) w.send({ type: "measure" });
     const results = await Promise.all(workers.map((w) => w.result));
     const cpu1 = opts.server?.cpuMs() ?? Number.NaN;
     const clients1 = group.cpuMs();
     const wallMs = Date.now() - t0;
+    const sync1 = await opts.server?.syncCounts();
+    const sync =
+      sync0 === undefined || sync1 === undefined
+        ? undefined
+        : (() => {
+            const d = {
+              writes: sync1.writes - sync0.writes,
+              syncs: sync1.syncs - sync0.syncs,
+              markSyncs: sync1.markSyncs - sync0.markSyncs,
+            };
+            return { ...d, writesPerSync: d.writes / d.syncs };
+          })();
     const s = summarize(results.flatMap((r) => r.latenciesUs));
     const count = results.reduce((a, r) => a + r.count, 0);
     return {
-      name: `gm ${mode} c=${clients} w=${window}`,
+      name: `gm ${mode} c=${clients}${sockets > 1 ? ` s=${sockets}` : ""} w=${window}`,
       value: results.reduce((a, r) => a + r.rate, 0),
       unit: "msg/s",
       p50: s.p50,
       p99: s.p99,
       count,
       processes: group.size,
-      // Includes the warm-up phase's requests in the CPU time but not in the count: an upper bound.
       serverCpuUsPerRequest: ((cpu1 - cpu0) * 1000) / count,
+      sync,
       cpuCores: { server: (cpu1 - cpu0) / wallMs, clients: cpuBetween(clients0, clients1, () => true) / wallMs },
     };
   });

@@ -24,6 +24,17 @@ import { trackProcess, treeMemory } from "../lib/procs.js";
 
 export { BIN };
 
+/** What `gm group` logs on SIGUSR2 with GM_SYNC_COUNTS=1 (src/commands/group.ts). */
+const SYNC_COUNTS_LINE = "sync counts: ";
+export interface SyncCounts {
+  /** Writes its syncs made durable (acknowledged). */
+  writes: number;
+  /** fdatasyncs of the store's log (WAL), each acknowledging a group commit or more. */
+  syncs: number;
+  /** fdatasyncs of the high-water mark (at most five a second), acknowledging nothing. */
+  markSyncs: number;
+}
+
 // ---------------------------------------------------------------------------
 // Temporary directories
 // ---------------------------------------------------------------------------
@@ -89,6 +100,11 @@ export interface GmProcess {
   memory(): { rss: number; peak: number; processes: number };
   /** CPU time used so far (user + system, all threads) by the process, ms (Linux /proc). */
   cpuMs(): number;
+  /**
+   * What its stores' syncs have done so far (a `gm group` started with GM_SYNC_COUNTS=1, which
+   * logs them on SIGUSR2); undefined for other processes and --group-script experiments.
+   */
+  syncCounts(): Promise<SyncCounts | undefined>;
   /** SIGTERM (a clean shutdown), SIGKILL after `graceMs`; resolves once it has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -130,6 +146,7 @@ export async function startGm(
     },
   });
   trackProcess(proc.child);
+  const counted = options.script === undefined && options.env.GM_SYNC_COUNTS === "1" && args[0] === "group";
   const m = await awaitReady(proc, ready, options.readyTimeoutMs ?? 60_000);
   isReady = true;
   const pid = proc.pid;
@@ -150,6 +167,15 @@ export async function startGm(
     publicKey,
     memory: () => treeMemory(pid),
     cpuMs: () => proc.cpuMs(),
+    syncCounts: async () => {
+      if (!counted) return undefined;
+      const n = proc.stdout.split(SYNC_COUNTS_LINE).length; // the lines so far, + 1
+      proc.child.kill("SIGUSR2");
+      const all = await proc.waitFor(new RegExp(`(?:${SYNC_COUNTS_LINE}[^\\n]*\\n[^]*?){${n}}`), 10_000);
+      const m = /writes=(\d+) syncs=(\d+) markSyncs=(\d+)\n$/.exec(all[0]);
+      if (m === null) throw new Error(`${label}: unreadable sync counts: ${all[0].slice(-200)}`);
+      return { writes: Number(m[1]), syncs: Number(m[2]), markSyncs: Number(m[3]) };
+    },
     stop: async (graceMs = 5000) => {
       await proc.stop("SIGTERM", graceMs);
     },

@@ -11,7 +11,9 @@
  *
  * Protocol (Node IPC messages, plain JSON):
  *   child  -> parent  {type:"ready", data}    child has set itself up
- *   parent -> child   {type:"start", data?}   begin the measured phase
+ *   parent -> child   {type:"start", data?}   begin (a warm-up, then the measured phase)
+ *   child  -> parent  {type:"warm"}           optional: warmed up, waits for `measure`
+ *   parent -> child   {type:"measure"}        begin the measured phase (after every worker's `warm`)
  *   parent -> child   {type:"stop"}           end the measured phase now
  *   child  -> parent  {type:"result", data}   final numbers
  *   child  -> parent  {type:"error", message} fatal error in the child
@@ -34,6 +36,7 @@ import { stopProcess, trackProcess } from "./procs.js";
 
 type ChildMessage =
   | { type: "ready"; data?: unknown }
+  | { type: "warm" }
   | { type: "result"; data?: unknown }
   | { type: "error"; message: string };
 
@@ -53,6 +56,8 @@ export interface Worker<Ready = unknown, Result = unknown> {
   readonly ready: Promise<Ready>;
   /** Resolves with the child's `result` payload. */
   readonly result: Promise<Result>;
+  /** Resolves once the child has warmed up (workerWarm()); then send it `{type: "measure"}`. */
+  readonly warm: Promise<void>;
   /** Resolves when the child process has exited (never rejects). */
   readonly exited: Promise<void>;
   /** Send an IPC message (ignored if the channel is gone). */
@@ -101,13 +106,25 @@ export function spawnWorker<Ready = unknown, Result = unknown>(
     resolveResult = res;
     rejectResult = rej;
   });
+  let resolveWarm!: () => void;
+  let rejectWarm!: (e: Error) => void;
+  const warm = new Promise<void>((res, rej) => {
+    resolveWarm = res;
+    rejectWarm = rej;
+  });
   // Avoid unhandled-rejection crashes when a caller only awaits one of them.
   ready.catch(() => {});
   result.catch(() => {});
+  warm.catch(() => {});
 
   let readyDone = false;
   let resultDone = false;
+  let warmDone = false;
   const fail = (err: Error): void => {
+    if (!warmDone) {
+      warmDone = true;
+      rejectWarm(err);
+    }
     if (!readyDone) {
       readyDone = true;
       rejectReady(err);
@@ -138,6 +155,9 @@ export function spawnWorker<Ready = unknown, Result = unknown>(
       readyDone = true;
       clearTimeout(readyTimer);
       resolveReady(msg.data as Ready);
+    } else if (msg.type === "warm" && !warmDone) {
+      warmDone = true;
+      resolveWarm();
     } else if (msg.type === "result" && !resultDone) {
       resultDone = true;
       clearTimeout(resultTimer);
@@ -162,6 +182,7 @@ export function spawnWorker<Ready = unknown, Result = unknown>(
     label,
     ready,
     result,
+    warm,
     exited,
     send(message: unknown): void {
       if (child.connected) child.send(message as object, (err) => void err);
@@ -274,6 +295,25 @@ export function waitForStart<T = unknown>(): Promise<T | undefined> {
       }
     };
     process.on("message", handler);
+  });
+}
+
+/**
+ * Tells the parent the warm-up is over and resolves when it sends `measure` (at once when run by
+ * hand): the parent reads its counters between every worker's warm-up and the measured phase.
+ */
+export function workerWarm(): Promise<void> {
+  installChildHooks();
+  if (!process.send) return Promise.resolve();
+  return new Promise((resolve) => {
+    const handler = (raw: unknown): void => {
+      if ((raw as ParentMessage).type === "measure") {
+        process.off("message", handler);
+        resolve();
+      }
+    };
+    process.on("message", handler);
+    void childSend({ type: "warm" });
   });
 }
 
