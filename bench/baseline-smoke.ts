@@ -18,6 +18,7 @@ const runs: Array<[string, () => Promise<Row>]> = [
   ["echo c=1 w=1", () => echo({ clients: 1, window: 1, seconds })],
   ["echo c=1 w=100", () => echo({ clients: 1, window: 100, seconds })],
   ["echo c=4 w=1", () => echo({ clients: 4, window: 1, seconds })],
+  ["echo c=1 s=32 w=1", () => echo({ clients: 1, sockets: 32, window: 1, seconds })],
   ["echo c=1 w=1 curve", () => echo({ clients: 1, window: 1, seconds, curve: true })],
   ["echo c=1 w=100 curve", () => echo({ clients: 1, window: 100, seconds, curve: true })],
   ...[1, 10, 100].map((n): [string, () => Promise<Row>] => [
