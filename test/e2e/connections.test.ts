@@ -20,10 +20,10 @@ import { type GmProcess, gm, startDirectory, startGroup, tempHome } from "../hel
 const attackers = new zmq.Context({ maxSockets: 4096 });
 
 /** Waits (polling, with a deadline) until `ok()` holds. */
-async function until(ok: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+async function until(ok: () => boolean | Promise<boolean>, ms: number, what: string | (() => string)): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -177,7 +177,11 @@ describe("connection floods (gm server under prlimit)", () => {
     // accepts the next ones as descriptors come free; those that overflowed its listen backlog it
     // never accepted (the kernel dropped their last ACK: only the attacker thinks them open).
     const files = () => readdirSync(`/proc/${proc.pid}/fd`).length;
-    await until(() => closed >= 500 && files() < 100, 60_000, "the server to close the idle connections it took");
+    await until(
+      () => closed >= 500 && files() < 100,
+      60_000,
+      () => `the server to close the idle connections it took (${closed} closed, ${files()} files open)`,
+    );
     const cpu = await cpuShare(proc.pid, 2000);
     assert.ok(cpu < 0.2, `the server used ${(cpu * 100).toFixed(0)} % of a core once the flood was closed`);
     const s = dealer(endpoint);
