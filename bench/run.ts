@@ -290,11 +290,16 @@ const WORKLOADS: Workload[] = [
     key: "bound32",
     label: (m) => `group server CPU per acked message, 1 client process, 32 sockets${m}`,
     unit: "us",
-    baselineOf: () => "",
+    baselineOf: (c) => `the raw echo${c} server's CPU per round trip in the same layout and round (its floor)`,
     target: { kind: "max-value", value: 25 },
     run: async (s) => {
       const m = await pick(bound32(), s);
-      return { value: m.server?.cpuUsPerMessage ?? Number.NaN, baseline: null, server: m.server };
+      const floor = m.details?.baselineServerCpuUsPerMessage;
+      return {
+        value: m.server?.cpuUsPerMessage ?? Number.NaN,
+        baseline: typeof floor === "number" ? floor : null,
+        server: m.server,
+      };
     },
   }),
   ...paired({
@@ -788,6 +793,7 @@ async function sendThroughput(
       gmLatencyUs: { p50: gm.p50, p99: gm.p99 },
       baselineLatencyUs: { p50: base.p50, p99: base.p99 },
       serverCpuUsPerMessage: gm.serverCpuUsPerRequest,
+      baselineServerCpuUsPerMessage: base.serverCpuUsPerMessage,
       cpuCores: { gm: gm.cpuCores, baseline: base.cpuCores },
       ...(s === "insecure" &&
         floor !== undefined && {

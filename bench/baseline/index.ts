@@ -55,6 +55,8 @@ export interface EchoResult extends BenchResult {
   processes: number;
   /** CPU used over the measured phase, in cores (1 = one core busy): server, and all clients. */
   cpuCores: { server: number; clients: number };
+  /** The echo server's CPU time (user + system) per round trip over the measured phase, us. */
+  serverCpuUsPerMessage: number;
 }
 
 /** Echo round trips over ROUTER/DEALER; value = total round trips per second. */
@@ -101,6 +103,8 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
 
     const latencies = results.flatMap((r) => r.latenciesUs);
     const s = summarize(latencies);
+    const count = results.reduce((a, r) => a + r.count, 0);
+    const serverCpuMs = cpuBetween(cpu0, cpu1, (l) => l === "echo-server");
     return {
       name: `echo c=${clients}${sockets > 1 ? ` s=${sockets}` : ""} w=${window}${opts.durable ? " durable" : ""}${opts.curve ? " curve" : ""}`,
       value: results.reduce((a, r) => a + r.rate, 0),
@@ -108,15 +112,16 @@ export async function echo(opts: EchoOptions): Promise<EchoResult> {
       p50: s.p50,
       p99: s.p99,
       latencyUnit: "us",
-      count: results.reduce((a, r) => a + r.count, 0),
+      count,
       clients,
       sockets,
       window,
       processes: group.size,
       cpuCores: {
-        server: cpuBetween(cpu0, cpu1, (l) => l === "echo-server") / wallMs,
+        server: serverCpuMs / wallMs,
         clients: cpuBetween(cpu0, cpu1, (l) => l.startsWith("echo-client")) / wallMs,
       },
+      serverCpuUsPerMessage: (serverCpuMs * 1000) / count,
     };
   });
 }
