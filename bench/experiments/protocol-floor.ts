@@ -11,6 +11,17 @@
  *             real store created) in one transaction (WAL, synchronous=NORMAL, exclusive lock, as
  *             the store opens it), the WAL fdatasync'ed on the loop, then the replies
  *
+ *   rpc           as instant, but through gm's RpcServer (its socket options, dispatch, outbox with
+ *                 the reply budget) with handlers that answer at once
+ *   rpc-batch     RpcServer, SEND answered by a promise resolved per turn of the event loop (as the
+ *                 store's group commit resolves it), nothing stored
+ *   rpc-sqlite    RpcServer, SEND stored as in sqlite (one transaction and an fdatasync per batch),
+ *                 answered by a promise resolved once its batch is durable
+ *
+ * The rpc modes tell where gm's cost between the socket and its handler goes: rpc - instant is
+ * RpcServer itself, rpc-batch - rpc the promise and batching, gm group - rpc-sqlite the group
+ * server and its store.
+ *
  * The bench runs it in place of `gm group` (same arguments, same ready line):
  *
  *   FLOOR_MODE=sqlite npm run bench -- --only send32,latency \
@@ -27,6 +38,7 @@ import { parse as uuidParse } from "uuid";
 import * as zmq from "zeromq";
 import { bindSocket } from "../../src/net/bind.js";
 import { Outbox } from "../../src/net/outbox.js";
+import { RpcServer } from "../../src/net/rpc-server.js";
 import type { Frame } from "../../src/protocol/codec.js";
 import { decodeRequest, ErrorCode, encodeError, encodeReply, GmError } from "../../src/protocol/index.js";
 import { SqliteGroupStore } from "../../src/store/sqlite.js";
@@ -43,11 +55,12 @@ const { values } = parseArgs({
   },
 });
 const mode = process.env.FLOOR_MODE ?? "instant";
-if (mode !== "instant" && mode !== "sync" && mode !== "sqlite") {
-  throw new Error(`FLOOR_MODE must be instant, sync or sqlite, not ${mode}`);
-}
+const MODES = ["instant", "sync", "sqlite", "rpc", "rpc-batch", "rpc-sqlite"];
+if (!MODES.includes(mode)) throw new Error(`FLOOR_MODE must be one of ${MODES.join(", ")}, not ${mode}`);
 const dataDir = values["data-dir"];
-if (mode !== "instant" && dataDir === undefined) throw new Error(`FLOOR_MODE=${mode} needs --data-dir`);
+const EMPTY_FRAME = Buffer.alloc(0);
+if (mode !== "instant" && mode !== "rpc" && mode !== "rpc-batch" && dataDir === undefined)
+  throw new Error(`FLOOR_MODE=${mode} needs --data-dir`);
 
 interface Pending {
   reply: Frame[];
@@ -94,6 +107,59 @@ async function makeSyncer(): Promise<(batch: Pending[]) => void> {
     commit(batch);
     fs.fdatasyncSync(walFd);
   };
+}
+
+if (mode.startsWith("rpc")) {
+  await serveThroughRpcServer();
+  process.exit(0);
+}
+
+/** The rpc modes: gm's RpcServer with JOIN and SEND handlers of the floor's kind. */
+async function serveThroughRpcServer(): Promise<void> {
+  const store = mode === "rpc-sqlite" ? await makeSyncer() : undefined;
+  let seq = 0;
+  let waiting: Array<{ resolve: (v: unknown) => void; body: Pending }> = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    const batch = waiting;
+    waiting = [];
+    store?.(batch.map((w) => w.body));
+    for (const w of batch) w.resolve({ seq: w.body.seq, ts: w.body.ts, duplicate: false });
+  };
+  const server = new RpcServer({
+    handlers: {
+      JOIN: () => ({ group: values.name, members: 1, joined: true }),
+      SEND: (r) => {
+        const ts = Date.now();
+        seq++;
+        if (mode === "rpc") return { seq, ts, duplicate: false };
+        const body: Pending = {
+          reply: [],
+          frame: EMPTY_FRAME,
+          seq,
+          ts,
+          id: String(r.body.id),
+          user: String(r.body.user),
+          text: String(r.body.text),
+        };
+        return new Promise((resolve) => {
+          waiting.push({ resolve, body });
+          if (!scheduled) {
+            scheduled = true;
+            setImmediate(flush);
+          }
+        });
+      },
+    },
+  });
+  const endpoint = await server.listen(`tcp://${values.address}`);
+  process.stdout.write(`gm group: serving ${values.name} (protocol floor, ${mode}) on ${endpoint}\n`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  await server.close(0);
 }
 
 const sock = new zmq.Router({ linger: 0, sendTimeout: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 10_000 });
