@@ -3,7 +3,9 @@
  * `postgres` (porsager/postgres), measured against a throwaway cluster (test/helpers/postgres.ts,
  * fsync and synchronous_commit on, stopped at the end) with 100-byte rows, as gm's messages are:
  *
- *   single   one-row INSERT, each its own commit, one at a time: p50 / p99 latency
+ *   single   one-row INSERT, each its own commit, one at a time: p50 / p99 latency (a pg Pool
+ *            sends the statement unnamed, parsed every time; a pg Client here names it, so the
+ *            server prepares it once, as postgres does by default)
  *   batch    32 clients, each sending one 32-row INSERT (one commit) after another, for
  *            `--seconds`: rows per second, and the CPU this process used per row. Each driver
  *            over one connection (pipelined, where it can) and over a pool of 32 and of 4
@@ -48,12 +50,21 @@ function pgPool(url: string, max: number): Driver {
   };
 }
 
-async function pgPipelined(url: string): Promise<Driver> {
-  const client = new pg.Client({ connectionString: url, pipeline: true });
+/**
+ * One pg Client, its statements prepared (named) as postgres prepares its own; `pipeline` sends
+ * each query without waiting for the answer to the one before.
+ */
+async function pgClient(url: string, pipeline: boolean): Promise<Driver> {
+  const client = new pg.Client({ connectionString: url, pipeline });
   await client.connect();
+  const names = new Map<string, string>();
   return {
-    name: "pg Client pipeline (1 conn)",
-    query: (text, params) => client.query(text, params as unknown[]),
+    name: pipeline ? "pg Client pipeline, prepared" : "pg Client, prepared",
+    query: (text, values) => {
+      const name = names.get(text) ?? `s${names.size}`;
+      names.set(text, name);
+      return client.query({ name, text, values: values as unknown[] });
+    },
     close: () => client.end(),
   };
 }
@@ -158,9 +169,13 @@ try {
   const truncate = () => setup.query("TRUNCATE gm.rows");
 
   console.log(`\nsingle: one-row INSERT + commit, one at a time, ${SINGLE} times (ms)`);
-  for (const make of [() => pgPool(cluster.url, 1), () => porsager(cluster.url, 1)]) {
+  for (const make of [
+    () => pgPool(cluster.url, 1),
+    () => pgClient(cluster.url, false),
+    () => porsager(cluster.url, 1),
+  ]) {
     await truncate();
-    const driver = make();
+    const driver = await make();
     const r = await single(driver);
     await driver.close();
     console.log(`  ${driver.name.padEnd(30)} p50 ${r.p50.toFixed(3)}  p99 ${r.p99.toFixed(3)}`);
@@ -168,7 +183,7 @@ try {
 
   console.log(`\nbatch: ${CLIENTS} clients, ${BATCH}-row INSERT per commit, ${SECONDS} s each`);
   const layouts: (() => Driver | Promise<Driver>)[] = [
-    () => pgPipelined(cluster.url),
+    () => pgClient(cluster.url, true),
     () => porsager(cluster.url, 1),
     () => pgPool(cluster.url, 4),
     () => porsager(cluster.url, 4),
