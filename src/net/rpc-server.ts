@@ -20,15 +20,8 @@ import { serverOptions } from "./security.js";
 import { openZapGate, type ZapGate } from "./zap.js";
 import { readInSmallBatches, SERVER_KEEPALIVE } from "./zmtp-guard.js";
 
-/**
- * Replies ZeroMQ may hold for one peer (its send high-water mark): more than the requests it
- * queues for a peer (PEER_QUEUED_REQUESTS), so that a client with that many in flight has every
- * reply taken at once. At 16, a client with 100 in flight had most of its replies refused with
- * EAGAIN, kept in a backlog and tried again: 20 % fewer messages a second and 25 % more server CPU
- * per message (docs/PERFORMANCE.md). What a peer that does not read costs stays bounded in bytes
- * by the reply budget, which counts every reply ZeroMQ may hold (REPLY_BUDGET).
- */
-export const PEER_QUEUED_REPLIES = 128;
+/** Replies ZeroMQ may hold for one peer that is not reading (its send high-water mark). */
+export const PEER_QUEUED_REPLIES = 16;
 /** Replies beyond those wait in the process, up to these many bytes per peer and in all. */
 export const PEER_BACKLOG: BacklogLimits = { peerBytes: 4 * 1024 * 1024, totalBytes: 32 * 1024 * 1024 };
 /** A peer that has not let us send anything for this long is dropped by TCP (TCP_USER_TIMEOUT). */
