@@ -36,6 +36,9 @@
  * the clients take little of the 2 cores and the group server's own cost shows. bound1 is the
  * latency row's measurement (one process, one socket, one at a time) held to the issue's tighter
  * target; the window row (one process, one socket, 100 in flight) is the layout's third case.
+ * bound32 and window also measure, once per run and plain text, the floors of gm's design with the
+ * same clients (protocolFloors(): bench/experiments/protocol-floor.ts in place of gm group), shown
+ * under the table beside the raw and durable echo.
  *
  * Every send row also reports the group server's CPU time per acknowledged message (user +
  * system from /proc/<pid>/stat, read right before and right after the measured phase) and the
