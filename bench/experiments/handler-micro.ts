@@ -11,11 +11,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import Database from "better-sqlite3";
-import { parse as uuidParse, v7 as uuidv7 } from "uuid";
+import { v7 as uuidv7 } from "uuid";
 import { GroupServer } from "../../src/group/group-server.js";
 import { decodeRequest, encodeReply, encodeRequest } from "../../src/protocol/index.js";
 import { SqliteGroupStore, sqliteStores } from "../../src/store/sqlite.js";
+import { type FloorRow, openFloorStore } from "./floor-sqlite.js";
 
 const { values } = parseArgs({
   options: {
@@ -90,37 +90,24 @@ async function viaStore(dir: string): Promise<number> {
 
 /** The protocol floor's `sqlite` mode: the same rows inserted in one transaction per batch, then an fdatasync. */
 async function viaFloor(dir: string): Promise<number> {
-  await SqliteGroupStore.open(dir, "bench").close();
-  const file = path.join(dir, "bench.db");
-  const db = new Database(file);
-  db.pragma("locking_mode = EXCLUSIVE");
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  const insert = db.prepare("INSERT INTO messages (seq, id, ts, user, name, text) VALUES (?, ?, ?, ?, ?, ?)");
-  const commit = db.transaction((rows: { id: string; text: string; seq: number }[]) => {
-    for (const r of rows) insert.run(r.seq, Buffer.from(uuidParse(r.id)), Date.now(), user, "bench", r.text);
-  });
-  commit([]);
-  const walFd = fs.openSync(`${file}-wal`, "r");
+  const floor = await openFloorStore(dir, "bench");
   let seq = 0;
   const start = cpuUs();
   for (let i = 0; i < N; i += B) {
-    const rows: { id: string; text: string; seq: number }[] = [];
+    const rows: FloorRow[] = [];
     for (let j = 0; j < B; j++) {
       const d = decodeRequest([
         Buffer.from([0]),
         Buffer.from(encodeRequest("SEND", "r1", { group: "bench", user, id: uuidv7(), text })[0] as string),
       ]);
       if (!d.ok) throw new Error("bad request");
-      rows.push({ id: String(d.request.body.id), text: String(d.request.body.text), seq: ++seq });
+      rows.push({ seq: ++seq, id: String(d.request.body.id), ts: Date.now(), user, text: String(d.request.body.text) });
     }
     await new Promise(setImmediate);
-    commit(rows);
-    fs.fdatasyncSync(walFd);
+    floor.store(rows);
   }
   const used = cpuUs() - start;
-  fs.closeSync(walFd);
-  db.close();
+  floor.close();
   return used / N;
 }
 

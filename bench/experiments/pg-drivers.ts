@@ -15,11 +15,10 @@
  *
  *   node --import tsx bench/experiments/pg-drivers.ts [--single 2000] [--seconds 5]
  */
-import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import postgres from "postgres";
-import { type PostgresCluster, startPostgres } from "../../test/helpers/postgres.js";
+import { freePort, type PostgresCluster, startPostgres } from "../../test/helpers/postgres.js";
 
 const { values } = parseArgs({
   options: {
@@ -116,20 +115,9 @@ async function batches(driver: Driver): Promise<{ rowsPerSecond: number; cpuUsPe
   return { rowsPerSecond: rows / seconds, cpuUsPerRow: (used.user + used.system) / rows };
 }
 
-function deadPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
-
 /** Which port the driver ended up on through a multi-host string, or the error it gave. */
 async function failover(writable: PostgresCluster, readOnly: PostgresCluster): Promise<Record<string, string>> {
-  const hosts = `127.0.0.1:${await deadPort()},127.0.0.1:${readOnly.port},127.0.0.1:${writable.port}`;
+  const hosts = `127.0.0.1:${await freePort()},127.0.0.1:${readOnly.port},127.0.0.1:${writable.port}`;
   const url = `postgres://postgres@${hosts}/postgres?target_session_attrs=read-write`;
   const where = (port: unknown) =>
     Number(port) === writable.port ? `reached the writable server (${port})` : `reached port ${port}: WRONG`;

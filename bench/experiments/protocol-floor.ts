@@ -33,15 +33,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import Database from "better-sqlite3";
-import { parse as uuidParse } from "uuid";
 import * as zmq from "zeromq";
 import { bindSocket } from "../../src/net/bind.js";
 import { Outbox } from "../../src/net/outbox.js";
 import { RpcServer } from "../../src/net/rpc-server.js";
 import type { Frame } from "../../src/protocol/codec.js";
 import { decodeRequest, ErrorCode, encodeError, encodeReply, GmError } from "../../src/protocol/index.js";
-import { SqliteGroupStore } from "../../src/store/sqlite.js";
+import { openFloorStore } from "./floor-sqlite.js";
 
 const { values } = parseArgs({
   options: {
@@ -90,23 +88,8 @@ async function makeSyncer(): Promise<(batch: Pending[]) => void> {
       fs.fdatasyncSync(fd);
     };
   }
-  // The real store creates the file (gm's schema and meta); then it is reopened as the store opens it.
-  await SqliteGroupStore.open(dir, "floor").close();
-  const file = path.join(dir, "floor.db");
-  const db = new Database(file);
-  db.pragma("locking_mode = EXCLUSIVE");
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  const insert = db.prepare("INSERT INTO messages (seq, id, ts, user, name, text) VALUES (?, ?, ?, ?, ?, ?)");
-  const commit = db.transaction((batch: Pending[]) => {
-    for (const p of batch) insert.run(p.seq, Buffer.from(uuidParse(p.id)), p.ts, p.user, "floor", p.text);
-  });
-  commit([]);
-  const walFd = fs.openSync(`${file}-wal`, "r");
-  return (batch) => {
-    commit(batch);
-    fs.fdatasyncSync(walFd);
-  };
+  const floor = await openFloorStore(dir, "floor");
+  return (batch) => floor.store(batch);
 }
 
 if (mode.startsWith("rpc")) {

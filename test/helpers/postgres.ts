@@ -94,8 +94,11 @@ function unprivilegedUser(): { uid: number; gid: number } | undefined {
   }
 }
 
-/** A TCP port of 127.0.0.1 that was free a moment ago (the server then binds it; see the retry). */
-function freePort(): Promise<number> {
+/**
+ * A TCP port of 127.0.0.1 that was free a moment ago: the server then binds it (see the retry), or
+ * a test uses it as a port nothing listens on.
+ */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -6,25 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import postgres from "postgres";
-import { postgresSkip, startPostgres } from "../helpers/postgres.js";
+import { freePort, postgresSkip, startPostgres } from "../helpers/postgres.js";
 
 const PASSWORD = "gm test password";
-
-/** A port of 127.0.0.1 nothing listens on (it was free a moment ago). */
-function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
 
 /** The error `work` rejects with (failing the test if it resolves). */
 async function rejection(work: () => Promise<unknown>): Promise<Error & { code?: string }> {
@@ -82,7 +69,7 @@ describe("a throwaway PostgreSQL cluster", { skip: postgresSkip() }, () => {
     assert.equal(denied.code, "28P01", denied.message);
     assert.match(denied.message, /password authentication failed for user "postgres"/);
 
-    const port = await unusedPort();
+    const port = await freePort();
     const nobody = postgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { max: 1, connect_timeout: 5 });
     t.after(() => nobody.end({ timeout: 5 }));
     const refused = await rejection(() => nobody`SELECT 1`);
